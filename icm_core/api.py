@@ -1,0 +1,97 @@
+"""Public types and the one error hierarchy shared by engines, CLI, panel and hosts.
+
+Conventions at every boundary: an image is ``float32`` ``H×W×3`` sRGB in [0, 1]; a mask or
+alpha is ``float32`` ``H×W`` in [0, 1].  Conversion from files and host pixel formats happens
+once, at the edge (:mod:`icm_core.imageio`, host adapters).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+#: ``progress(fraction in [0, 1], message)`` — called between stages.
+ProgressCallback = Callable[[float, str], None]
+
+
+class CancelToken(Protocol):
+    """Anything with ``is_set()``; ``threading.Event`` is the usual one."""
+
+    def is_set(self) -> bool: ...
+
+
+class IcmError(Exception):
+    """Base of every error this project raises on purpose; the message is for the artist."""
+
+
+class InvalidInput(IcmError, ValueError):
+    """An image, mask or parameter the engine cannot use; nothing was computed or written."""
+
+
+class UnreadableFile(InvalidInput):
+    """A file that is missing, corrupt or not an image we can decode."""
+
+
+class WeightsMissing(IcmError):
+    """Model weights are not where they should be; the message says how to get them."""
+
+
+class WeightsCorrupt(IcmError):
+    """Model weights exist but are truncated, tampered with or for another model."""
+
+
+class Cancelled(IcmError):
+    """The user cancelled; partial results were discarded."""
+
+
+class OutOfMemory(IcmError):
+    """The job does not fit in memory; the message suggests what to lower."""
+
+
+class OutputError(IcmError):
+    """A result could not be written (disk full, read-only, would overwrite)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """An encoded reference (image + brushed mask), owned by the caller and reusable.
+
+    ``data`` is engine-specific and must be treated as read-only.  ``sources`` holds one
+    entry per combined reference.
+    """
+
+    engine: str
+    data: Any
+    image_sizes: tuple[tuple[int, int], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.image_sizes)
+
+
+@dataclass
+class MatteResult:
+    """``alpha`` has exactly the target's height and width; ``foreground`` (H×W×3, optional)
+    is the estimated un-premultiplied subject colour for cutouts; ``timings`` in seconds."""
+
+    alpha: np.ndarray
+    foreground: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_cancel(cancel: CancelToken | None) -> None:
+    """Raise :class:`Cancelled` if the token is set; engines call it between stages."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Cancelled by the user.")
+
+
+def report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(min(max(fraction, 0.0), 1.0), message)
+
+
+def new_cancel_token() -> threading.Event:
+    return threading.Event()

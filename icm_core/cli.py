@@ -1,0 +1,45 @@
+"""``icm-matting`` command line.  Each subcommand lives in its own module and registers itself
+through a ``register(subparsers)`` function listed in ``_COMMANDS``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from . import __version__
+from .api import IcmError
+
+# module path → registers one or more subcommands; imported lazily only for the chosen command
+_COMMANDS = {
+    "matte": "icm_core.commands.matte",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icm-matting",
+        description="Reference-guided alpha matting: brush one reference, matte a series.",
+    )
+    parser.add_argument("--version", action="version", version=f"icm-matting {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in _COMMANDS.values():
+        import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except IcmError as error:
+        print(f"icm-matting: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("icm-matting: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Image files and pixel arrays in, float32 arrays out; alphas and cutouts written atomically.
+
+Files are decoded by content, not extension (some ``.jpg`` files are PNG).  Any depth (8/16
+bit, float), grey, grey+alpha, RGB(A), palette and CMYK become ``float32`` ``H×W×3`` sRGB in
+[0, 1], with EXIF orientation applied.  Writers never leave a partial file: they write a
+temporary file beside the target and rename it into place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .api import InvalidInput, OutputError, UnreadableFile
+
+Image.MAX_IMAGE_PIXELS = 120_000_000  # bigger files are refused with a clear error, not a bomb warning
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as ``float32`` ``H×W×3`` sRGB in [0, 1] (alpha, if any, dropped)."""
+    return to_rgb_float(_decode(path), what=f"image {Path(path).name}")
+
+
+def read_mask(path: str | os.PathLike, channel: int | None = None) -> np.ndarray:
+    """Read a mask or alpha file as ``float32`` ``H×W`` in [0, 1].
+
+    A file with a non-opaque alpha channel gives that channel; otherwise ``channel`` if given,
+    else the grey value of the picture.
+    """
+    pixels = _decode(path)
+    scale = _full_scale(pixels, f"mask {Path(path).name}")
+    pixels = pixels.astype(np.float32) / scale
+    if pixels.ndim == 2:
+        mask = pixels
+    elif channel is not None:
+        mask = pixels[..., channel]
+    elif pixels.shape[2] in (2, 4) and pixels[..., -1].min() < 1.0:
+        mask = pixels[..., -1]
+    else:
+        mask = pixels[..., :3].mean(axis=2) if pixels.shape[2] >= 3 else pixels[..., 0]
+    return np.ascontiguousarray(np.clip(mask, 0.0, 1.0), dtype=np.float32)
+
+
+def to_rgb_float(pixels: np.ndarray, what: str = "image") -> np.ndarray:
+    """Convert an RGB-ordered pixel array of any common depth/layout to float32 H×W×3 in [0, 1]."""
+    if not isinstance(pixels, np.ndarray) or pixels.ndim not in (2, 3) or pixels.size == 0:
+        shape = getattr(pixels, "shape", None)
+        raise InvalidInput(f"The {what} is not a picture (array shape {shape}).")
+    scale = _full_scale(pixels, what)
+    rgb = pixels.astype(np.float32) / scale
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    elif rgb.shape[2] in (1, 2):  # grey, grey + alpha
+        rgb = np.repeat(rgb[..., :1], 3, axis=2)
+    elif rgb.shape[2] in (3, 4):
+        rgb = rgb[..., :3]
+    else:
+        raise InvalidInput(f"The {what} has {rgb.shape[2]} channels; expected grey, RGB or RGBA.")
+    if not np.isfinite(rgb).all():
+        raise InvalidInput(f"The {what} contains NaN or infinite values.")
+    if rgb.min() < 0.0 or rgb.max() > 1.0:
+        if np.issubdtype(pixels.dtype, np.floating):
+            warnings.warn(f"The {what} has float values outside [0, 1]; they were clipped.", stacklevel=2)
+        rgb = np.clip(rgb, 0.0, 1.0)
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def _full_scale(pixels: np.ndarray, what: str) -> float:
+    if pixels.dtype == np.uint8:
+        return 255.0
+    if pixels.dtype == np.uint16:
+        return 65535.0
+    if np.issubdtype(pixels.dtype, np.floating):
+        return 1.0
+    if pixels.dtype == np.bool_:
+        return 1.0
+    raise InvalidInput(f"The {what} has pixel type {pixels.dtype}; use 8-bit, 16-bit or float pixels.")
+
+
+def _decode(path: str | os.PathLike) -> np.ndarray:
+    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path} is a folder, not an image file.") from None
+    except OSError as error:
+        raise UnreadableFile(f"{path} cannot be read: {error.strerror or error}.") from None
+    if not data:
+        raise UnreadableFile(f"{path} is empty (0 bytes).")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            mode, orientation = probe.mode, probe.getexif().get(0x0112, 1)
+            if mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "RGBX"):
+                # Pillow covers 8-bit modes including palettes and CMYK exactly.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    image = ImageOps.exif_transpose(probe)
+                    image.load()
+                return _pil_to_array(image)
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            raise UnreadableFile(f"{path} is too large to open safely ({error}).") from None
+        orientation = 1
+    except (OSError, SyntaxError, ValueError) as error:
+        raise UnreadableFile(f"{path} is corrupt or truncated ({error}).") from None
+    # 16-bit, float and other deep pixels: OpenCV keeps their depth.
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise UnreadableFile(f"{path} is not an image format we can read (PNG, JPEG, TIFF, WebP).")
+    if pixels.ndim == 3 and pixels.shape[2] >= 3:
+        order = [2, 1, 0, 3][: pixels.shape[2]]
+        pixels = pixels[..., order]
+    return _orient(pixels, orientation)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+    elif image.mode in ("CMYK", "YCbCr", "RGBX"):
+        image = image.convert("RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    return np.asarray(image)
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation tag (1–8) to an array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
+
+
+def quantize(array: np.ndarray, bits: int) -> np.ndarray:
+    """float [0, 1] → uint8/uint16 with rounding."""
+    if bits not in (8, 16):
+        raise InvalidInput(f"Alpha can be written at 8 or 16 bit, not {bits}.")
+    top, dtype = (255, np.uint8) if bits == 8 else (65535, np.uint16)
+    return (np.clip(array, 0.0, 1.0) * top + 0.5).astype(dtype)
+
+
+def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
+    """Write an ``H×W`` alpha in [0, 1] as a grey PNG (or TIFF by extension)."""
+    if alpha.ndim != 2:
+        raise InvalidInput(f"An alpha must be H×W, got shape {alpha.shape}.")
+    return _write(path, quantize(alpha, bits), overwrite)
+
+
+def write_cutout(
+    path: str | os.PathLike,
+    foreground: np.ndarray,
+    alpha: np.ndarray,
+    bits: int = 8,
+    overwrite: bool = False,
+) -> Path:
+    """Write an RGBA cutout (un-premultiplied foreground colour + alpha) as PNG."""
+    if foreground.shape[:2] != alpha.shape or foreground.ndim != 3:
+        raise InvalidInput(f"Foreground {foreground.shape} and alpha {alpha.shape} sizes differ.")
+    rgba = np.concatenate([foreground[..., :3], alpha[..., None]], axis=2)
+    return _write(path, quantize(rgba, bits), overwrite)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
+    """Write an RGB(A) float image in [0, 1]."""
+    return _write(path, quantize(image, bits), overwrite)
+
+
+def _write(path: str | os.PathLike, pixels: np.ndarray, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} already exists; choose another folder or allow overwriting.")
+    suffix = path.suffix.lower() or ".png"
+    if pixels.ndim == 3:
+        pixels = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]]  # RGB(A) → OpenCV's BGR(A)
+    ok, encoded = cv2.imencode(suffix if suffix in (".png", ".tif", ".tiff") else ".png", pixels)
+    if not ok:
+        raise OutputError(f"Could not encode {path.name}.")
+    atomic_write_bytes(path, encoded.tobytes())
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file + rename: all or nothing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as error:
+        raise OutputError(f"Cannot write into {path.parent}: {error.strerror or error}.") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        raise OutputError(f"Could not write {path}: {error.strerror or error}.") from None
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,76 @@
+"""Checks of the boundary conventions, with messages that say what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .api import InvalidInput
+
+MIN_SIDE = 16
+MAX_PIXELS = 60_000_000
+
+
+def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Validate an ``H×W×3`` float32 sRGB image in [0, 1]; returns it unchanged."""
+    if not isinstance(image, np.ndarray):
+        raise InvalidInput(f"The {what} must be a numpy array, got {type(image).__name__}.")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidInput(
+            f"The {what} must be H×W×3 RGB, got shape {image.shape}; convert grey, RGBA or "
+            "CMYK pictures with icm_core.imageio.to_rgb_float first."
+        )
+    if image.dtype != np.float32:
+        raise InvalidInput(
+            f"The {what} must be float32 in [0, 1], got {image.dtype}; "
+            "use icm_core.imageio.to_rgb_float to convert 8/16-bit pixels."
+        )
+    _check_size(image.shape[:2], what)
+    _check_values(image, what)
+    return image
+
+
+def check_mask(mask: np.ndarray, image_shape: tuple[int, ...], what: str = "mask") -> np.ndarray:
+    """Validate a reference mask for an image of ``image_shape``: same size, some inside, some outside."""
+    if not isinstance(mask, np.ndarray):
+        raise InvalidInput(f"The {what} must be a numpy array, got {type(mask).__name__}.")
+    if mask.ndim != 2:
+        raise InvalidInput(f"The {what} must be a single-channel H×W array, got shape {mask.shape}.")
+    if mask.dtype != np.float32:
+        raise InvalidInput(f"The {what} must be float32 in [0, 1], got {mask.dtype}.")
+    if mask.shape != tuple(image_shape[:2]):
+        raise InvalidInput(
+            f"The {what} is {mask.shape[1]}×{mask.shape[0]} px but its image is "
+            f"{image_shape[1]}×{image_shape[0]} px; paint the mask on the reference image itself."
+        )
+    _check_values(mask, what)
+    inside = float((mask > 0.5).mean())
+    if inside == 0.0:
+        raise InvalidInput(f"The {what} is empty: brush over the subject in the reference image.")
+    if inside == 1.0:
+        raise InvalidInput(
+            f"The {what} covers the whole reference image: leave some background unpainted so "
+            "the tool can tell subject from background."
+        )
+    return mask
+
+
+def _check_size(shape: tuple[int, ...], what: str) -> None:
+    height, width = shape
+    if min(height, width) < MIN_SIDE:
+        raise InvalidInput(f"The {what} is {width}×{height} px; each side must be at least {MIN_SIDE} px.")
+    if height * width > MAX_PIXELS:
+        raise InvalidInput(
+            f"The {what} has {height * width / 1e6:.0f} MP; the limit is {MAX_PIXELS / 1e6:.0f} MP. "
+            "Scale it down first."
+        )
+
+
+def _check_values(array: np.ndarray, what: str) -> None:
+    low, high = float(np.min(array)), float(np.max(array))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InvalidInput(f"The {what} contains NaN or infinite values.")
+    if low < 0.0 or high > 1.0:
+        raise InvalidInput(
+            f"The {what} values must lie in [0, 1], found {low:.3g}…{high:.3g}; "
+            "divide 8-bit values by 255 (16-bit by 65535)."
+        )

@@ -136,21 +136,21 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
 
     Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
     let callers estimate foreground colours cheaply.  ``checkpoint(stage)`` is called between
-    stages (engines raise there to cancel).
+    stages with the name of the stage just finished (engines raise there to cancel).
     """
     size = image.shape[:2]
     work_image = resize(image, scale_to_fit(size, work_side))
     subject = segment(work_image, probability, support, seed=seed)
-    checkpoint("trimap")
+    checkpoint("graph cut")
     matting_size = scale_to_fit(size, matting_side)
     matting_image = resize(image, matting_size)
     subject = cv2.resize(subject.astype(np.uint8), matting_size[::-1], interpolation=cv2.INTER_NEAREST) > 0
     coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)
     uncertainty = 1.0 - np.abs(2.0 * coarse - 1.0)
     trimap = trimap_from_segmentation(subject, uncertainty)
-    checkpoint("matting")
+    checkpoint("trimap")
     matting_alpha = closed_form_alpha(matting_image, trimap, subject)
-    checkpoint("upsampling")
+    checkpoint("matting")
     return guided_upsample(image, matting_image, matting_alpha), matting_image, matting_alpha
 
 

@@ -78,6 +78,7 @@ class LiteEngine:
         clock = time.perf_counter()
 
         def stage(name: str, fraction: float) -> None:
+            """Record the stage just finished, then honour cancel and report progress."""
             nonlocal clock
             now = time.perf_counter()
             timings[name] = now - clock
@@ -85,17 +86,17 @@ class LiteEngine:
             check_cancel(cancel)
             report(progress, fraction, name)
 
-        report(progress, 0.0, "features")
+        report(progress, 0.0, "similarity")
         check_cancel(cancel)
         with _memory_guard():
             coarse = coarse_probability(reference.data, self._describe(target))
-            stage("similarity", 0.2)
+            stage("similarity", 0.25)
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
                 matting_side=self.matting_side,
-                checkpoint=lambda name: stage(name, {"trimap": 0.4, "matting": 0.5, "upsampling": 0.85}[name]),
+                checkpoint=lambda name: stage(name, {"graph cut": 0.45, "trimap": 0.5, "matting": 0.8}[name]),
             )
-            stage("upsampled", 0.9 if foreground else 1.0)
+            stage("upsampling", 0.9 if foreground else 1.0)
             colours = None
             if foreground:
                 colours = estimate_foreground(target, matting_image, matting_alpha)

@@ -3,25 +3,29 @@
 The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
 scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
 and idle (cheap: names and ids only).  The panel runs the engine in its worker thread; every
-Krita call stays on the GUI thread.  torch is imported once in the background when the docker
-is created, so a broken install is reported at once, with what to do.
+Krita call stays on the GUI thread.  torch is loaded by the panel's worker when it first
+shows; whatever failed to import is then reported with what to do.
 """
 
 from __future__ import annotations
 
-import threading
-from importlib import import_module
+import sys
 
 from krita import DockWidget, DockWidgetFactory, Extension, Krita
 
 from icm_core import manifest
 from ui.panel import Panel
-from ui.qt import QObject, QSettings, QTimer, QtWidgets, Signal
+from ui.qt import QSettings, QTimer, QtWidgets
 
 from .host import KritaHost
 from .loader import DOCKER_ID, dock_right, instructions
 
 POLL_MS = 1500
+
+# Krita's OpenGL canvas loads Mesa's LLVM; triton (which CUDA builds of torch import) bundles
+# another LLVM, and loading it into Krita's process segfaults (seen with Krita 5.1.5 under
+# Xvfb).  The panel never compiles kernels, so torch is told triton is absent.
+sys.modules.setdefault("triton", None)
 
 
 def register() -> None:
@@ -37,9 +41,9 @@ def panel_settings() -> QSettings:
     return QSettings(f"{user_config_dir('icm-matting')}/krita-panel.ini", QSettings.Format.IniFormat)
 
 
-def find_docker(window) -> "MattingDocker | None":
-    """The panel docker of a ``krita.Window``."""
-    return next((d for d in window.dockers() if isinstance(d, MattingDocker)), None)
+def find_docker() -> "MattingDocker | None":
+    """The panel docker of the active window."""
+    return next((d for d in Krita.instance().dockers() if isinstance(d, MattingDocker)), None)
 
 
 class MattingExtension(Extension):
@@ -55,8 +59,7 @@ class MattingExtension(Extension):
 
 
 def _show() -> MattingDocker | None:
-    window = Krita.instance().activeWindow()
-    docker = find_docker(window) if window is not None else None
+    docker = find_docker()
     if docker is not None:
         docker.show()
         docker.raise_()
@@ -69,25 +72,6 @@ def _run() -> None:
         docker.panel.run()
 
 
-class _ImportCheck(QObject):
-    """Imports the compute stack off the GUI thread; ``failed`` carries what went wrong."""
-
-    failed = Signal(object)  # list of "package: error" strings
-
-    def start(self) -> None:
-        threading.Thread(target=self._check, name="icm-matting import check", daemon=True).start()
-
-    def _check(self) -> None:
-        problems = []
-        for name in ("torch", "timm", "pymatting"):
-            try:
-                import_module(name)
-            except Exception as error:  # any failure to import is the user's install problem
-                problems.append(f"{name} ({type(error).__name__}: {error})")
-        if problems:
-            self.failed.emit(problems)
-
-
 class MattingDocker(DockWidget):
     def __init__(self):
         super().__init__()
@@ -97,13 +81,18 @@ class MattingDocker(DockWidget):
         self._signature = None
         self._pending_document = None
         self.panel.run_finished.connect(lambda *_: self._apply_pending())
+        # The worker thread must stop before Qt destroys the window with this docker in it.
+        notifier = Krita.instance().notifier()
+        notifier.setActive(True)
+        notifier.applicationClosing.connect(self.panel.shutdown)
         QtWidgets.QApplication.instance().aboutToQuit.connect(self.panel.shutdown)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.poll_layers)
         self.timer.start(POLL_MS)
-        self.import_check = _ImportCheck(self)
-        self.import_check.failed.connect(self._imports_failed)
-        self.import_check.start()
+        # The panel imports the engine's packages in its worker when it first shows; one
+        # importer only (two threads importing torch at once crash).  Afterwards, anything
+        # missing means the install is broken: say what to do.
+        self.panel.runner.signals.warmed.connect(self._check_imports)
 
     def canvasChanged(self, canvas) -> None:
         view = canvas.view() if canvas is not None else None
@@ -136,5 +125,9 @@ class MattingDocker(DockWidget):
             (document,), self._pending_document = self._pending_document, None
             self.use_document(document)
 
-    def _imports_failed(self, problems) -> None:
-        self.panel.show_error(instructions(None, problems))
+    def _check_imports(self, engine: str) -> None:
+        from icm_core import engines
+
+        missing = [name for name in engines.REQUIREMENTS.get(engine, ()) if name not in sys.modules]
+        if missing:
+            self.panel.show_error(instructions(None, missing))

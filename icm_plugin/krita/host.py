@@ -126,8 +126,12 @@ class KritaHost:
                 "write a mask or a selection instead."
             )
         colours = foreground if foreground is not None and model == "RGBA" and pixels.transfer(profile) else None
-        result = pixels.compose(self._decode(raw, model, depth), depth, alpha, colours, profile)
-        self._set_pixels(layer, result)
+        native = self._decode(raw, model, depth)
+        if native.flags.writeable:  # PyQt5: ``raw`` is our own copy; reuse it, no 64 MB copies
+            pixels.compose(native, depth, alpha, colours, profile, out=native)
+            layer.setPixelData(raw, 0, 0, self.document.width(), self.document.height())
+        else:
+            self._set_pixels(layer, pixels.compose(native, depth, alpha, colours, profile))
         parent = source.parentNode() or self.document.rootNode()
         parent.addChildNode(layer, source)  # directly above the source: the one undo step
         what = "subject colours" if colours is not None else "its colours"

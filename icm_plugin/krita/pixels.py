@@ -89,28 +89,30 @@ def alpha(pixels: np.ndarray, depth: str) -> np.ndarray:
 
 
 def compose(pixels: np.ndarray, depth: str, matte: np.ndarray, colours: np.ndarray | None = None,
-            profile: str = "") -> np.ndarray:
+            profile: str = "", out: np.ndarray | None = None) -> np.ndarray:
     """Pixels for a new node: ``pixels`` (or ``colours``, float32 sRGB ``H×W×3``, encoded for
-    an RGBA node with ``profile``) with the alpha multiplied by ``matte``; a C-contiguous
-    array in the node's layout, ready to hand to Krita without another copy."""
+    an RGBA node with ``profile``) with the alpha multiplied by ``matte``, in the node's layout.
+    Written into ``out`` (which may be ``pixels`` itself) or a new C-contiguous array."""
     height, width, channels = pixels.shape
     if matte.shape != (height, width):
         raise InvalidInput(
             f"The alpha is {matte.shape[1]}×{matte.shape[0]} px but the layer is {width}×{height} px."
         )
-    out = np.array(pixels)  # a writable copy in the node's own dtype
+    if out is None:
+        out = np.array(pixels)
     if colours is not None:
         out[..., :3] = encode_rgb(colours, depth, profile)
-    matte = np.clip(matte, 0.0, 1.0).astype(np.float32, copy=False)
-    source_alpha = (cv2.extractChannel(pixels, channels - 1) if channels <= 4 and depth != "F16"
-                    else pixels[..., -1])
-    if depth == "U8":  # one rounding pass each, saturated
-        new_alpha = cv2.multiply(source_alpha, cv2.convertScaleAbs(matte, alpha=255.0), scale=1 / 255)
-    else:
-        new_alpha = source_alpha.astype(np.float32) * matte
-        if depth == "U16":
-            new_alpha = np.rint(new_alpha)
-    out[..., -1] = new_alpha.astype(out.dtype, copy=False)
+    matte = matte.astype(np.float32, copy=False)
+    if matte.min() < 0.0 or matte.max() > 1.0:  # engines clip already; a full clip pass costs
+        matte = np.clip(matte, 0.0, 1.0)
+    if depth == "U8" and channels == 4:  # OpenCV: one saturated, rounded pass per step
+        scaled = cv2.convertScaleAbs(matte, alpha=255.0)
+        cv2.insertChannel(cv2.multiply(cv2.extractChannel(pixels, 3), scaled, scale=1 / 255), out, 3)
+        return out
+    new_alpha = pixels[..., -1].astype(np.float32) * matte
+    if depth in ("U8", "U16"):
+        new_alpha = np.rint(new_alpha)
+    out[..., -1] = new_alpha.astype(out.dtype)
     return out
 
 

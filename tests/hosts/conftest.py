@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +27,13 @@ def krita_env() -> dict:
     for sub in ("home", "data", "config", "cache", "runtime"):
         (PROFILE / sub).mkdir(parents=True, exist_ok=True)
     (PROFILE / "runtime").chmod(0o700)
+    # Krita's embedded Python finds its home from the first ``python3`` on PATH: a pyenv or venv
+    # interpreter there (as under this pytest) would replace Debian's stdlib and PyQt5.
+    ours = str(Path(sys.executable).parent)
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if p != ours and ".pyenv" not in p]
     return dict(
         os.environ,
+        PATH=os.pathsep.join(path),
         HOME=str(PROFILE / "home"),
         XDG_DATA_HOME=str(PROFILE / "data"),
         XDG_CONFIG_HOME=str(PROFILE / "config"),

@@ -12,8 +12,8 @@ HERE = Path(__file__).resolve().parent
 PROFILE = ROOT / "test-output" / "krita-profile"
 
 
-def report(stdout: str) -> dict:
-    """The ``ICM_REPORT {json}`` line a Krita-side script printed."""
-    lines = [line for line in stdout.splitlines() if line.startswith("ICM_REPORT ")]
-    assert lines, f"the script printed no report:\n{stdout[-4000:]}"
+def report(run) -> dict:
+    """The ``ICM_REPORT {json}`` line a Krita-side script printed (``run``: CompletedProcess)."""
+    lines = [line for line in run.stdout.splitlines() if line.startswith("ICM_REPORT ")]
+    assert lines, f"the script printed no report (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return json.loads(lines[-1][len("ICM_REPORT "):])

@@ -18,7 +18,7 @@ def test_krita_host_worker_and_new_nodes_inside_krita(krita_env):
     env = dict(krita_env, QT_QPA_PLATFORM="offscreen")
     run = subprocess.run(["kritarunner", "-s", "krita_offscreen", "-f", "main"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=900)
-    result = report(run.stdout)
+    result = report(run)
     figures = result["figures"]
     print(f"\nKrita {result.get('krita')} / Python {result.get('python')} / {result.get('binding')}")
     for key, value in figures.items():

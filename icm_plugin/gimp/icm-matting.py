@@ -14,6 +14,7 @@ alpha) is the starting mask.  Interactive runs open the panel; non-interactive r
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,9 @@ def run_panel(folder, headless):
     """Run the panel (or the headless matting) in the Python that installed the plug-in."""
     bridge = json.loads((HERE / "bridge.json").read_text(encoding="utf-8"))
     command = [bridge["python"], "-m", "icm_plugin.gimp.session", str(folder)] + (["--headless"] if headless else [])
-    finished = subprocess.run(command, capture_output=True, text=True)
+    # the installation that wrote bridge.json comes first (a checkout, for editable installs)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(bridge["paths"] + [os.environ.get("PYTHONPATH", "")]))
+    finished = subprocess.run(command, capture_output=True, text=True, env=env)
     if finished.returncode != 0:
         raise RuntimeError(finished.stderr.strip().splitlines()[-1] if finished.stderr.strip()
                            else f"the panel process ended with code {finished.returncode}")

@@ -23,6 +23,10 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
+class IcmWarning(UserWarning):
+    """Something was computed, but not the way the user probably intended; the message says why."""
+
+
 class IcmError(Exception):
     """Base of every error this project raises on purpose; the message is for the artist."""
 

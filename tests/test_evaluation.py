@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import cv2
@@ -15,7 +14,7 @@ from icm_core.api import InvalidInput, MatteResult, OutputError, Reference
 from icm_core.commands import eval as eval_command
 from icm_core.datasets import load_manifest
 from icm_core.validate import check_image, check_mask
-from synthetic_data import write_disc_dataset
+from synthetic_data import write_disc_dataset, write_scene_dataset
 
 SCORE_KEYS = {"mse", "sad", "grad", "conn", "seconds_per_target", "targets"}
 TARGET_KEYS = {"group", "id", "mse", "sad", "grad", "conn", "seconds"}
@@ -62,15 +61,7 @@ def colour_engine_registered(monkeypatch):
 
 
 def run_eval_command(argv: list[str]) -> int:
-    """Parse and run ``eval`` exactly as ``icm_core.cli.main`` does (its error handling included)."""
-    parser = argparse.ArgumentParser(prog="icm-matting")
-    eval_command.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["eval", *argv])
-    try:
-        return int(args.run(args) or 0)
-    except cli.IcmError as error:
-        print(f"icm-matting: error: {error}", file=__import__("sys").stderr)
-        return 2
+    return cli.main(["eval", *argv])
 
 
 def test_eval_is_registered_in_the_cli():
@@ -204,3 +195,54 @@ def test_engine_option_values():
     assert eval_command.parse_options(["steps=3", "device=cpu", "scale=0.5", "flag=false", "path=a=b"]) == {
         "steps": 3, "device": "cpu", "scale": 0.5, "flag": False, "path": "a=b"
     }
+
+
+def test_eval_runs_the_real_lite_engine(tmp_path, capsys):
+    # reference 160×200, targets of other sizes and aspects (one odd, one portrait)
+    manifest = write_scene_dataset(tmp_path / "set", [(160, 200), (150, 211), (220, 140)], seed=4)
+    out, save = tmp_path / "scores.json", tmp_path / "saved"
+    code = run_eval_command(
+        [str(manifest), "--engine", "lite", "--engine-option", "feature_side=256",
+         "--json", str(out), "--save-dir", str(save)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(out.read_text())
+    assert set(report["overall"]) == SCORE_KEYS and report["overall"]["targets"] == 2
+    assert [t["id"] for t in report["targets"]] == ["pebble_01", "pebble_02"]
+    assert [set(t) for t in report["targets"]] == [TARGET_KEYS] * 2
+    # a working in-context matte of the same kind of subject, far from a blank or inverted guess
+    assert report["overall"]["mse"] < 0.05
+    gt = load_manifest(manifest).groups[0].targets[1].load_alpha()
+    assert report["overall"]["mse"] < 0.2 * metrics.mse(np.zeros_like(gt), gt)
+    assert "pebbles" in captured.out and "overall" in captured.out
+    for member, size in (("pebble_01", (211, 150)), ("pebble_02", (140, 220))):
+        with Image.open(save / "pebbles" / f"{member}.png") as saved:
+            assert saved.size == size
+    assert (save / "pebbles_sheet.png").is_file()
+
+
+@pytest.mark.slow
+def test_eval_on_icm58_dev_first_group(data_dir, tmp_path, capsys):
+    out, save = tmp_path / "scores.json", tmp_path / "saved"
+    code = run_eval_command(
+        [str(data_dir / "icm58-dev"), "--engine", "lite", "--limit-groups", "1", "--input-max-side", "640",
+         "--json", str(out), "--save-dir", str(save)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(out.read_text())
+    assert list(report["groups"]) == ["basketball"]
+    assert report["overall"]["targets"] == 4 and [t["id"] for t in report["targets"]] == [
+        f"basketball_0{i}" for i in range(1, 5)
+    ]
+    for target in report["targets"]:
+        assert 0.0 <= target["mse"] <= 1.0 and target["sad"] >= 0 and target["seconds"] > 0
+    assert "basketball" in captured.out
+    dataset = load_manifest(data_dir / "icm58-dev")
+    for member in dataset.group("basketball").targets:
+        with Image.open(save / "basketball" / f"{member.id}.png") as saved, Image.open(member.image_path) as image:
+            assert max(saved.size) == 640
+            assert saved.size[0] / saved.size[1] == pytest.approx(image.size[0] / image.size[1], rel=0.01)
+    with Image.open(save / "basketball_sheet.png") as sheet:
+        assert sheet.size[1] == 4 * evaluation.SHEET_TILE_HEIGHT + 3 * 4

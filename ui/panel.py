@@ -623,7 +623,8 @@ class Panel(QtWidgets.QWidget):
             self._mark_done(item, done)
             item.setToolTip(f"{written.description} ({done.seconds:.1f} s)")
             if self.layer_list.currentItem() is None or self.layer_list.currentItem() is item:
-                self.layer_list.setCurrentItem(item)
+                # show it without touching the selection (which may define the targets)
+                self.layer_list.setCurrentItem(item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
         self.show_preview()
 
     def _mark_done(self, item, done: TargetDone) -> None:

@@ -122,3 +122,13 @@ class MemoryHost:
         self._called()
         self.written.append((layer_id, mode, alpha))
         return Written(f"new {mode} for {layer_id}")
+
+
+def brush_subject(canvas, height: int, width: int, seed: int = 0) -> None:
+    """Brush a rough mask over about three quarters of the subject of ``scene(height, width, seed)``,
+    as an artist would, with one real mouse stroke."""
+    _, truth = scene(height, width, seed)
+    rows, cols = np.nonzero(truth > 0.5)
+    cy, cx, radius = rows.mean(), cols.mean(), (rows.max() - rows.min()) / 2
+    canvas.set_brush_radius(radius * 0.7)
+    drag(canvas, [canvas.to_widget(cx - radius * 0.3, cy), canvas.to_widget(cx + radius * 0.3, cy)])

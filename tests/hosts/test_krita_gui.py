@@ -42,6 +42,7 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     finally:
         shutil.rmtree(probe_dir)
         (resources / "pykrita" / f"{PROBE}.desktop").unlink()
+        install._ini_change(kritarc, "python", f"enable_{PROBE}", None)
         lines = install.uninstall(plan)
     assert report_file.is_file(), f"the probe wrote no report (rc {run.returncode}):\n{run.stderr[-5000:]}"
     result = json.loads(report_file.read_text())
@@ -51,4 +52,4 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     assert len(result["checks"]) >= 19
     assert (screenshots / "krita-docker.png").stat().st_size > 10_000
     assert not (resources / "pykrita" / "icm_matting").exists(), lines
-    assert "enable_icm_matting" not in kritarc.read_text()
+    assert "enable_icm_matting=" not in kritarc.read_text()

@@ -39,6 +39,7 @@ MANIFEST_FORMAT = "icm-matting batch manifest"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
+OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -110,13 +111,15 @@ class Target:
 def collect_sources(inputs: list[str], out: Path | None = None) -> list[Path]:
     """Files, folders (their images and videos, sorted) and globs → distinct paths in order.
 
-    Files inside ``out`` are left out of folders and globs, so a job can read and write one folder.
+    Results of a job in ``out`` are left out of folders and globs, so a job can read and write
+    one folder.
     """
     known = IMAGE_SUFFIXES | video.SUFFIXES
     out = out.resolve() if out else None
 
     def usable(path: Path) -> bool:
-        return path.is_file() and path.suffix.lower() in known and (out is None or path.parent != out)
+        ours = out is not None and path.is_relative_to(out) and path.name.endswith(OUTPUT_ENDINGS)
+        return path.is_file() and path.suffix.lower() in known and not ours
 
     sources: list[Path] = []
     for item in inputs:

@@ -34,7 +34,8 @@ def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background.  A thin or
-    scribbled mask may cover no cell fully; then the best-covered cells stand in.
+    scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
+    unpainted cells unlike them count as background.
     """
     import torch
     import torch.nn.functional as F
@@ -44,9 +45,13 @@ def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
     coverage = F.interpolate(binary, size=grid, mode="area").flatten()
     tokens = descriptors.flatten(1).T
     subject = coverage >= 0.99
-    if not subject.any():
-        subject = coverage >= max(0.5, float(coverage.max()) * 0.75)
     background = coverage <= 0.01
+    if not subject.any():
+        # A scribble: its best-covered cells stand for the subject, and the unpainted rest may
+        # be subject too, so only the half least like the stroke counts as background.
+        subject = coverage >= max(0.5, float(coverage.max()) * 0.75)
+        likeness = (tokens @ tokens[subject].T).max(dim=1).values
+        background &= likeness <= likeness[background].median()
     if not background.any():
         background = coverage <= min(0.5, float(coverage.min()) * 1.25 + 0.05)
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))

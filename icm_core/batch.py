@@ -560,28 +560,18 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
                 f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
                 "choose another --out folder or pass --overwrite."
             )
-    job.out.mkdir(parents=True, exist_ok=True)
-    if manifest:
-        manifest.save()
-
     reference_image, reference_mask = read_image(job.reference), read_mask(job.mask)
     bar = tqdm(total=len(targets), unit="target", file=sys.stderr, dynamic_ncols=True,
                disable=not show_progress)
-    if mode == "ray":
-        from .raybatch import RayActors
-
-        executor = RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
-                             reference_image, reference_mask, job.settings, gpu)
-    else:
-        from .engines import get_engine
-
-        engine = get_engine(job.engine, **job.engine_options)
-        reference = engine.encode_reference(reference_image, reference_mask)
-        if mode == "workers":
-            executor = ProcessPool(workers, job.engine, job.engine_options, reference, job.settings, gpu)
-            del engine  # each worker builds its own
-        else:
-            executor = InProcess(engine, reference, job.settings, status=bar.set_postfix_str)
+    try:  # the reference is encoded here: a bad one fails before anything is written
+        executor = _start_executor(mode, job, workers, ray, reference_image, reference_mask, gpu,
+                                   status=bar.set_postfix_str)
+    except BaseException:
+        bar.close()
+        raise
+    job.out.mkdir(parents=True, exist_ok=True)
+    if manifest:
+        manifest.save()
 
     by_key = {t.key: t for t in targets}
     in_flight: dict[str, list] = {}  # key → [payload, attempts]
@@ -645,6 +635,22 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         manifest.save()
     return Summary(counts["done"], counts["failed"], counts["skipped"],
                    time.perf_counter() - started, manifest.path if manifest else None, videos)
+
+
+def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: np.ndarray,
+                    mask: np.ndarray, gpu: bool, status):
+    if mode == "ray":
+        from .raybatch import RayActors
+
+        return RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
+                         image, mask, job.settings, gpu)
+    from .engines import get_engine
+
+    engine = get_engine(job.engine, **job.engine_options)
+    reference = engine.encode_reference(image, mask)
+    if mode == "workers":  # each worker builds its own engine
+        return ProcessPool(workers, job.engine, job.engine_options, reference, job.settings, gpu)
+    return InProcess(engine, reference, job.settings, status=status)
 
 
 def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:

@@ -81,6 +81,11 @@ class RayActors:
         self.actors = [self.actor_class.remote(*self.engine_args) for _ in range(count)]
         # Encoded once, on one actor; every actor reads the same object from the store.
         self.reference = self.actors[0].encode.remote(image, mask)
+        try:
+            ray.get(self.reference)  # a reference the engine refuses fails the job here
+        except ray.exceptions.RayTaskError as error:
+            self.close()
+            raise error.as_instanceof_cause() from None
         for actor in self.actors:
             actor.use.remote(self.reference)
         self.capacity = PER_ACTOR * count

@@ -14,6 +14,7 @@ from .api import IcmError
 _COMMANDS = {
     "matte": "icm_core.commands.matte",
     "batch": "icm_core.commands.batch",
+    "eval": "icm_core.commands.eval",
 }
 
 

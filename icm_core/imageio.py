@@ -23,18 +23,18 @@ from .api import InvalidInput, OutputError, UnreadableFile
 Image.MAX_IMAGE_PIXELS = 120_000_000  # bigger files are refused with a clear error, not a bomb warning
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
     """Read an image file as ``float32`` ``H×W×3`` sRGB in [0, 1] (alpha, if any, dropped)."""
-    return to_rgb_float(_decode(path), what=f"image {Path(path).name}")
+    return to_rgb_float(_decode(path, exif_transpose), what=f"image {Path(path).name}")
 
 
-def read_mask(path: str | os.PathLike, channel: int | None = None) -> np.ndarray:
+def read_mask(path: str | os.PathLike, channel: int | None = None, exif_transpose: bool = True) -> np.ndarray:
     """Read a mask or alpha file as ``float32`` ``H×W`` in [0, 1].
 
     A file with a non-opaque alpha channel gives that channel; otherwise ``channel`` if given,
     else the grey value of the picture.
     """
-    pixels = _decode(path)
+    pixels = _decode(path, exif_transpose)
     scale = _full_scale(pixels, f"mask {Path(path).name}")
     pixels = pixels.astype(np.float32) / scale
     if pixels.ndim == 2:
@@ -103,12 +103,13 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     return to_rgb_float(_decode_bytes(data, Path(name)), what=f"image {Path(name).name}")
 
 
-def _decode(path: str | os.PathLike) -> np.ndarray:
-    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied."""
-    return _decode_bytes(read_bytes(path), Path(path))
+def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
+    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied
+    unless ``exif_transpose`` is false."""
+    return _decode_bytes(read_bytes(path), Path(path), exif_transpose)
 
 
-def _decode_bytes(data: bytes, path: Path) -> np.ndarray:
+def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.ndarray:
     if not data:
         raise UnreadableFile(f"{path} is empty (0 bytes).")
     try:
@@ -118,7 +119,7 @@ def _decode_bytes(data: bytes, path: Path) -> np.ndarray:
                 # Pillow covers 8-bit modes including palettes and CMYK exactly.
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", Image.DecompressionBombWarning)
-                    image = ImageOps.exif_transpose(probe)
+                    image = ImageOps.exif_transpose(probe) if exif_transpose else probe
                     image.load()
                 return _pil_to_array(image)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -134,7 +135,7 @@ def _decode_bytes(data: bytes, path: Path) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]
-    return _orient(pixels, orientation)
+    return _orient(pixels, orientation) if exif_transpose else pixels
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:

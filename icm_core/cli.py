@@ -15,6 +15,7 @@ _COMMANDS = {
     "matte": "icm_core.commands.matte",
     "batch": "icm_core.commands.batch",
     "eval": "icm_core.commands.eval",
+    "gui": "icm_core.commands.gui",
 }
 
 

@@ -84,18 +84,32 @@ def _full_scale(pixels: np.ndarray, what: str) -> float:
     raise InvalidInput(f"The {what} has pixel type {pixels.dtype}; use 8-bit, 16-bit or float pixels.")
 
 
-def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
-    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied
-    unless ``exif_transpose`` is false."""
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The raw bytes of an image file, with the errors an artist can act on."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise UnreadableFile(f"{path} does not exist.") from None
     except IsADirectoryError:
         raise UnreadableFile(f"{path} is a folder, not an image file.") from None
     except OSError as error:
         raise UnreadableFile(f"{path} cannot be read: {error.strerror or error}.") from None
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Like :func:`read_image` for the bytes of a file called ``name`` (read elsewhere, e.g. by
+    the machine that dispatches a batch)."""
+    return to_rgb_float(_decode_bytes(data, Path(name)), what=f"image {Path(name).name}")
+
+
+def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
+    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied
+    unless ``exif_transpose`` is false."""
+    return _decode_bytes(read_bytes(path), Path(path), exif_transpose)
+
+
+def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.ndarray:
     if not data:
         raise UnreadableFile(f"{path} is empty (0 bytes).")
     try:
@@ -170,9 +184,7 @@ def quantize(array: np.ndarray, bits: int) -> np.ndarray:
 
 def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
     """Write an ``H×W`` alpha in [0, 1] as a grey PNG (or TIFF by extension)."""
-    if alpha.ndim != 2:
-        raise InvalidInput(f"An alpha must be H×W, got shape {alpha.shape}.")
-    return _write(path, quantize(alpha, bits), overwrite)
+    return _write(path, _alpha_pixels(alpha, bits), overwrite)
 
 
 def write_cutout(
@@ -183,10 +195,29 @@ def write_cutout(
     overwrite: bool = False,
 ) -> Path:
     """Write an RGBA cutout (un-premultiplied foreground colour + alpha) as PNG."""
+    return _write(path, _cutout_pixels(foreground, alpha, bits), overwrite)
+
+
+def encode_alpha(alpha: np.ndarray, bits: int = 8) -> bytes:
+    """The PNG file :func:`write_alpha` would write, as bytes (to be written elsewhere)."""
+    return _encode(_alpha_pixels(alpha, bits), ".png", "alpha")
+
+
+def encode_cutout(foreground: np.ndarray, alpha: np.ndarray, bits: int = 8) -> bytes:
+    """The PNG file :func:`write_cutout` would write, as bytes."""
+    return _encode(_cutout_pixels(foreground, alpha, bits), ".png", "cutout")
+
+
+def _alpha_pixels(alpha: np.ndarray, bits: int) -> np.ndarray:
+    if alpha.ndim != 2:
+        raise InvalidInput(f"An alpha must be H×W, got shape {alpha.shape}.")
+    return quantize(alpha, bits)
+
+
+def _cutout_pixels(foreground: np.ndarray, alpha: np.ndarray, bits: int) -> np.ndarray:
     if foreground.shape[:2] != alpha.shape or foreground.ndim != 3:
         raise InvalidInput(f"Foreground {foreground.shape} and alpha {alpha.shape} sizes differ.")
-    rgba = np.concatenate([foreground[..., :3], alpha[..., None]], axis=2)
-    return _write(path, quantize(rgba, bits), overwrite)
+    return quantize(np.concatenate([foreground[..., :3], alpha[..., None]], axis=2), bits)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
@@ -198,14 +229,17 @@ def _write(path: str | os.PathLike, pixels: np.ndarray, overwrite: bool) -> Path
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; choose another folder or allow overwriting.")
-    suffix = path.suffix.lower() or ".png"
+    atomic_write_bytes(path, _encode(pixels, path.suffix.lower(), path.name))
+    return path
+
+
+def _encode(pixels: np.ndarray, suffix: str, name: str) -> bytes:
     if pixels.ndim == 3:
         pixels = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]]  # RGB(A) → OpenCV's BGR(A)
     ok, encoded = cv2.imencode(suffix if suffix in (".png", ".tif", ".tiff") else ".png", pixels)
     if not ok:
-        raise OutputError(f"Could not encode {path.name}.")
-    atomic_write_bytes(path, encoded.tobytes())
-    return path
+        raise OutputError(f"Could not encode {name}.")
+    return encoded.tobytes()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -323,6 +323,7 @@ def timings(np) -> None:
     """A 4096² U8 layer: read as float32 sRGB, and write each kind of result node."""
     from krita import Krita
 
+    from icm_plugin.krita import pixels
     from icm_plugin.krita.host import KritaHost
     from ui.qt import QtCore
 
@@ -354,5 +355,10 @@ def timings(np) -> None:
         3, lambda: host.write_result(layer_id, alpha, None, "layer"))
     figures["write_selection_mask_4096_s"], figures["write_selection_mask_4096_median_s"] = best_of(
         3, lambda: host.write_result(layer_id, alpha, None, "selection"))
+    # Where a layer write's time goes: our numpy part, and Krita inserting a node (libkis
+    # waits for the whole image to be recomposited; it grows with the number of layers).
+    figures["layer_numpy_part_4096_s"], _ = best_of(3, lambda: pixels.compose(data, "U8", alpha, out=data.copy()))
+    figures["krita_insert_empty_layer_4096_s"], _ = best_of(
+        3, lambda: doc.rootNode().addChildNode(doc.createNode("empty", "paintlayer"), None))
     doc.setModified(False)
     doc.close()

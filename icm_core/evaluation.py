@@ -88,7 +88,7 @@ class Report:
             )
         unknown_rows = [(name, summary["unknown"]) for name, summary in rows if "unknown" in summary]
         if unknown_rows:
-            lines += ["", "trimap unknown region only", header.replace("s/target", "")]
+            lines += ["", "trimap unknown region only", header.replace("s/target", "").rstrip()]
             lines += [
                 f"{name:<16}{u['targets']:>8}{u['mse']:>10.4f}{u['sad']:>10.2f}{u['grad']:>10.2f}{u['conn']:>10.2f}"
                 for name, u in unknown_rows

@@ -113,15 +113,16 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     if not data:
         raise UnreadableFile(f"{path} is empty (0 bytes).")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            mode, orientation = probe.mode, probe.getexif().get(0x0112, 1)
-            if mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "RGBX"):
-                # Pillow covers 8-bit modes including palettes and CMYK exactly.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                deep = _has_16_bit_samples(probe)  # before getexif(), which may load the pixels
+                orientation = probe.getexif().get(0x0112, 1)
+                if probe.mode in _PILLOW_MODES and not deep:
+                    # Pillow covers 8-bit modes including palettes and CMYK exactly.
                     image = ImageOps.exif_transpose(probe) if exif_transpose else probe
                     image.load()
-                return _pil_to_array(image)
+                    return _pil_to_array(image)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
             raise UnreadableFile(f"{path} is too large to open safely ({error}).") from None
@@ -135,7 +136,18 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        # OpenCV's TIFF decoder applies the orientation tag itself (its PNG decoder does not)
+        return pixels if exif_transpose else _orient(pixels, {6: 8, 8: 6}.get(orientation, orientation))
     return _orient(pixels, orientation) if exif_transpose else pixels
+
+
+def _has_16_bit_samples(probe: Image.Image) -> bool:
+    """Pillow opens 48/64-bit PNGs as 8-bit RGB(A), dropping the low byte: leave those to OpenCV."""
+    return any(";16" in str(tile.args) for tile in probe.tile)
+
+
+_PILLOW_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "RGBX")
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:

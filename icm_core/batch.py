@@ -7,9 +7,10 @@ shared file system.  A JSON manifest beside the outputs records the job's settin
 weights and the reference's hashes, and each target's status and timings; ``resume`` skips the
 targets it records as done with the same input hash and existing outputs.
 
-Determinism: every mode runs the same code on the same encoded reference, so outputs are equal
-bit for bit.  Workers run single-threaded while the single process uses all cores; the lite
-engine's results do not depend on the thread count (tests check this).
+Determinism: every mode runs the same code (:func:`matte_one`) on the same reference, so outputs
+are equal bit for bit.  Workers run single-threaded (and pool workers encode the reference
+themselves) while the single process uses all cores: this relies on the engine's results not
+depending on the thread count, which holds for lite (tests check it).
 """
 
 from __future__ import annotations
@@ -446,19 +447,25 @@ class InProcess:
         pass
 
 
-_worker: dict = {}  # per worker process: engine, reference, settings, device lock
+_worker: dict = {}  # per worker process: engine, reference (or the error encoding it), settings, lock
 
 
-def _start_worker(engine_name: str, options: dict, reference, settings: MatteSettings,
-                  threads: int, device_lock) -> None:
+def _start_worker(engine_name: str, options: dict, image: np.ndarray, mask: np.ndarray,
+                  settings: MatteSettings, threads: int, device_lock) -> None:
     from .engines import get_engine
 
     pin_threads(threads)
-    _worker.update(engine=get_engine(engine_name, **options), reference=reference,
-                   settings=settings, lock=device_lock)
+    _worker.update(settings=settings, lock=device_lock, error=None)
+    try:
+        _worker["engine"] = engine = get_engine(engine_name, **options)
+        _worker["reference"] = engine.encode_reference(image, mask)
+    except IcmError as error:  # reported with every target rather than killing the pool
+        _worker["error"] = str(error)
 
 
 def _worker_matte(payload, label: str) -> Outcome:
+    if _worker["error"]:
+        return Outcome(error=_worker["error"])
     if _worker["lock"] is None:
         return matte_one(_worker["engine"], _worker["reference"], payload, label, _worker["settings"])
     with _worker["lock"]:  # one job at a time on a GPU: several would only fight for its memory
@@ -466,12 +473,13 @@ def _worker_matte(payload, label: str) -> Outcome:
 
 
 class ProcessPool:
-    """A pool of worker processes on this machine, each with its own engine, the encoded
-    reference received once, and an equal share of the cores.  A pool whose worker died is
-    replaced; the targets it held come back as lost (and are retried)."""
+    """A pool of worker processes on this machine, each with its own engine and an equal share
+    of the cores, each encoding the reference once as it starts (all start at the same time,
+    so this costs no more than shipping one encoding).  A pool whose worker died is replaced;
+    the targets it held come back as lost (and are retried)."""
 
-    def __init__(self, workers: int, engine_name: str, options: dict, reference,
-                 settings: MatteSettings, gpu: bool = False):
+    def __init__(self, workers: int, engine_name: str, options: dict, image: np.ndarray,
+                 mask: np.ndarray, settings: MatteSettings, gpu: bool = False):
         import multiprocessing
 
         # spawn, not fork: forking a process whose torch/OpenMP threads already run can deadlock
@@ -479,12 +487,12 @@ class ProcessPool:
         self.workers = workers
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         lock = self.context.Lock() if gpu else None
-        self.initargs = (engine_name, options, reference, settings, self.threads, lock)
+        self.initargs = (engine_name, options, image, mask, settings, self.threads, lock)
         self.capacity = 2 * workers  # one queued per worker hides the hand-over
         self.pool = None
         self.futures: dict = {}
 
-    def _ensure_pool(self) -> None:
+    def start(self) -> None:
         if self.pool is None:
             with _environment(worker_environment(self.threads)):
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
@@ -493,7 +501,7 @@ class ProcessPool:
                     self.pool.submit(os.getpid)
 
     def submit(self, key: str, payload, label: str) -> None:
-        self._ensure_pool()
+        self.start()
         self.futures[self.pool.submit(_worker_matte, payload, label)] = (key, self.pool)
 
     def next(self) -> tuple[str, Outcome]:
@@ -645,12 +653,16 @@ def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: n
         return RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
                          image, mask, job.settings, gpu)
     from .engines import get_engine
+    from .validate import check_image, check_mask
 
+    if mode == "workers":
+        check_image(image, "reference image")
+        check_mask(mask, image.shape, "reference mask")
+        pool = ProcessPool(workers, job.engine, job.engine_options, image, mask, job.settings, gpu)
+        pool.start()
+        return pool
     engine = get_engine(job.engine, **job.engine_options)
-    reference = engine.encode_reference(image, mask)
-    if mode == "workers":  # each worker builds its own engine
-        return ProcessPool(workers, job.engine, job.engine_options, reference, job.settings, gpu)
-    return InProcess(engine, reference, job.settings, status=status)
+    return InProcess(engine, engine.encode_reference(image, mask), job.settings, status=status)
 
 
 def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:

@@ -94,7 +94,8 @@ class RayActors:
     def submit(self, key: str, payload, label: str) -> None:
         load = {actor: 0 for actor in self.actors}
         for _, actor in self.running.values():
-            load[actor] += 1
+            if actor in load:  # not one that died and whose lost targets are still coming back
+                load[actor] += 1
         actor = min(self.actors, key=load.__getitem__)
         self.running[actor.matte.remote(payload, label, self.settings)] = (key, actor)
 

@@ -319,15 +319,15 @@ def _rgbaf(np, image, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-def timings(np) -> None:
-    """A 4096² U8 layer: read as float32 sRGB, and write each kind of result node."""
+def timings(np, side: int = 4096) -> None:
+    """A ``side``² U8 layer: read as float32 sRGB, and write each kind of result node.  Each
+    figure is the best of 3 (and the median); every write adds a node, so the stack grows."""
     from krita import Krita
 
     from icm_plugin.krita import pixels
     from icm_plugin.krita.host import KritaHost
     from ui.qt import QtCore
 
-    side = 4096
     doc = Krita.instance().createDocument(side, side, "timing", "RGBA", "U8", "", 72.0)
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (side, side, 4), dtype=np.uint8)
@@ -340,25 +340,41 @@ def timings(np) -> None:
     layer_id = node.uniqueId().toString()
     alpha = rng.random((side, side), dtype=np.float32)
 
-    def best_of(repeats, action):
+    def measure(name, action):
         seconds = []
-        for _ in range(repeats):
+        for _ in range(3):
             doc.waitForDone()
             started = time.perf_counter()
             action()
             seconds.append(time.perf_counter() - started)
-        return round(min(seconds), 3), round(float(np.median(seconds)), 3)
+        REPORT["figures"][f"{name}_{side}_s"] = round(min(seconds), 3)
+        REPORT["figures"][f"{name}_{side}_median_s"] = round(float(np.median(seconds)), 3)
 
-    figures = REPORT["figures"]
-    figures["read_4096_s"], figures["read_4096_median_s"] = best_of(3, lambda: host.read_pixels(layer_id))
-    figures["write_layer_4096_s"], figures["write_layer_4096_median_s"] = best_of(
-        3, lambda: host.write_result(layer_id, alpha, None, "layer"))
-    figures["write_selection_mask_4096_s"], figures["write_selection_mask_4096_median_s"] = best_of(
-        3, lambda: host.write_result(layer_id, alpha, None, "selection"))
-    # Where a layer write's time goes: our numpy part, and Krita inserting a node (libkis
-    # waits for the whole image to be recomposited; it grows with the number of layers).
-    figures["layer_numpy_part_4096_s"], _ = best_of(3, lambda: pixels.compose(data, "U8", alpha, out=data.copy()))
-    figures["krita_insert_empty_layer_4096_s"], _ = best_of(
-        3, lambda: doc.rootNode().addChildNode(doc.createNode("empty", "paintlayer"), None))
+    measure("read", lambda: host.read_pixels(layer_id))
+    measure("write_layer", lambda: host.write_result(layer_id, alpha, None, "layer"))
+    measure("write_selection_mask", lambda: host.write_result(layer_id, alpha, None, "selection"))
+    # Where a layer write's time goes: our numpy part (with a copy of the pixels), and Krita
+    # inserting a node (libkis waits until the whole image is recomposited).
+    measure("layer_numpy_part", lambda: pixels.compose(data, "U8", alpha, out=data.copy()))
+    measure("krita_insert_empty_layer", lambda: doc.rootNode().addChildNode(doc.createNode("e", "paintlayer"), None))
     doc.setModified(False)
     doc.close()
+
+
+def benchmark(args=None) -> None:
+    """``kritarunner -s krita_offscreen -f benchmark``: only :func:`timings`, for each side in
+    ``$ICM_SIDES`` (JSON list); used by benchmarks/krita_io.py."""
+    code = 1
+    try:
+        sys.path[0:0] = [p for p in json.loads(os.environ["ICM_PATHS"]) if p not in sys.path]
+        import numpy as np
+        from krita import Krita
+
+        REPORT["krita"] = Krita.instance().version()
+        for side in json.loads(os.environ.get("ICM_SIDES", "[4096]")):
+            timings(np, side)
+        code = 0
+    except BaseException:
+        REPORT["failures"].append(traceback.format_exc())
+    print("ICM_REPORT " + json.dumps(REPORT), flush=True)
+    os._exit(code)

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import video
-from .api import IcmError, InvalidInput, OutputError, UnreadableFile
+from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
 
 MANIFEST_NAME = "icm-batch.json"
 MANIFEST_FORMAT = "icm-matting batch manifest"
@@ -219,9 +219,9 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
         return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+    except Cancelled:
+        raise
     except IcmError as error:
-        if type(error).__name__ == "Cancelled":
-            raise
         return Outcome(error=str(error), seconds=time.perf_counter() - start)
 
 

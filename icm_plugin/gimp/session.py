@@ -136,24 +136,32 @@ def run_headless(host: ExchangeHost) -> int:
     return 0
 
 
-def run_panel(host: ExchangeHost) -> int:
-    """The panel in a window; results reach GIMP when the window closes."""
+def panel_window(host: ExchangeHost):
+    """The panel in a plain window with a button that hands the results back to GIMP."""
     from ui.panel import Panel
-    from ui.qt import QtWidgets, ensure_app, exec_
+    from ui.qt import QtWidgets
 
-    app = ensure_app()
     window = QtWidgets.QWidget()
     window.setWindowTitle("ICM Matting — GIMP")
-    panel = Panel(host, settings(), window)
+    window.panel = Panel(host, settings(), window)
     back = QtWidgets.QPushButton("Close and add the results to GIMP")
     back.clicked.connect(lambda *_: window.close())
     layout = QtWidgets.QVBoxLayout(window)
-    layout.addWidget(panel)
+    layout.addWidget(window.panel)
     layout.addWidget(back)
     window.resize(1200, 760)
+    return window
+
+
+def run_panel(host: ExchangeHost) -> int:
+    """Show the panel; results written so far reach GIMP when the window closes."""
+    from ui.qt import ensure_app, exec_
+
+    app = ensure_app()
+    window = panel_window(host)
     window.show()
     code = exec_(app)
-    panel.shutdown()
+    window.panel.shutdown()
     return code
 
 

@@ -288,6 +288,37 @@ def depths_and_profiles(np) -> None:
               and np.array_equal(got[..., :3], data[..., :3]), "")
         doc.close()
 
+    # A layer in another colour space than its image: the result keeps the layer's own space.
+    doc = krita.createDocument(width, height, "mixed", "RGBA", "U8", "", 72.0)
+    node = doc.createNode("sixteen", "paintlayer")
+    doc.rootNode().addChildNode(node, None)
+    node.setColorSpace("RGBA", "U16", "sRGB-elle-V2-g10.icc")
+    data = _bgra16(np, linear)
+    node.setPixelData(QtCore.QByteArray(data.tobytes()), 0, 0, width, height)
+    before = snapshot(np, doc)
+    host = KritaHost(doc)
+    read = host.read_pixels(node.uniqueId().toString())
+    check("U16 layer in a U8 image reads as sRGB", np.abs(read - image).max() < 2e-3, f"{np.abs(read - image).max()}")
+    host.write_result(node.uniqueId().toString(), truth, None, "layer")
+    new = untouched(np, doc, before, "mixed spaces")
+    result = next(n for n in doc.rootNode().childNodes() if n.uniqueId().toString() in new)
+    got = pixels.decode(result.pixelData(0, 0, width, height), width, height, "RGBA", "U16")
+    check("result of a U16 layer in a U8 image stays U16 with the matte as alpha",
+          result.colorDepth() == "U16" and result.name() == "sixteen matte"
+          and np.abs(got[..., 3] / 65535 - truth).max() < 1e-4 and np.array_equal(got[..., :3], data[..., :3]), "")
+    doc.close()
+
+    # Grey with alpha, Krita's default grey profile.
+    doc = krita.createDocument(width, height, "grey", "GRAYA", "U8", "", 72.0)
+    node = doc.createNode("grey", "paintlayer")
+    grey = np.dstack([np.rint(image.mean(axis=2) * 255), np.full((height, width), 255)]).astype(np.uint8)
+    node.setPixelData(QtCore.QByteArray(grey.tobytes()), 0, 0, width, height)
+    doc.rootNode().addChildNode(node, None)
+    read = KritaHost(doc).read_pixels(node.uniqueId().toString())
+    REPORT["figures"]["grey_profile"] = doc.colorProfile()
+    check("GRAYA U8 reads as equal R, G, B", np.abs(read - grey[..., :1] / 255).max() <= 1e-6, doc.colorProfile())
+    doc.close()
+
     # CMYK: only Krita can convert it; done in a scratch document, the user's node untouched.
     doc = krita.createDocument(width, height, "cmyk", "CMYKA", "U8", "", 72.0)
     node = doc.createNode("pixels", "paintlayer")
@@ -319,14 +350,15 @@ def _rgbaf(np, image, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-def timings(np) -> None:
-    """A 4096² U8 layer: read as float32 sRGB, and write each kind of result node."""
+def timings(np, side: int = 4096) -> None:
+    """A ``side``² U8 layer: read as float32 sRGB, and write each kind of result node.  Each
+    figure is the best of 3 (and the median); every write adds a node, so the stack grows."""
     from krita import Krita
 
+    from icm_plugin.krita import pixels
     from icm_plugin.krita.host import KritaHost
     from ui.qt import QtCore
 
-    side = 4096
     doc = Krita.instance().createDocument(side, side, "timing", "RGBA", "U8", "", 72.0)
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (side, side, 4), dtype=np.uint8)
@@ -339,20 +371,41 @@ def timings(np) -> None:
     layer_id = node.uniqueId().toString()
     alpha = rng.random((side, side), dtype=np.float32)
 
-    def best_of(repeats, action):
+    def measure(name, action):
         seconds = []
-        for _ in range(repeats):
+        for _ in range(3):
             doc.waitForDone()
             started = time.perf_counter()
             action()
             seconds.append(time.perf_counter() - started)
-        return round(min(seconds), 3), round(float(np.median(seconds)), 3)
+        REPORT["figures"][f"{name}_{side}_s"] = round(min(seconds), 3)
+        REPORT["figures"][f"{name}_{side}_median_s"] = round(float(np.median(seconds)), 3)
 
-    figures = REPORT["figures"]
-    figures["read_4096_s"], figures["read_4096_median_s"] = best_of(3, lambda: host.read_pixels(layer_id))
-    figures["write_layer_4096_s"], figures["write_layer_4096_median_s"] = best_of(
-        3, lambda: host.write_result(layer_id, alpha, None, "layer"))
-    figures["write_selection_mask_4096_s"], figures["write_selection_mask_4096_median_s"] = best_of(
-        3, lambda: host.write_result(layer_id, alpha, None, "selection"))
+    measure("read", lambda: host.read_pixels(layer_id))
+    measure("write_layer", lambda: host.write_result(layer_id, alpha, None, "layer"))
+    measure("write_selection_mask", lambda: host.write_result(layer_id, alpha, None, "selection"))
+    # Where a layer write's time goes: our numpy part (with a copy of the pixels), and Krita
+    # inserting a node (libkis waits until the whole image is recomposited).
+    measure("layer_numpy_part", lambda: pixels.compose(data, "U8", alpha, out=data.copy()))
+    measure("krita_insert_empty_layer", lambda: doc.rootNode().addChildNode(doc.createNode("e", "paintlayer"), None))
     doc.setModified(False)
     doc.close()
+
+
+def benchmark(args=None) -> None:
+    """``kritarunner -s krita_offscreen -f benchmark``: only :func:`timings`, for each side in
+    ``$ICM_SIDES`` (JSON list); used by benchmarks/krita_io.py."""
+    code = 1
+    try:
+        sys.path[0:0] = [p for p in json.loads(os.environ["ICM_PATHS"]) if p not in sys.path]
+        import numpy as np
+        from krita import Krita
+
+        REPORT["krita"] = Krita.instance().version()
+        for side in json.loads(os.environ.get("ICM_SIDES", "[4096]")):
+            timings(np, side)
+        code = 0
+    except BaseException:
+        REPORT["failures"].append(traceback.format_exc())
+    print("ICM_REPORT " + json.dumps(REPORT), flush=True)
+    os._exit(code)

@@ -97,3 +97,35 @@ def test_headless_session_needs_a_mask_and_says_so(tmp_path, monkeypatch):
     run = subprocess.run([sys.executable, "-m", "icm_plugin.gimp.session", str(folder), "--headless"], cwd=ROOT,
                          capture_output=True, text=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert run.returncode == 2 and "Select the subject in “Reference” first" in run.stderr
+
+
+def test_interactive_session_window_mattes_and_lists_results(tmp_path, qtbot, monkeypatch):
+    """The window the plug-in opens: the panel on the exported layers, the real lite engine,
+    every result listed for GIMP as it is written."""
+    from icm_plugin.gimp.session import panel_window
+    from tests.ui.helpers import scene
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "exchange"
+    folder.mkdir()
+    host = _exchange(folder)
+    for index, seed in enumerate((0, 1)):
+        image, _ = scene(24, 32, seed)
+        rgba = np.dstack([image, np.ones((24, 32), np.float32)])
+        np.rint(rgba * 65535).astype("<u2").tofile(folder / f"layer-{index}.raw")
+    window = panel_window(host)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.panel
+    assert panel.layer_list.count() == 2
+    assert [panel.output_combo.itemData(i) for i in range(panel.output_combo.count())] == ["mask", "layer", "selection"]
+    panel.mask_from_selection()  # 0.25 everywhere: below one half, so the panel refuses to run
+    assert not panel.run() and panel.error_label.isVisible()
+    mask = np.zeros((24, 32), np.float32)
+    mask[6:18, 8:24] = 1.0
+    panel.canvas.set_mask(mask)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
+        assert panel.run()
+    assert finished.args[0].status == "done", finished.args[0]
+    assert [(r["layer"], r["mode"]) for r in host.results()] == [("11", "mask")]
+    panel.shutdown()

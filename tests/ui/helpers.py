@@ -63,3 +63,72 @@ def scene(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     subject = np.array([0.95, 0.75, 0.2], np.float32)
     image = alpha[..., None] * subject + (1 - alpha[..., None]) * background
     return image.astype(np.float32), alpha
+
+
+class MemoryHost:
+    """An editor-like host kept in memory: GUI-thread only, all four output modes.
+
+    Records every call's thread, so tests can check that host calls stay on the GUI thread.
+    """
+
+    name = "memory"
+    thread_safe = False
+
+    def __init__(self, images: dict, selection=None, alphas=None):
+        from ui.hostapi import Layer
+
+        self.images = dict(images)
+        self.layers_ = [Layer(key, key, image.shape[:2]) for key, image in self.images.items()]
+        self.selection = selection
+        self.alphas = alphas or {}
+        self.selected: list[str] = []
+        self.written: list[tuple[str, str, np.ndarray]] = []
+        self.call_threads: set[int] = set()
+
+    def _called(self):
+        import threading
+
+        self.call_threads.add(threading.get_ident())
+
+    def layers(self):
+        self._called()
+        return list(self.layers_)
+
+    def selected_layer_ids(self):
+        return list(self.selected)
+
+    def read_pixels(self, layer_id):
+        self._called()
+        return self.images[layer_id]
+
+    def read_alpha(self, layer_id):
+        return self.alphas.get(layer_id)
+
+    def read_selection(self):
+        return self.selection
+
+    def revision(self, layer_id):
+        return id(self.images[layer_id])
+
+    def output_modes(self):
+        return ["layer", "mask", "selection", "files"]
+
+    def existing_outputs(self, layer_ids, mode):
+        return []
+
+    def write_result(self, layer_id, alpha, foreground, mode, overwrite=False):
+        from ui.hostapi import Written
+
+        self._called()
+        self.written.append((layer_id, mode, alpha))
+        return Written(f"new {mode} for {layer_id}")
+
+
+def brush_subject(canvas, height: int, width: int, seed: int = 0) -> None:
+    """Brush a rough mask over about three quarters of the subject of ``scene(height, width, seed)``,
+    as an artist would, with one real mouse stroke."""
+    _, truth = scene(height, width, seed)
+    rows, cols = np.nonzero(truth > 0.5)
+    cy, cx, radius = rows.mean(), cols.mean(), (rows.max() - rows.min()) / 2
+    canvas.set_brush_radius(radius * 0.7)
+    drag(canvas, [canvas.to_widget(cx - radius * 0.3, cy), canvas.to_widget(cx + radius * 0.3, cy)])

@@ -288,6 +288,37 @@ def depths_and_profiles(np) -> None:
               and np.array_equal(got[..., :3], data[..., :3]), "")
         doc.close()
 
+    # A layer in another colour space than its image: the result keeps the layer's own space.
+    doc = krita.createDocument(width, height, "mixed", "RGBA", "U8", "", 72.0)
+    node = doc.createNode("sixteen", "paintlayer")
+    doc.rootNode().addChildNode(node, None)
+    node.setColorSpace("RGBA", "U16", "sRGB-elle-V2-g10.icc")
+    data = _bgra16(np, linear)
+    node.setPixelData(QtCore.QByteArray(data.tobytes()), 0, 0, width, height)
+    before = snapshot(np, doc)
+    host = KritaHost(doc)
+    read = host.read_pixels(node.uniqueId().toString())
+    check("U16 layer in a U8 image reads as sRGB", np.abs(read - image).max() < 2e-3, f"{np.abs(read - image).max()}")
+    host.write_result(node.uniqueId().toString(), truth, None, "layer")
+    new = untouched(np, doc, before, "mixed spaces")
+    result = next(n for n in doc.rootNode().childNodes() if n.uniqueId().toString() in new)
+    got = pixels.decode(result.pixelData(0, 0, width, height), width, height, "RGBA", "U16")
+    check("result of a U16 layer in a U8 image stays U16 with the matte as alpha",
+          result.colorDepth() == "U16" and result.name() == "sixteen matte"
+          and np.abs(got[..., 3] / 65535 - truth).max() < 1e-4 and np.array_equal(got[..., :3], data[..., :3]), "")
+    doc.close()
+
+    # Grey with alpha, Krita's default grey profile.
+    doc = krita.createDocument(width, height, "grey", "GRAYA", "U8", "", 72.0)
+    node = doc.createNode("grey", "paintlayer")
+    grey = np.dstack([np.rint(image.mean(axis=2) * 255), np.full((height, width), 255)]).astype(np.uint8)
+    node.setPixelData(QtCore.QByteArray(grey.tobytes()), 0, 0, width, height)
+    doc.rootNode().addChildNode(node, None)
+    read = KritaHost(doc).read_pixels(node.uniqueId().toString())
+    REPORT["figures"]["grey_profile"] = doc.colorProfile()
+    check("GRAYA U8 reads as equal R, G, B", np.abs(read - grey[..., :1] / 255).max() <= 1e-6, doc.colorProfile())
+    doc.close()
+
     # CMYK: only Krita can convert it; done in a scratch document, the user's node untouched.
     doc = krita.createDocument(width, height, "cmyk", "CMYKA", "U8", "", 72.0)
     node = doc.createNode("pixels", "paintlayer")

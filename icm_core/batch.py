@@ -71,7 +71,9 @@ def parse_options(pairs: list[str]) -> dict:
 def _stems(sources: list[Path]) -> list[str]:
     """Output name stems; stems that collide get the parent folder's name."""
     counts = Counter(source.stem for source in sources)
-    return [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    stems = [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    # "..png" has the stem ".": as a path part it would vanish and put results beside --out
+    return [stem if stem.strip(".") else f"_{stem}" for stem in stems]
 
 
 def _plan(base: Path, cutout: bool) -> dict[str, Path]:

@@ -311,9 +311,11 @@ class Manifest:
     def load(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != MANIFEST_FORMAT:
+            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
                 raise ValueError("not a batch manifest")
             entries = {entry["key"]: entry for entry in data.pop("targets")}
+            if not all(isinstance(entry, dict) for entry in entries.values()):
+                raise ValueError("a target entry is not an object")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
@@ -403,7 +405,7 @@ def _open_manifest(job: Job, targets: list[Target], identity: dict, resume: bool
 
 
 def _is_done(entry: dict, sha: str | None, target: Target) -> bool:
-    return (entry["status"] == "done" and sha is not None and entry["input_sha256"] == sha
+    return (entry.get("status") == "done" and sha is not None and entry.get("input_sha256") == sha
             and all(p.exists() for p in target.outputs.values()))
 
 

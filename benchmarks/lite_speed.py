@@ -30,6 +30,15 @@ def scene_size(megapixels: float) -> tuple[int, int]:
     return int(width * 3 / 4), width
 
 
+def peak_rss_gb() -> float:
+    """This process's own high-water mark.  (``ru_maxrss`` is not used: a child inherits its
+    parent's value across fork/exec, which would count the parent's scene generation.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
 def measure(megapixels: float, folder: Path) -> dict:
     """Runs in the child process."""
     from icm_core import synthetic
@@ -48,7 +57,7 @@ def measure(megapixels: float, folder: Path) -> dict:
         "megapixels": target.shape[0] * target.shape[1] / 1e6,
         "seconds": seconds,
         "seconds_per_megapixel": seconds / (target.shape[0] * target.shape[1] / 1e6),
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "peak_rss_gb": peak_rss_gb(),
         "mse": float(((result.alpha - truth) ** 2).mean()),
         "stages": {k: round(v, 3) for k, v in result.timings.items()},
     }
@@ -68,15 +77,18 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for megapixels in args.sizes:
+        for megapixels in map(float, args.sizes):
             scene = synthetic.scene(3, size=scene_size(megapixels), seed=1)
             np.save(Path(folder) / f"target_{megapixels}.npy", scene.image)
             np.save(Path(folder) / f"alpha_{megapixels}.npy", scene.alpha)
             del scene
-            output = subprocess.run(
+            child = subprocess.run(
                 [sys.executable, __file__, "--child", str(megapixels), folder],
-                check=True, capture_output=True, text=True,
-            ).stdout
+                capture_output=True, text=True,
+            )
+            if child.returncode:
+                sys.exit(f"the {megapixels} MP run failed:\n{child.stderr}")
+            output = child.stdout
             row = json.loads(output.strip().splitlines()[-1])
             rows.append(row)
             print(f"{row['megapixels']:6.1f} MP  {row['seconds']:7.2f} s  "

@@ -175,7 +175,9 @@ def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_al
     if matting_image.shape == image.shape:
         return np.clip(low, 0.0, 1.0)
     height, width = image.shape[:2]
-    detail = image - cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
+    # foreground = upsampled estimate + (picture − upsampled picture), built in place to keep
+    # the number of full-resolution buffers small on very large targets
     foreground = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
-    foreground += detail
+    foreground += image
+    foreground -= cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(foreground, 0.0, 1.0, out=foreground)

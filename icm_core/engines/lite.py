@@ -8,6 +8,7 @@ target's edges, mattes the boundary band and returns the alpha at full resolutio
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Sequence
 
@@ -116,6 +117,11 @@ def _check_reference(reference: Reference) -> None:
         )
 
 
+# how torch ("can't allocate memory"), OpenCV ("Insufficient memory") and others say it
+_MEMORY_WORDS = re.compile(r"not enough memory|can.t allocate memory|cannot allocate memory|"
+                           r"insufficient memory|out of memory", re.IGNORECASE)
+
+
 class _memory_guard:
     """Turn allocation failures into :class:`OutOfMemory` with advice."""
 
@@ -123,9 +129,7 @@ class _memory_guard:
         return self
 
     def __exit__(self, kind, error, trace):
-        if kind is not None and issubclass(kind, MemoryError) or (
-            kind is not None and "not enough memory" in str(error).lower()
-        ):
+        if kind is not None and (issubclass(kind, MemoryError) or _MEMORY_WORDS.search(str(error))):
             raise OutOfMemory(
                 "Not enough memory for this picture: close other programs, or lower the "
                 "matting resolution (matting_side) or the picture size."

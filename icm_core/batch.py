@@ -72,7 +72,9 @@ def parse_options(pairs: list[str]) -> dict:
 def _stems(sources: list[Path]) -> list[str]:
     """Output name stems; stems that collide get the parent folder's name."""
     counts = Counter(source.stem for source in sources)
-    return [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    stems = [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    # "..png" has the stem ".": as a path part it would vanish and put results beside --out
+    return [stem if stem.strip(".") else f"_{stem}" for stem in stems]
 
 
 def _plan(base: Path, cutout: bool) -> dict[str, Path]:
@@ -312,9 +314,11 @@ class Manifest:
     def load(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != MANIFEST_FORMAT:
+            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
                 raise ValueError("not a batch manifest")
             entries = {entry["key"]: entry for entry in data.pop("targets")}
+            if not all(isinstance(entry, dict) for entry in entries.values()):
+                raise ValueError("a target entry is not an object")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
@@ -404,7 +408,7 @@ def _open_manifest(job: Job, targets: list[Target], identity: dict, resume: bool
 
 
 def _is_done(entry: dict, sha: str | None, target: Target) -> bool:
-    return (entry["status"] == "done" and sha is not None and entry["input_sha256"] == sha
+    return (entry.get("status") == "done" and sha is not None and entry.get("input_sha256") == sha
             and all(p.exists() for p in target.outputs.values()))
 
 

@@ -13,6 +13,7 @@ from .api import IcmError
 # module path → registers one or more subcommands; imported lazily only for the chosen command
 _COMMANDS = {
     "matte": "icm_core.commands.matte",
+    "weights": "icm_core.commands.weights",
 }
 
 

@@ -93,22 +93,35 @@ class IcmEngine:
         if ensemble_size < 1:
             raise InvalidInput("ensemble_size must be at least 1.")
         self.device = pick_device(device)
-        self.dtype = getattr(torch, dtype) if dtype else (
+        dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.size = size
         checkpoint_file = weights.checkpoint_path(checkpoint)  # fail fast, before loading SD
         source = weights.sd_source(sd)
         prompt = weights.empty_prompt_embedding(source)
-        stable = weights.load_sd(source, device=self.device, dtype=self.dtype)
-        self.extractor = FeatureExtractor(stable.unet, stable.vae, stable.scheduler, prompt,
-                                          ensemble_size=ensemble_size, timestep=timestep)
+        stable = weights.load_sd(source, device=self.device, dtype=dtype)
+        extractor = FeatureExtractor(stable.unet, stable.vae, stable.scheduler, prompt,
+                                     ensemble_size=ensemble_size, timestep=timestep)
+        sides = extractor.feature_sides(size)
+        dims = DecoderDims(feature_channels=extractor.feature_channels(),
+                           attention_tokens=tuple(s * s for s in sides), **(decoder_widths or {}))
+        decoder = weights.load_decoder(dims, checkpoint_file)
+        self._setup(extractor, decoder, size, attention_slicing)
+
+    @classmethod
+    def from_components(cls, extractor, decoder, *, size: int = 768,
+                        attention_slicing: bool | str = "auto") -> "IcmEngine":
+        """An engine around an already built extractor and decoder (benchmarks, tests)."""
+        engine = cls.__new__(cls)
+        engine.device = extractor.device
+        engine._setup(extractor, decoder, size, attention_slicing)
+        return engine
+
+    def _setup(self, extractor, decoder, size, attention_slicing) -> None:
+        self.extractor, self.size = extractor, size
+        self.decoder = decoder.eval().to(self.device)
         if attention_slicing == "auto":
             attention_slicing = _free_memory(self.device) < LOW_MEMORY_BYTES
         self.extractor.recorder.slice_heads = 1 if attention_slicing else None
-        sides = self.extractor.feature_sides(size)
-        dims = DecoderDims(feature_channels=self.extractor.feature_channels(),
-                           attention_tokens=tuple(s * s for s in sides), **(decoder_widths or {}))
-        self.decoder = weights.load_decoder(dims, checkpoint_file).to(self.device)
 
     # --- protocol ---------------------------------------------------------------------------
 

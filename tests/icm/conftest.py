@@ -33,12 +33,15 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def engine(tiny_sd, tiny_checkpoint):
+@pytest.fixture(scope="module")
+def engine(tiny_sd, tiny_checkpoint, tmp_path_factory):
+    """One engine per test module (engines are read-only after construction)."""
     from icm_core.engines import get_engine
 
-    return get_engine("icm", checkpoint=str(tiny_checkpoint), sd=str(tiny_sd), size=TINY_SIZE,
-                      decoder_widths=TINY_WIDTHS, device="cpu")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ICM_MATTING_HOME", str(tmp_path_factory.mktemp("engine-cache")))
+        yield get_engine("icm", checkpoint=str(tiny_checkpoint), sd=str(tiny_sd),
+                         size=TINY_SIZE, decoder_widths=TINY_WIDTHS, device="cpu")
 
 
 def scene(height: int, width: int, shift: float = 0.0, seed: int = 0):

@@ -126,3 +126,18 @@ def test_get_engine_resolves_weights_from_environment(tiny_sd, tiny_checkpoint, 
     engine = get_engine("icm", size=TINY_SIZE, decoder_widths=TINY_WIDTHS)
     image, mask = scene(64, 80)
     assert engine.matte(image, engine.encode_reference(image, mask)).alpha.shape == (64, 80)
+
+
+def test_memory_lean_vae_encoding_gives_identical_numbers(tiny_sd):
+    import torch
+    from diffusers import AutoencoderKL
+
+    from icm_core.icm.extractor import encode_posterior
+
+    vae = AutoencoderKL.from_pretrained(tiny_sd, subfolder="vae").eval()
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    frozen = images.clone()
+    with torch.no_grad():
+        ours, theirs = encode_posterior(vae, images), vae.encode(images).latent_dist
+    assert torch.equal(ours.mean, theirs.mean) and torch.equal(ours.std, theirs.std)
+    assert torch.equal(images, frozen)

@@ -67,7 +67,8 @@ class Letterbox:
 def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` = (height, width): area averaging to shrink, bicubic to enlarge.
 
-    float32 results are clipped to the input's range so that bicubic overshoot never leaves [0, 1].
+    Results are clipped to the input's range: bicubic overshoot and float32 rounding of area
+    averages (1.0000001) never leave [0, 1].
     """
     height, width = size
     if array.shape[:2] == (height, width):
@@ -77,9 +78,7 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = cv2.resize(array, (width, height), interpolation=interpolation)
     if out.ndim < array.ndim:  # cv2 drops a trailing channel axis of size 1
         out = out[..., None]
-    if not shrinking:
-        out = np.clip(out, array.min(), array.max())
-    return out
+    return np.clip(out, array.min(), array.max())
 
 
 def scale_to_fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:

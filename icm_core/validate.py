@@ -8,6 +8,7 @@ from .api import InvalidInput
 
 MIN_SIDE = 16
 MAX_PIXELS = 60_000_000
+ROUNDING = 1e-3  # resampling leaves values a hair outside [0, 1]; engines clip those
 
 
 def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
@@ -69,7 +70,7 @@ def _check_values(array: np.ndarray, what: str) -> None:
     low, high = float(np.min(array)), float(np.max(array))
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidInput(f"The {what} contains NaN or infinite values.")
-    if low < 0.0 or high > 1.0:
+    if low < -ROUNDING or high > 1.0 + ROUNDING:
         raise InvalidInput(
             f"The {what} values must lie in [0, 1], found {low:.3g}…{high:.3g}; "
             "divide 8-bit values by 255 (16-bit by 65535)."

@@ -1,0 +1,22 @@
+"""``icm-matting gui [FILES or FOLDER]``: the standalone app (Qt is imported only when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "gui",
+        help="open the standalone matting app",
+        description="Open the standalone app: brush a reference mask, matte the other images.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="FILE_OR_FOLDER", help="images (or folders of images) to open as layers")
+    parser.add_argument("--out", metavar="FOLDER", help="write results into FOLDER instead of next to the inputs")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ui.app import main  # Qt loads here, never when the CLI parses
+
+    return main(args.inputs, out_dir=args.out)

@@ -1,0 +1,53 @@
+"""``icm-matting matte``: encode one reference, matte every target, write alphas (and cutouts)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..api import InvalidInput
+from ..batch import Job, MatteSettings, Target, output_paths, parse_options, run_batch
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "matte",
+        help="matte a series of targets from one brushed reference",
+        description="Encode the reference once, then write TARGET_alpha.png (and with --cutout "
+        "TARGET_cutout.png) into --out for every target, each at the target's exact size.",
+    )
+    parser.add_argument("targets", nargs="*", type=Path, metavar="TARGET", help="images to matte")
+    parser.add_argument("--reference", type=Path, help="the reference image")
+    parser.add_argument("--mask", type=Path, help="the brushed mask of the reference (white = subject)")
+    parser.add_argument("--example", action="store_true",
+                        help="use the bundled example series as reference, mask and targets")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option, e.g. matting_side=1536 (repeatable)")
+    parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
+    parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.example:
+        if args.reference or args.mask or args.targets:
+            raise InvalidInput("--example replaces --reference, --mask and the targets; give none of them.")
+        args.reference, args.mask = EXAMPLES / "reference.jpg", EXAMPLES / "reference-mask.png"
+        args.targets = sorted(EXAMPLES.glob("target-*.jpg"))
+    if not (args.reference and args.mask and args.targets):
+        raise InvalidInput("Give --reference, --mask and at least one TARGET (or --example).")
+    plans = output_paths(args.targets, args.out, args.cutout)
+
+    job = Job(reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
+              engine_options=parse_options(args.engine_option),
+              settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits))
+    targets = [Target(path, None, plan) for path, plan in zip(args.targets, plans)]
+    summary = run_batch(job, targets, overwrite=args.overwrite, write_manifest=False)
+    print(f"{summary.done} of {len(args.targets)} target(s) matted into {args.out}")
+    return 1 if summary.failed else 0

@@ -1,0 +1,129 @@
+"""``lite``: training-free in-context matting on EfficientNet-Lite0 features.
+
+Reference: descriptors of the reference image split into subject and background tokens by
+the brushed mask.  Target: in-context similarity gives a coarse probability on a token grid
+(:mod:`icm_core.lite.incontext`); :func:`icm_core.refine.refine_alpha` snaps it to the
+target's edges, mattes the boundary band and returns the alpha at full resolution.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
+                   Reference, check_cancel, report)
+from ..validate import check_image, check_mask
+
+FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
+
+
+class LiteEngine:
+    name = "lite"
+
+    def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
+                 device: str = "cpu", threads: int | None = None):
+        if device != "cpu":
+            raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
+        if not 128 <= feature_side <= 2048:
+            raise InvalidInput(f"feature_side must be within 128…2048 px, got {feature_side}.")
+        if not 256 <= matting_side <= 4096:
+            raise InvalidInput(f"matting_side must be within 256…4096 px, got {matting_side}.")
+        self.feature_side = feature_side
+        self.matting_side = matting_side
+        self.threads = threads
+
+    def _describe(self, image: np.ndarray):
+        import torch
+
+        from ..lite.features import describe
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return describe(image, self.feature_side)
+
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
+        from ..lite.incontext import reference_tokens
+
+        check_image(image, "reference image")
+        check_mask(mask, image.shape, "reference mask")
+        with _memory_guard():
+            tokens = reference_tokens(self._describe(image), mask)
+        return Reference(self.name, tokens, (image.shape[:2],))
+
+    def combine(self, references: Sequence[Reference]) -> Reference:
+        from ..lite.incontext import combine
+
+        if not references:
+            raise InvalidInput("Combine needs at least one reference.")
+        for reference in references:
+            _check_reference(reference)
+        return Reference(
+            self.name,
+            combine([r.data for r in references]),
+            tuple(size for r in references for size in r.image_sizes),
+        )
+
+    def matte(self, target: np.ndarray, reference: Reference, *,
+              progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+              seed: int = 0, foreground: bool = False) -> MatteResult:
+        from ..lite.incontext import coarse_probability
+        from ..refine import estimate_foreground, refine_alpha
+
+        check_image(target, "target image")
+        _check_reference(reference)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def stage(name: str, fraction: float) -> None:
+            """Record the stage just finished, then honour cancel and report progress."""
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+            check_cancel(cancel)
+            report(progress, fraction, name)
+
+        report(progress, 0.0, "similarity")
+        check_cancel(cancel)
+        with _memory_guard():
+            coarse = coarse_probability(reference.data, self._describe(target))
+            stage("similarity", 0.25)
+            alpha, matting_image, matting_alpha = refine_alpha(
+                target, coarse.probability, coarse.cross, seed=seed,
+                matting_side=self.matting_side,
+                checkpoint=lambda name: stage(name, {"graph cut": 0.45, "trimap": 0.5, "matting": 0.8}[name]),
+            )
+            stage("upsampling", 0.9 if foreground else 1.0)
+            colours = None
+            if foreground:
+                colours = estimate_foreground(target, matting_image, matting_alpha)
+                stage("foreground", 1.0)
+        return MatteResult(alpha, colours, timings)
+
+
+def _check_reference(reference: Reference) -> None:
+    if not isinstance(reference, Reference) or reference.engine != LiteEngine.name:
+        engine = getattr(reference, "engine", type(reference).__name__)
+        raise InvalidInput(
+            f"This reference was encoded by the {engine!r} engine; encode it again with 'lite'."
+        )
+
+
+class _memory_guard:
+    """Turn allocation failures into :class:`OutOfMemory` with advice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None and issubclass(kind, MemoryError) or (
+            kind is not None and "not enough memory" in str(error).lower()
+        ):
+            raise OutOfMemory(
+                "Not enough memory for this picture: close other programs, or lower the "
+                "matting resolution (matting_side) or the picture size."
+            ) from error
+        return False

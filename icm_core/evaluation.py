@@ -1,0 +1,228 @@
+"""In-context evaluation of an engine on a dataset (see :mod:`icm_core.datasets`).
+
+For each group the reference is encoded once and every other member is matted.  Prediction
+and ground truth are both shrunk (area interpolation) so the long side is at most
+:data:`SCORING_MAX_SIDE`, then scored over the whole image and, when the member has a trimap,
+over its unknown region too.  ``seconds`` is the wall time of ``engine.matte`` for one target:
+file decoding, scoring and the once-per-group reference encoding are not included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from . import imageio, metrics
+from .api import InvalidInput, OutputError
+from .datasets import Dataset, Group, Member
+from .engines.base import Engine
+from .geometry import resize, scale_to_fit
+
+SCORING_MAX_SIDE = 1024
+SHEET_TILE_HEIGHT = 192  # contact sheet rows: image | GT | prediction | error, this many px tall
+
+
+@dataclass
+class TargetScore:
+    group: str
+    id: str
+    scores: dict[str, float]  # whole image: mse, sad, grad, conn
+    seconds: float
+    unknown: dict[str, float] | None = None  # over the trimap's unknown region, if any
+
+    def as_json(self) -> dict:
+        entry = {"group": self.group, "id": self.id, **self.scores, "seconds": self.seconds}
+        if self.unknown is not None:
+            entry["unknown"] = self.unknown
+        return entry
+
+
+@dataclass
+class Report:
+    dataset: str
+    engine: str
+    input_max_side: int | None = None
+    targets: list[TargetScore] = field(default_factory=list)
+    reference_seconds: dict[str, float] = field(default_factory=dict)  # per group; table only
+
+    def group_names(self) -> list[str]:
+        return list(dict.fromkeys(target.group for target in self.targets))
+
+    def summary(self, group: str | None = None) -> dict:
+        """Means over the group's targets (all targets when ``group`` is None)."""
+        chosen = [t for t in self.targets if group is None or t.group == group]
+        summary = {name: _mean(t.scores[name] for t in chosen) for name in metrics.METRIC_NAMES}
+        summary["seconds_per_target"] = _mean(t.seconds for t in chosen)
+        summary["targets"] = len(chosen)
+        with_trimap = [t.unknown for t in chosen if t.unknown is not None]
+        if with_trimap:
+            summary["unknown"] = {name: _mean(u[name] for u in with_trimap) for name in metrics.METRIC_NAMES}
+            summary["unknown"]["targets"] = len(with_trimap)
+        return summary
+
+    def as_json(self) -> dict:
+        return {
+            "overall": self.summary(),
+            "groups": {name: self.summary(name) for name in self.group_names()},
+            "targets": [target.as_json() for target in self.targets],
+        }
+
+    def table(self) -> str:
+        """A per-group and overall table for the terminal."""
+        header = f"{'group':<16}{'targets':>8}{'MSE':>10}{'SAD':>10}{'Grad':>10}{'Conn':>10}{'s/target':>10}"
+        scored_at = min(SCORING_MAX_SIDE, self.input_max_side or SCORING_MAX_SIDE)
+        inputs = f", inputs shrunk to {self.input_max_side} px" if self.input_max_side else ""
+        lines = [f"{self.dataset} — engine {self.engine}{inputs}, whole image at long side ≤ {scored_at} px", header]
+        rows = [(name, self.summary(name)) for name in self.group_names()] + [("overall", self.summary())]
+        for index, (name, summary) in enumerate(rows):
+            if index == len(rows) - 1:
+                lines.append("-" * len(header))
+            lines.append(
+                f"{name:<16}{summary['targets']:>8}{summary['mse']:>10.4f}{summary['sad']:>10.2f}"
+                f"{summary['grad']:>10.2f}{summary['conn']:>10.2f}{summary['seconds_per_target']:>10.2f}"
+            )
+        unknown_rows = [(name, summary["unknown"]) for name, summary in rows if "unknown" in summary]
+        if unknown_rows:
+            lines += ["", "trimap unknown region only", header.replace("s/target", "").rstrip()]
+            lines += [
+                f"{name:<16}{u['targets']:>8}{u['mse']:>10.4f}{u['sad']:>10.2f}{u['grad']:>10.2f}{u['conn']:>10.2f}"
+                for name, u in unknown_rows
+            ]
+        lines.append("s/target = wall time of engine.matte per target (no file decoding, no reference encoding)")
+        if self.reference_seconds:
+            encode = _mean(self.reference_seconds.values())
+            lines.append(f"reference encoding: {encode:.2f} s per group (once, reused for all its targets)")
+        return "\n".join(lines)
+
+
+def score(
+    prediction: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None, max_side: int = SCORING_MAX_SIDE
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Scores over the whole image and over the trimap's unknown region (None without trimap)."""
+    if prediction.shape != gt.shape:
+        raise InvalidInput(f"The prediction {prediction.shape} and ground truth {gt.shape} sizes differ.")
+    size = scale_to_fit(gt.shape, max_side)
+    prediction, gt = resize(prediction, size), resize(gt, size)
+    whole = metrics.compute_all(prediction, gt)
+    if trimap is None:
+        return whole, None
+    # nearest neighbour keeps the trimap's three levels (area averaging would blur them)
+    trimap = cv2.resize(trimap, size[::-1], interpolation=cv2.INTER_NEAREST)
+    region = metrics.unknown_region(trimap)
+    return whole, (metrics.compute_all(prediction, gt, region) if region.any() else None)
+
+
+def evaluate(
+    dataset: Dataset,
+    engine: Engine,
+    *,
+    limit_groups: int | None = None,
+    input_max_side: int | None = None,
+    save_dir: Path | None = None,
+    on_target: Callable[[TargetScore], None] | None = None,
+    seed: int = 0,
+) -> Report:
+    """Run the in-context protocol; ``on_target`` is called after each scored target.
+
+    ``input_max_side`` shrinks images before the engine sees them (a quick, non-standard run);
+    the prediction is scored against the ground truth at the same size.
+    """
+    groups = dataset.groups[:limit_groups] if limit_groups is not None else dataset.groups
+    if not groups:
+        raise InvalidInput(f"The dataset {dataset.name!r} has no groups to evaluate in context.")
+    if save_dir is not None:
+        _check_outputs_free(save_dir, groups)
+    report = Report(dataset.name, getattr(engine, "name", type(engine).__name__), input_max_side)
+    for group in groups:
+        image, mask = _load(group.reference, input_max_side)
+        mask = (mask >= 0.5).astype(np.float32)  # the protocol's brushed reference mask
+        started = time.perf_counter()
+        reference = engine.encode_reference(image, mask)
+        report.reference_seconds[group.name] = time.perf_counter() - started
+        sheet_rows = []
+        for member in group.targets:
+            image, gt = _load(member, input_max_side)
+            started = time.perf_counter()
+            prediction = engine.matte(image, reference, seed=seed).alpha
+            seconds = time.perf_counter() - started
+            trimap = member.load_trimap()
+            if trimap is not None and trimap.shape != gt.shape:
+                trimap = cv2.resize(trimap, gt.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            try:
+                whole, unknown = score(prediction, gt, trimap)
+            except InvalidInput as error:
+                raise InvalidInput(f"{group.name}/{member.id}: {error}") from None
+            target = TargetScore(group.name, member.id, whole, seconds, unknown)
+            report.targets.append(target)
+            if save_dir is not None:
+                imageio.write_alpha(save_dir / group.name / f"{member.id}.png", prediction)
+                sheet_rows.append(_sheet_row(image, gt, prediction, target))
+            if on_target is not None:
+                on_target(target)
+        if save_dir is not None:
+            imageio.write_image(_sheet_path(save_dir, group), _stack_rows(sheet_rows))
+    return report
+
+
+def count_targets(dataset: Dataset, limit_groups: int | None = None) -> int:
+    groups = dataset.groups[:limit_groups] if limit_groups is not None else dataset.groups
+    return sum(len(group.targets) for group in groups)
+
+
+def _load(member: Member, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
+    image, alpha = member.load_image(), member.load_alpha()
+    if image.shape[:2] != alpha.shape:
+        raise InvalidInput(
+            f"{member.id}: the image is {image.shape[1]}×{image.shape[0]} px but its alpha "
+            f"{alpha.shape[1]}×{alpha.shape[0]} px."
+        )
+    if max_side is not None:
+        size = scale_to_fit(alpha.shape, max_side)
+        image, alpha = resize(image, size), resize(alpha, size)
+    return image, alpha
+
+
+def _sheet_path(save_dir: Path, group: Group) -> Path:
+    return save_dir / f"{group.name}_sheet.png"
+
+
+def _check_outputs_free(save_dir: Path, groups: Iterable[Group]) -> None:
+    """Refuse before any work if a result file already exists (results never overwrite)."""
+    for group in groups:
+        paths = [_sheet_path(save_dir, group)] + [save_dir / group.name / f"{m.id}.png" for m in group.targets]
+        taken = [path for path in paths if path.exists()]
+        if taken:
+            raise OutputError(f"{taken[0]} already exists; choose an empty --save-dir.")
+
+
+def _sheet_row(image: np.ndarray, gt: np.ndarray, prediction: np.ndarray, target: TargetScore) -> np.ndarray:
+    """image | GT | prediction | |error| heat map, SHEET_TILE_HEIGHT px tall, uint8 RGB."""
+    height, width = gt.shape
+    size = (SHEET_TILE_HEIGHT, max(1, round(width * SHEET_TILE_HEIGHT / height)))
+    grey = [np.repeat(resize(alpha, size)[..., None], 3, axis=2) for alpha in (gt, prediction)]
+    error = imageio.quantize(resize(np.abs(prediction - gt), size), 8)
+    heat = cv2.applyColorMap(error, cv2.COLORMAP_INFERNO)[..., ::-1]  # OpenCV colour maps are BGR
+    tiles = [imageio.quantize(tile, 8) for tile in (resize(image, size), *grey)] + [heat]
+    gap = np.full((SHEET_TILE_HEIGHT, 4, 3), 255, np.uint8)
+    row = np.ascontiguousarray(np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1))
+    label = f"{target.id}  MSE {target.scores['mse']:.4f}  SAD {target.scores['sad']:.3g}"
+    cv2.rectangle(row, (0, 0), (min(row.shape[1] - 1, 7 * len(label) + 8), 18), (0, 0, 0), thickness=-1)
+    cv2.putText(row, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return row
+
+
+def _stack_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows one under another (4 px apart, white), as float RGB for the image writer."""
+    width = max(row.shape[1] for row in rows)
+    padded = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    return np.concatenate(padded, axis=0)[:-4].astype(np.float32) / 255.0
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return float(np.mean(values)) if values else float("nan")

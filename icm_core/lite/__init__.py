@@ -1,0 +1,1 @@
+"""The training-free ``lite`` engine's parts: ImageNet features and in-context similarity."""

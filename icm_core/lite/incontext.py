@@ -1,0 +1,118 @@
+"""In-context similarity on feature tokens: from a reference's masked tokens to a coarse
+foreground probability over the target's token grid.
+
+Three signals, as in In-Context Matting but training-free:
+* *nearest neighbours* — is a target token closer to the reference's subject tokens or to its
+  background tokens?  (good recall, but fooled by backgrounds the reference never showed);
+* *inter-similarity* — every reference subject token spreads a softmax over the target's
+  positions and the sums form a cross map (precise location, low recall);
+* *intra-similarity* — the target's own token affinity spreads evidence inside the target, and
+  target tokens that both signals agree on become prototypes for re-classifying the target by
+  its own appearance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TEMPERATURE = 0.05  # cosine similarities live in [-1, 1]; this makes the softmaxes decisive
+NEIGHBOURS = 5
+MAX_TOKENS = 4096  # per class, per reference: bounds memory for many or huge references
+
+
+@dataclass(frozen=True)
+class ReferenceTokens:
+    """Subject and background descriptors of one or more references (torch tensors N×C)."""
+
+    subject: "object"
+    background: "object"
+
+
+def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
+    """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
+
+    Cells fully inside the mask are subject, fully outside are background.  A thin or
+    scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
+    unpainted cells unlike them count as background.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    grid = descriptors.shape[-2:]
+    binary = torch.from_numpy((mask > 0.5).astype(np.float32))[None, None]
+    coverage = F.interpolate(binary, size=grid, mode="area").flatten()
+    tokens = descriptors.flatten(1).T
+    subject = coverage >= 0.99
+    background = coverage <= 0.01
+    if not subject.any():
+        # A scribble: its best-covered cells stand for the subject, and the unpainted rest may
+        # be subject too, so only the half least like the stroke counts as background.
+        subject = coverage >= max(0.5, float(coverage.max()) * 0.75)
+        likeness = (tokens @ tokens[subject].T).max(dim=1).values
+        background &= likeness <= likeness[background].median()
+    if not background.any():
+        background = coverage <= min(0.5, float(coverage.min()) * 1.25 + 0.05)
+    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))
+
+
+def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
+    import torch
+
+    return ReferenceTokens(
+        torch.cat([p.subject for p in parts]), torch.cat([p.background for p in parts])
+    )
+
+
+def _subsample(tokens):
+    if len(tokens) <= MAX_TOKENS:
+        return tokens.clone()
+    step = len(tokens) / MAX_TOKENS
+    return tokens[(np.arange(MAX_TOKENS) * step).astype(np.int64)].clone()
+
+
+def _nearest_vote(tokens, positives, negatives):
+    """P(positive) from the mean similarity to the k nearest positives vs negatives."""
+    import torch
+
+    def closeness(bank):
+        return (tokens @ bank.T).topk(min(NEIGHBOURS, len(bank)), dim=1).values.mean(1)
+
+    return torch.sigmoid((closeness(positives) - closeness(negatives)) / TEMPERATURE)
+
+
+@dataclass
+class CoarseMaps:
+    """Maps on the target's token grid (h, w), float32 numpy."""
+
+    probability: np.ndarray  # foreground probability after all three signals
+    cross: np.ndarray  # inter-similarity map spread by intra-similarity, max 1
+
+
+def coarse_probability(reference: ReferenceTokens, descriptors) -> CoarseMaps:
+    """Foreground probability of each token of a target's (C, h, w) descriptors."""
+    import torch
+
+    height, width = descriptors.shape[-2:]
+    tokens = descriptors.flatten(1).T
+    with torch.inference_mode():
+        neighbours = _nearest_vote(tokens, reference.subject, reference.background)
+        affinity = torch.softmax(tokens @ tokens.T / TEMPERATURE, dim=1)
+        cross = torch.softmax(reference.subject @ tokens.T / TEMPERATURE, dim=1).sum(0)
+        cross = affinity @ (cross / cross.max())
+        cross = cross / cross.max()
+
+        # Prototypes from the target itself: where both signals agree.
+        subject = (cross > 0.3) & (neighbours > 0.5)
+        background = ((neighbours < 0.3) | ((cross < 0.02) & (neighbours < 0.6))) & ~subject
+        if subject.sum() < 2:
+            subject = cross >= cross.topk(min(3, len(cross))).values[-1]
+        if background.sum() < 2:
+            background = cross <= cross.topk(min(3, len(cross)), largest=False).values[-1]
+        own = _nearest_vote(tokens, tokens[subject], tokens[background])
+        probability = affinity @ (0.5 * own + 0.5 * neighbours * own)
+    return CoarseMaps(
+        probability.reshape(height, width).numpy().astype(np.float32),
+        cross.reshape(height, width).numpy().astype(np.float32),
+    )

@@ -1,0 +1,170 @@
+"""From a coarse foreground estimate to a fine, full-resolution alpha — shared by the engines.
+
+1. :func:`segment` snaps a coarse probability to the target's own colours and edges with a
+   graph cut (OpenCV's GrabCut, colour models learnt from the target itself) and drops
+   regions the in-context evidence does not support.
+2. :func:`trimap_from_segmentation` opens an unknown band around the boundary whose width
+   follows the image size and widens where the coarse estimate was uncertain.
+3. :func:`closed_form_alpha` solves closed-form matting (pymatting) on the band's bounding box.
+4. :func:`guided_upsample` carries an alpha computed at a working resolution up to the full
+   resolution with a fast guided filter driven by the full-resolution picture, so memory stays
+   bounded (no full-resolution linear system).
+5. :func:`estimate_foreground` gives un-premultiplied subject colours for cutouts.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from .geometry import resize, scale_to_fit
+
+WORK_SIDE = 640  # graph cut resolution (long side)
+MATTING_SIDE = 1024  # closed-form matting resolution (long side)
+
+
+def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
+            seed: int = 0, sure: float = 0.9) -> np.ndarray:
+    """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
+
+    Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
+    (background); the rest is decided by GrabCut.  With ``support`` (a map of in-context
+    evidence), connected regions whose peak support is far below the best region's are dropped.
+    """
+    height, width = image.shape[:2]
+    prob = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+    labels = np.where(prob > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    labels[prob > sure] = cv2.GC_FGD
+    labels[prob < 1.0 - sure] = cv2.GC_BGD
+    has_both = (labels == cv2.GC_FGD).any() and (labels == cv2.GC_BGD).any()
+    if has_both and (labels >= cv2.GC_PR_BGD).any():
+        pixels = cv2.cvtColor((image * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        cv2.setRNGSeed(seed)  # GrabCut's colour-model k-means is randomised
+        background_model = np.zeros((1, 65), np.float64)
+        subject_model = np.zeros((1, 65), np.float64)
+        cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
+    subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    if support is not None:
+        subject = _keep_supported(subject, cv2.resize(support, (width, height)))
+    return subject
+
+
+def _keep_supported(subject: np.ndarray, support: np.ndarray, ratio: float = 0.35) -> np.ndarray:
+    regions, count = ndimage.label(subject)
+    if count <= 1:
+        return subject
+    peaks = ndimage.maximum(support, regions, index=np.arange(1, count + 1))
+    keep = np.zeros(count + 1, bool)
+    keep[1:] = peaks >= ratio * peaks.max()
+    return keep[regions]
+
+
+def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None = None) -> np.ndarray:
+    """Trimap (0 background, 0.5 unknown, 1 subject) with an adaptive unknown band.
+
+    The band is about 1 % of the long side wide, at least 3 px, and up to 2.5 times wider
+    where ``uncertainty`` (same size, 0 sure … 1 unsure) is high.
+    """
+    width = max(3.0, 0.01 * max(subject.shape))
+    inside = ndimage.distance_transform_edt(subject)
+    outside = ndimage.distance_transform_edt(~subject)
+    distance = np.where(subject, inside, outside)
+    limit = width if uncertainty is None else width * (1.0 + 1.5 * np.clip(uncertainty, 0.0, 1.0))
+    trimap = subject.astype(np.float32)
+    trimap[distance <= limit] = 0.5
+    return trimap
+
+
+def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """Closed-form matting (Levin et al., via pymatting) solved only on the unknown band's
+    bounding box (plus a margin); outside it, and where the band has no sure subject or no
+    sure background to anchor the solve, the binary ``subject`` mask stands."""
+    from pymatting import estimate_alpha_cf
+
+    alpha = subject.astype(np.float32)
+    unknown = (trimap > 0.25) & (trimap < 0.75)
+    if not unknown.any():
+        return alpha
+    rows, cols = np.nonzero(unknown)
+    margin = 8
+    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, trimap.shape[0])
+    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, trimap.shape[1])
+    box = (slice(top, bottom), slice(left, right))
+    local = trimap[box]
+    if (local > 0.75).any() and (local < 0.25).any():
+        solved = estimate_alpha_cf(image[box].astype(np.float64), local.astype(np.float64))
+        alpha[box] = np.clip(solved, 0.0, 1.0)
+    return alpha
+
+
+def guided_upsample(image: np.ndarray, low_image: np.ndarray, low_alpha: np.ndarray,
+                    radius: int = 4, eps: float = 1e-4) -> np.ndarray:
+    """Fast guided filter: fit ``alpha ≈ a·I + b`` locally at low resolution, then apply the
+    upsampled coefficients to the full-resolution picture ``image``."""
+    height, width = image.shape[:2]
+    if low_alpha.shape == (height, width):
+        return low_alpha.astype(np.float32)
+    coeffs = _guided_coefficients(low_image.astype(np.float32), low_alpha.astype(np.float32), radius, eps)
+    alpha = cv2.resize(coeffs[..., 3], (width, height), interpolation=cv2.INTER_LINEAR)
+    for channel in range(3):
+        alpha += cv2.resize(coeffs[..., channel], (width, height), interpolation=cv2.INTER_LINEAR) * image[..., channel]
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Per-pixel (a_r, a_g, a_b, b) of the colour guided filter (He et al.), box-averaged."""
+    def mean(x):
+        return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+    mean_i = mean(guide)
+    mean_p = mean(target)
+    cov_ip = mean(guide * target[..., None]) - mean_i * mean_p[..., None]
+    outer = guide[..., :, None] * guide[..., None, :]
+    var_i = np.stack([mean(outer[..., k]) for k in range(3)], axis=-2)  # H×W×3×3
+    var_i -= mean_i[..., :, None] * mean_i[..., None, :]
+    var_i += eps * np.eye(3, dtype=np.float32)
+    a = np.linalg.solve(var_i, cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    return np.concatenate([mean(a), mean(b)[..., None]], axis=-1).astype(np.float32)
+
+
+def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
+                 seed: int = 0, matting_side: int = MATTING_SIDE, work_side: int = WORK_SIDE,
+                 checkpoint=lambda stage: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coarse ``probability`` (any size) → alpha at ``image``'s full size.
+
+    Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
+    let callers estimate foreground colours cheaply.  ``checkpoint(stage)`` is called between
+    stages with the name of the stage just finished (engines raise there to cancel).
+    """
+    size = image.shape[:2]
+    work_image = resize(image, scale_to_fit(size, work_side))
+    subject = segment(work_image, probability, support, seed=seed)
+    checkpoint("graph cut")
+    matting_size = scale_to_fit(size, matting_side)
+    matting_image = resize(image, matting_size)
+    subject = cv2.resize(subject.astype(np.uint8), matting_size[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)
+    uncertainty = 1.0 - np.abs(2.0 * coarse - 1.0)
+    trimap = trimap_from_segmentation(subject, uncertainty)
+    checkpoint("trimap")
+    matting_alpha = closed_form_alpha(matting_image, trimap, subject)
+    checkpoint("matting")
+    return guided_upsample(image, matting_image, matting_alpha), matting_image, matting_alpha
+
+
+def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_alpha: np.ndarray) -> np.ndarray:
+    """Un-premultiplied subject colour at ``image``'s size: multilevel foreground estimation
+    (pymatting) at the matting resolution, plus the full-resolution picture's fine detail."""
+    from pymatting import estimate_foreground_ml
+
+    low = estimate_foreground_ml(matting_image.astype(np.float64), matting_alpha.astype(np.float64))
+    low = low.astype(np.float32)
+    if matting_image.shape == image.shape:
+        return np.clip(low, 0.0, 1.0)
+    height, width = image.shape[:2]
+    detail = image - cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
+    foreground = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    foreground += detail
+    return np.clip(foreground, 0.0, 1.0, out=foreground)

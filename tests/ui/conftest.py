@@ -1,0 +1,84 @@
+"""Fixtures for the Qt panel tests: offscreen Qt, a temp settings file, a fake engine, test images."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from icm_core.api import MatteResult, Reference, check_cancel, report  # noqa: E402
+
+
+class FakeEngine:
+    """Honours the engine protocol: sleeps in stages, reports progress, checks cancel.
+
+    Its alpha is the target's luminance thresholded at the reference's mean masked luminance,
+    so results depend on both reference and target.  ``fail_on`` names target shapes to
+    refuse; ``stage_seconds`` sets the pace.
+    """
+
+    name = "fake"
+
+    def __init__(self, stage_seconds: float = 0.02, stages: int = 4, fail_on=(), **options):
+        self.stage_seconds = stage_seconds
+        self.stages = stages
+        self.fail_on = set(fail_on)
+        self.options = options
+        self.encoded = 0
+        self.thread_ids: set[int] = set()
+
+    def encode_reference(self, image, mask):
+        self.thread_ids.add(threading.get_ident())
+        self.encoded += 1
+        time.sleep(self.stage_seconds)
+        level = float((image.mean(axis=2) * mask).sum() / max(mask.sum(), 1e-6))
+        return Reference("fake", level, (image.shape[:2],))
+
+    def combine(self, references):
+        return references[0]
+
+    def matte(self, target, reference, *, progress=None, cancel=None, seed=0, foreground=False):
+        from icm_core.api import InvalidInput
+
+        self.thread_ids.add(threading.get_ident())
+        if target.shape[:2] in self.fail_on:
+            raise InvalidInput(f"The target is {target.shape[1]}×{target.shape[0]} px; the fake refuses it.")
+        for stage in range(self.stages):
+            check_cancel(cancel)
+            report(progress, stage / self.stages, f"stage {stage + 1}/{self.stages}")
+            time.sleep(self.stage_seconds)
+        check_cancel(cancel)
+        alpha = (np.abs(target.mean(axis=2) - reference.data) < 0.2).astype(np.float32)
+        report(progress, 1.0, "done")
+        return MatteResult(alpha, target.copy() if foreground else None, {"total": 0.0})
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Route ``get_engine('lite' | 'fake')`` to one shared :class:`FakeEngine`; yields it."""
+    import icm_core.engines as engines
+
+    engine = FakeEngine()
+    real_get_engine = engines.get_engine
+
+    def get_engine(name="lite", **options):
+        if name in ("lite", "fake"):
+            engine.options = options
+            return engine
+        return real_get_engine(name, **options)
+
+    monkeypatch.setattr(engines, "get_engine", get_engine)
+    monkeypatch.setattr(engines, "availability", lambda name: (True, "") if name == "lite" else (False, "ICM weights are not installed."), raising=False)
+    return engine
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from ui.qt import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

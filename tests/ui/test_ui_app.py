@@ -1,0 +1,168 @@
+"""The standalone app and its files host: layers from files and folders, drag and drop,
+results next to the inputs or in a chosen folder, never overwriting without asking."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from icm_core import imageio
+from icm_core.api import InvalidInput, OutputError
+from tests.ui.helpers import brush_subject, scene, screenshot
+from ui.app import MainWindow
+from ui.hostapi import FileHost
+from ui.qt import QPointF, Qt, QtCore, QtGui, QtWidgets
+
+H, W = 90, 120
+
+
+@pytest.fixture
+def folder(tmp_path):
+    images = tmp_path / "series"
+    for index in range(3):
+        imageio.write_image(images / f"frame{index}.png", scene(H, W, seed=index)[0])
+    (images / "notes.txt").write_text("not an image")
+    return images
+
+
+@pytest.fixture
+def window(qtbot, settings, folder):
+    made = []
+
+    def make(paths=(), out_dir=None):
+        main = MainWindow(paths, out_dir, settings)
+        qtbot.addWidget(main)
+        main.show()
+        qtbot.waitExposed(main)
+        made.append(main)
+        return main
+
+    yield make
+    for main in made:
+        main.panel.shutdown()
+
+
+def brush(panel):
+    brush_subject(panel.canvas, H, W, seed=0)
+
+
+def run(qtbot, panel):
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as finished:
+        assert panel.run(), panel.error_label.text()
+    return finished.args[0]
+
+
+def test_file_host_layers_alpha_and_atomic_never_overwriting_writes(folder, tmp_path):
+    host = FileHost([folder])
+    names = [layer.name for layer in host.layers()]
+    assert names == ["frame0.png", "frame1.png", "frame2.png"]  # folder: images only, sorted
+    assert host.layers()[0].size == (H, W)
+    assert host.read_pixels(host.layers()[0].id).shape == (H, W, 3)
+    assert host.read_alpha(host.layers()[0].id) is None  # opaque
+    with pytest.raises(InvalidInput, match="does not exist"):
+        host.add([tmp_path / "missing.png"])
+    with pytest.raises(InvalidInput, match="not an image"):
+        host.add([folder / "notes.txt"])
+
+    cut = tmp_path / "cut.png"
+    imageio.write_cutout(cut, scene(H, W)[0], scene(H, W)[1])
+    [cut_id] = host.add([cut])
+    np.testing.assert_allclose(host.read_alpha(cut_id), scene(H, W)[1], atol=1 / 255)
+
+    layer = host.layers()[1].id
+    alpha = np.linspace(0, 1, H * W, dtype=np.float32).reshape(H, W)
+    written = host.write_result(layer, alpha, scene(H, W)[0], "files")
+    assert [p.name for p in written.paths] == ["frame1.alpha.png", "frame1.cutout.png"]
+    np.testing.assert_allclose(imageio.read_mask(written.paths[0]), alpha, atol=1 / 255)
+    assert host.existing_outputs([layer]) == list(written.paths)
+    before = written.paths[0].read_bytes()
+    with pytest.raises(OutputError, match="already exists"):
+        host.write_result(layer, 1 - alpha, None, "files")
+    assert written.paths[0].read_bytes() == before
+    host.write_result(layer, 1 - alpha, None, "files", overwrite=True)
+    assert written.paths[0].read_bytes() != before
+    assert not list(folder.glob("*.part")) and not list(folder.glob(".*"))
+    host.add([folder])  # our own results are not taken as inputs
+    assert len(host.layers()) == 4
+
+
+def test_app_runs_lite_out_of_the_box_and_asks_before_overwriting(qtbot, window, folder):
+    main = window([folder])
+    panel = main.panel
+    assert panel.engine_combo.currentData() == "lite"
+    brush(panel)
+    screenshot(main, "app-reference-painted")
+    summary = run(qtbot, panel)  # the real lite engine
+    assert summary.status == "done" and len(summary.done) == 2
+    outputs = sorted(p.name for p in folder.glob("*.png") if ".alpha" in p.name or ".cutout" in p.name)
+    assert outputs == ["frame1.alpha.png", "frame1.cutout.png", "frame2.alpha.png", "frame2.cutout.png"]
+    alpha = imageio.read_mask(folder / "frame1.alpha.png")
+    _, truth = scene(H, W, seed=1)
+    assert alpha.shape == (H, W) and alpha[truth > 0.99].mean() > alpha[truth < 0.01].mean() + 0.5
+    screenshot(main, "app-results")
+
+    asked = []
+    panel.confirm_overwrite = lambda paths: asked.append(paths) or False
+    stamp = (folder / "frame1.alpha.png").stat().st_mtime_ns
+    assert not panel.run()
+    assert len(asked[0]) == 4 and "nothing was overwritten" in panel.error_label.text()
+    assert (folder / "frame1.alpha.png").stat().st_mtime_ns == stamp
+
+    panel.confirm_overwrite = lambda paths: True
+    assert run(qtbot, panel).status == "done"
+    assert (folder / "frame1.alpha.png").stat().st_mtime_ns != stamp
+
+
+def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_path, fake_engine):
+    out = tmp_path / "results"
+    main = window(out_dir=out)
+    panel = main.panel
+    assert panel.layer_list.count() == 0 and "Open images" in panel.status_label.text()
+    screenshot(main, "app-empty")
+
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(folder / "frame1.png")), QtCore.QUrl.fromLocalFile(str(folder / "frame2.png"))])
+    position = QPointF(200, 200)
+    with warnings.catch_warnings():  # PySide6 flags the QPoint constructor Qt 6 still requires
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QtGui.QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime,
+                                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(main, enter)
+    assert enter.isAccepted()
+    drop = QtGui.QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(main, drop)
+    assert [layer.name for layer in main.host.layers()] == ["frame1.png", "frame2.png"]
+    assert panel.reference_combo.currentText() == "frame1.png"
+
+    panel.use_reference_file(str(folder / "frame0.png"))  # a file as the reference: joins the layers
+    assert panel.reference_combo.currentText() == "frame0.png"
+    brush(panel)
+    assert run(qtbot, panel).done == tuple(str(folder / f"frame{i}.png") for i in (1, 2))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "frame1.alpha.png", "frame1.cutout.png", "frame2.alpha.png", "frame2.cutout.png",
+    ]
+    assert not list(folder.glob("*.alpha.png"))  # nothing next to the inputs
+
+    mask = panel.canvas.mask()
+    panel.layer_list.item(1).setSelected(True)
+    main.remove_selected()
+    assert [layer.name for layer in main.host.layers()] == ["frame1.png", "frame0.png"]
+    assert panel.reference_combo.currentText() == "frame0.png"  # the reference and its mask stay
+    np.testing.assert_array_equal(panel.canvas.mask(), mask)
+
+
+def test_gui_command_is_registered_and_lazy():
+    from icm_core import cli
+
+    assert cli._COMMANDS["gui"] == "icm_core.commands.gui"
+    import argparse
+
+    from icm_core.commands import gui
+
+    parser = argparse.ArgumentParser()
+    gui.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["gui", "a.png", "shots", "--out", "results"])
+    assert args.inputs == ["a.png", "shots"] and args.out == "results" and args.run is gui.run

@@ -1,0 +1,61 @@
+"""Import rules: only ui/qt.py touches a binding; the shim follows the host's binding; the core
+and the CLI stay free of Qt."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDING_IMPORT = re.compile(r"^\s*(from|import)\s+(PySide6|PyQt5|PyQt6|sip)\b", re.MULTILINE)
+
+
+def run_python(code: str, **env) -> str:
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", **env),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_no_module_but_the_shim_imports_a_binding():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("ui", "icm_core", "icm_plugin")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != ROOT / "ui" / "qt.py" and BINDING_IMPORT.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_core_and_cli_do_not_load_qt():
+    loaded = run_python(
+        "import argparse, sys, icm_core, icm_core.cli, icm_core.engines, icm_core.commands.gui as gui; "
+        "gui.register(argparse.ArgumentParser().add_subparsers()); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'ui', 'torch')))"
+    )
+    assert loaded == "[]"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("PyQt5") is None, reason="PyQt5 not installed")
+def test_shim_follows_the_binding_the_host_loaded():
+    # Like Krita 5: PyQt5 is already imported; QT_API asks for PySide6 but must not win.
+    out = run_python(
+        "import sys, PyQt5.QtCore; from ui import qt; "
+        "print(qt.API, 'PySide6' in sys.modules, qt.QAction.__module__)",
+        QT_API="pyside6",
+    )
+    assert out == "PyQt5 False PyQt5.QtWidgets"
+
+
+def test_shim_defaults_to_pyside6_for_the_standalone_app():
+    out = run_python("from ui import qt; print(qt.API, qt.QAction.__module__)", QT_API="")
+    assert out == "PySide6 PySide6.QtGui"

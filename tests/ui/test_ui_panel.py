@@ -1,0 +1,216 @@
+"""The panel with a fake engine (fast, controllable) and an in-memory editor-like host."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tests.ui.helpers import MemoryHost, drag, scene, screenshot
+from ui.panel import Panel, WeightsDialog, preview_pixels
+from ui.qt import QColor, Qt, QtWidgets
+
+H, W = 96, 128
+
+
+@pytest.fixture
+def host():
+    images = {name: scene(H, W, seed)[0] for seed, name in enumerate(["ref", "a", "b", "c"])}
+    selection = np.zeros((H, W), np.float32)
+    selection[30:60, 40:90] = 1.0
+    return MemoryHost(images, selection=selection, alphas={"b": scene(H, W, 2)[1]})
+
+
+@pytest.fixture
+def make_panel(qtbot, settings, fake_engine):
+    panels = []
+
+    def make(host, **kwargs):
+        panel = Panel(host, settings, **kwargs)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 700)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panels.append(panel)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()
+
+
+def brush_subject(panel):
+    canvas = panel.canvas
+    canvas.set_brush_radius(12)
+    drag(canvas, [canvas.to_widget(55, 45), canvas.to_widget(70, 50)])
+
+
+def run_and_wait(qtbot, panel, timeout=20000):
+    with qtbot.waitSignal(panel.run_finished, timeout=timeout) as finished:
+        assert panel.run(), panel.error_label.text()
+    return finished.args[0]
+
+
+def test_run_streams_results_into_every_output_mode_on_the_gui_thread(qtbot, make_panel, host, fake_engine):
+    panel = make_panel(host)
+    assert panel.reference_combo.currentData() == "ref"
+    screenshot(panel, "panel-empty-mask")
+    brush_subject(panel)
+    streamed = []
+    panel.runner.signals.target_done.connect(lambda done: streamed.append(done.layer_id))
+    for mode in ("layer", "mask", "selection"):
+        panel.output_combo.setCurrentIndex(panel.output_combo.findData(mode))
+        finished = run_and_wait(qtbot, panel)
+        assert finished.status == "done" and finished.done == ("a", "b", "c")
+        assert streamed[-3:] == ["a", "b", "c"]
+        assert [(layer, m) for layer, m, _ in host.written[-3:]] == [("a", mode), ("b", mode), ("c", mode)]
+    assert host.call_threads == {threading.get_ident()}  # host touched on the GUI thread only
+    assert threading.get_ident() not in fake_engine.thread_ids  # engine ran in the worker
+    assert host.written[-1][2].shape == (H, W)
+    assert panel.overall_bar.value() == 1000
+    assert [panel.layer_list.item(i).text() for i in range(4)] == ["ref", "a — done", "b — done", "c — done"]
+    assert not panel.layer_list.item(1).icon().isNull()
+    assert panel.preview_label.pixmap() is not None and not panel.preview_label.pixmap().isNull()
+    screenshot(panel, "panel-results")
+
+
+def test_reference_is_encoded_again_only_when_image_or_mask_change(qtbot, make_panel, host, fake_engine):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == 1
+    drag(panel.canvas, [panel.canvas.to_widget(20, 20), panel.canvas.to_widget(25, 20)])
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == 2
+    panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fast"))  # new engine options
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == 3 and fake_engine.options == {"feature_side": 448, "matting_side": 512}
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)  # as when the artist picks it
+    assert panel.target_ids() == ["ref", "b", "c"]
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == 4
+
+
+def test_selected_targets_and_undo_redo_shortcuts(qtbot, make_panel, host):
+    panel = make_panel(host)
+    brush_subject(panel)
+    painted = panel.canvas.mask()
+    panel.activateWindow()  # shortcuts only fire in the active window
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
+    panel.canvas.setFocus()
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.canvas.mask().max() == 0 and panel.redo_button.isEnabled()
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_array_equal(panel.canvas.mask(), painted)
+
+    panel.selected_radio.setChecked(True)
+    panel.layer_list.item(2).setSelected(True)
+    panel.layer_list.item(0).setSelected(True)  # the reference is never its own target
+    assert panel.target_ids() == ["b"]
+    finished = run_and_wait(qtbot, panel)
+    assert finished.done == ("b",) and [w[0] for w in host.written] == ["b"]
+
+
+def test_errors_are_shown_inline_with_what_to_do(qtbot, make_panel, host, fake_engine):
+    panel = make_panel(host)
+    assert not panel.run()
+    assert panel.error_label.isVisible() and "brush over the subject" in panel.error_label.text()
+    screenshot(panel, "panel-error-empty-mask")
+
+    panel.mask_from_selection()  # start from the host's selection
+    assert panel.canvas.mask()[45, 60] == 1.0 and not panel.error_label.isVisible()
+
+    panel.selected_radio.setChecked(True)
+    assert not panel.run() and "select layers" in panel.error_label.text()
+    panel.all_radio.setChecked(True)
+
+    fake_engine.fail_on = {(H, W)}  # every target refused: messages come back, the thread lives
+    finished = run_and_wait(qtbot, panel)
+    assert finished.failed == ("a", "b", "c")
+    assert "a: The target is 128×96 px; the fake refuses it." in panel.error_label.text()
+    assert panel.layer_list.item(1).text() == "a — failed"
+    screenshot(panel, "panel-error-target-failed")
+
+    fake_engine.fail_on = set()
+    assert run_and_wait(qtbot, panel).done == ("a", "b", "c")
+
+
+def test_unexpected_engine_errors_come_back_as_messages(qtbot, make_panel, host, fake_engine, monkeypatch):
+    panel = make_panel(host)
+    brush_subject(panel)
+
+    def broken(image, mask):
+        raise RuntimeError("feature map went missing")
+
+    monkeypatch.setattr(fake_engine, "encode_reference", broken)
+    finished = run_and_wait(qtbot, panel)
+    assert finished.status == "failed"
+    assert "RuntimeError: feature map went missing" in panel.error_label.text()
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+    monkeypatch.undo()
+    assert run_and_wait(qtbot, panel).status == "done"  # same worker thread, still alive
+
+
+def test_engine_without_weights_is_disabled_with_the_reason(qtbot, make_panel, host, monkeypatch):
+    panel = make_panel(host)
+    index = panel.engine_combo.findData("icm")
+    assert not panel.engine_combo.model().item(index).isEnabled()
+    assert panel.engine_reason.isVisible() and "ICM weights are not installed" in panel.engine_reason.text()
+    assert panel.weights_button.isVisible()
+    screenshot(panel, "panel-icm-disabled")
+
+    opened = []
+    monkeypatch.setattr(WeightsDialog, "exec_dialog", lambda dialog: opened.append(dialog.text.text()))
+    panel.weights_button.click()
+    assert opened and "Not ready" in opened[0]
+
+    brush_subject(panel)
+    panel.engine_combo.setCurrentIndex(index)  # forced programmatically: still refused
+    assert not panel.run() and "cannot run" in panel.error_label.text()
+
+
+def test_settings_persist_across_panels(qtbot, make_panel, host, settings):
+    panel = make_panel(host)
+    panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("best"))
+    panel.output_combo.setCurrentIndex(panel.output_combo.findData("mask"))
+    panel.preview_combo.setCurrentIndex(panel.preview_combo.findData("side"))
+    panel.selected_radio.setChecked(True)
+    panel.cutout_check.setChecked(False)
+    panel.canvas.set_brush_radius(33)
+    panel.soft_check.setChecked(True)
+    panel.opacity_slider.setValue(70)
+    panel.canvas.set_overlay(QColor("#00ff00"))
+    panel.save_settings()
+    panel.shutdown()
+
+    again = make_panel(host)
+    assert again.quality_combo.currentData() == "best"
+    assert again.output_combo.currentData() == "mask"
+    assert again.preview_combo.currentData() == "side"
+    assert again.selected_radio.isChecked() and not again.cutout_check.isChecked()
+    assert again.canvas.brush_radius == 33 and again.canvas.soft
+    assert again.canvas.overlay_opacity == pytest.approx(0.7)
+    assert again.canvas.overlay_color.name() == "#00ff00"
+
+
+def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
+    panel = make_panel(host)
+    panel.mask_from_layer_alpha("a")  # opaque layer: told why
+    assert "fully opaque" in panel.error_label.text()
+    panel.mask_from_layer_alpha("b")
+    np.testing.assert_allclose(panel.canvas.mask(), host.alphas["b"])
+    finished = run_and_wait(qtbot, panel)
+    done = panel.results[finished.done[0]]
+    alpha = preview_pixels(done.preview, "alpha")
+    side = preview_pixels(done.preview, "side")
+    composite = preview_pixels(done.preview, "composite")
+    assert alpha.shape == (H, W) and composite.shape == (H, W, 3) and side.shape == (H, 2 * W + 8, 3)
+    transparent = done.preview["alpha"] == 0
+    assert len(np.unique(composite[transparent].reshape(-1, 3), axis=0)) == 2  # the checkerboard
+    for mode in ("alpha", "composite", "side"):
+        panel.preview_combo.setCurrentIndex(panel.preview_combo.findData(mode))
+        assert not panel.preview_label.pixmap().isNull()

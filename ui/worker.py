@@ -1,0 +1,291 @@
+"""The worker thread that drives :mod:`icm_core`: one engine, one cached reference, a series of targets.
+
+The GUI builds a :class:`Job` (numpy arrays, or loaders for thread-safe hosts) and calls
+:meth:`MatteRunner.start`; the worker answers with one-argument signals carrying small
+dataclasses (a two-argument emit on a one-argument PyQt signal fails silently in the worker,
+so every signal has exactly one ``object``).  Engines and the encoded reference are cached in
+the worker: the reference is encoded again only when its key (layer, pixels revision, mask
+revision, engine and options) changes.  Cancel is a ``threading.Event`` the engine checks
+between stages.  Every exception comes back as a message; the thread never dies.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any, Callable, Hashable
+
+import numpy as np
+
+from icm_core.api import Cancelled, IcmError
+from icm_core.geometry import resize, scale_to_fit
+
+from .qt import QObject, QThread, Signal
+
+PREVIEW_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    layer_id: str
+    name: str
+    pixels: np.ndarray | None = None  # read on the GUI thread, or …
+    load: Callable[[], np.ndarray] | None = None  # … read by the worker (thread-safe hosts)
+
+
+@dataclass(frozen=True)
+class Job:
+    engine: str
+    options: tuple[tuple[str, Any], ...]
+    reference_key: Hashable
+    reference_image: np.ndarray
+    reference_mask: np.ndarray
+    targets: tuple[Target, ...]
+    foreground: bool = True
+    seed: int = 0
+    #: called by the worker as ``write(layer_id, alpha, foreground)`` for thread-safe hosts
+    write: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    index: int
+    count: int
+    layer_id: str
+    fraction: float  # of this target
+    message: str
+
+    @property
+    def overall(self) -> float:
+        return (self.index + self.fraction) / max(self.count, 1)
+
+
+@dataclass(frozen=True)
+class TargetDone:
+    index: int
+    layer_id: str
+    name: str
+    alpha: np.ndarray
+    foreground: np.ndarray | None
+    preview: dict  # "source", "alpha", "cutout": uint8 arrays at most PREVIEW_SIDE px
+    written: Any  # hostapi.Written when the worker wrote it, else None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TargetFailed:
+    index: int
+    layer_id: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: str  # "done", "cancelled" or "failed"
+    message: str = ""
+    done: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+@dataclass
+class _Cache:
+    engine_key: Hashable = None
+    engine: Any = None
+    reference_key: Hashable = None
+    reference: Any = None
+    encodes: int = 0
+
+
+class Worker(QObject):
+    """Lives in a QThread; :meth:`run` processes one job."""
+
+    status = Signal(object)  # str: what is happening ("Loading the lite engine…")
+    progress = Signal(object)  # Progress
+    target_done = Signal(object)  # TargetDone
+    target_failed = Signal(object)  # TargetFailed
+    finished = Signal(object)  # Finished
+    warmed = Signal(object)  # str: the engine whose modules are loaded
+
+    def __init__(self, cancel: threading.Event):
+        super().__init__()
+        self.cancel = cancel
+        self.cache = _Cache()
+
+    def warm_up(self, engine: str) -> None:
+        """Import the engine's heavy modules now, so that a run does not pay for it."""
+        from icm_core import engines
+
+        try:
+            with quiet_gc():
+                for module in engines.REQUIREMENTS.get(engine, ()):
+                    import_module(module)
+        except Exception:  # a missing package is reported when a run asks for the engine
+            traceback.print_exc()
+        self.warmed.emit(engine)
+
+    def run(self, job: Job) -> None:
+        try:
+            self.finished.emit(self._run(job))
+        except Cancelled:
+            self.finished.emit(Finished("cancelled", "Cancelled."))
+        except IcmError as error:
+            self.finished.emit(Finished("failed", str(error)))
+        except Exception as error:  # a bug: report it, keep the thread alive
+            traceback.print_exc()
+            self.finished.emit(Finished("failed", f"Unexpected error ({type(error).__name__}: {error})."))
+
+    def _run(self, job: Job) -> Finished:
+        engine = self._engine(job)
+        reference = self._reference(job, engine)
+        done, failed = [], []
+        count = len(job.targets)
+        for index, target in enumerate(job.targets):
+            if self.cancel.is_set():
+                return _cancelled(done, failed)
+            started = time.perf_counter()
+
+            def progress(fraction, message, index=index, target=target):
+                self.progress.emit(Progress(index, count, target.layer_id, fraction, message))
+
+            progress(0.0, "reading")
+            try:
+                pixels = target.pixels if target.pixels is not None else target.load()
+                result = engine.matte(
+                    pixels, reference, progress=progress, cancel=self.cancel, seed=job.seed, foreground=job.foreground
+                )
+                written = job.write(target.layer_id, result.alpha, result.foreground) if job.write else None
+            except Cancelled:
+                return _cancelled(done, failed)
+            except IcmError as error:
+                failed.append(target.layer_id)
+                self.target_failed.emit(TargetFailed(index, target.layer_id, target.name, str(error)))
+                continue
+            except Exception as error:
+                traceback.print_exc()
+                failed.append(target.layer_id)
+                message = f"Unexpected error ({type(error).__name__}: {error})."
+                self.target_failed.emit(TargetFailed(index, target.layer_id, target.name, message))
+                continue
+            done.append(target.layer_id)
+            preview = previews(pixels, result.alpha, result.foreground)
+            self.target_done.emit(
+                TargetDone(index, target.layer_id, target.name, result.alpha, result.foreground, preview,
+                           written, time.perf_counter() - started)
+            )
+        if failed:
+            return Finished("done", f"{len(done)} done, {len(failed)} failed.", tuple(done), tuple(failed))
+        return Finished("done", f"{len(done)} done.", tuple(done), ())
+
+    def _engine(self, job: Job):
+        key = (job.engine, job.options)
+        if self.cache.engine_key != key:
+            from icm_core import engines  # torch and friends load here, in the worker
+
+            self.status.emit(f"Loading the {job.engine} engine…")
+            self.cache = _Cache(encodes=self.cache.encodes)
+            with quiet_gc():
+                self.cache.engine = engines.get_engine(job.engine, **dict(job.options))
+            self.cache.engine_key = key
+        return self.cache.engine
+
+    def _reference(self, job: Job, engine):
+        if self.cache.reference_key != job.reference_key or self.cache.reference is None:
+            self.status.emit("Encoding the reference…")
+            self.cache.reference = None
+            self.cache.reference = engine.encode_reference(job.reference_image, job.reference_mask)
+            self.cache.reference_key = job.reference_key
+            self.cache.encodes += 1
+        return self.cache.reference
+
+
+@contextmanager
+def quiet_gc():
+    """No garbage collection while heavy modules and models load, then freeze what they made.
+
+    A full collection walks every object; with torch loaded that holds the GIL — and so the
+    GUI thread — for 0.3–0.6 s.  Frozen objects are skipped by later collections.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _cancelled(done, failed) -> Finished:
+    return Finished("cancelled", f"Cancelled; {len(done)} finished results kept.", tuple(done), tuple(failed))
+
+
+def previews(source: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None) -> dict:
+    """Small uint8 copies for the panel's preview, made here so the GUI never resizes 24 MP."""
+    size = scale_to_fit(alpha.shape, PREVIEW_SIDE)
+    small_alpha = resize(alpha, size)
+    colours = resize(foreground if foreground is not None else source, size)
+    return {
+        "source": _u8(resize(source, size)),
+        "alpha": _u8(small_alpha),
+        "cutout": _u8(np.concatenate([colours, small_alpha[..., None]], axis=2)),
+    }
+
+
+def _u8(array: np.ndarray) -> np.ndarray:
+    return (np.clip(array, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+class MatteRunner(QObject):
+    """GUI-side owner of the worker thread.  Forwards the worker's signals."""
+
+    _start = Signal(object)
+    _warm_up = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cancel_event = threading.Event()
+        self.warm: set[str] = set()  # engines whose libraries are loaded
+        self.thread = QThread()
+        self.thread.setObjectName("icm-matting worker")
+        self.worker = Worker(self.cancel_event)
+        self.worker.moveToThread(self.thread)
+        self._start.connect(self.worker.run)  # queued: runs in the worker thread
+        self._warm_up.connect(self.worker.warm_up)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.warmed.connect(self.warm.add)
+        self.busy = False
+        self.thread.start()
+
+    # the worker's signals, for connecting
+    @property
+    def signals(self) -> Worker:
+        return self.worker
+
+    def start(self, job: Job) -> None:
+        if self.busy:
+            raise RuntimeError("a run is already going")
+        self.busy = True
+        self.cancel_event.clear()
+        self._start.emit(job)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def warm_up(self, engine: str) -> None:
+        """Load the engine's libraries in the worker ahead of the first run."""
+        self._warm_up.emit(engine)
+
+    def _on_finished(self, _summary) -> None:
+        self.busy = False
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel any run and stop the thread (call before the owner goes away)."""
+        self.cancel_event.set()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)

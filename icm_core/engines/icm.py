@@ -21,7 +21,7 @@ import numpy as np
 from .. import weights
 from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
-from ..geometry import Letterbox
+from ..geometry import Letterbox, resize
 from ..validate import check_image, check_mask
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
@@ -188,10 +188,9 @@ class IcmEngine:
         alpha = self._full_resolution(target, box, coarse)
         result = MatteResult(alpha=alpha, timings=timings)
         if foreground:
-            from pymatting import estimate_foreground_ml
+            from ..refine import estimate_foreground
 
-            result.foreground = np.clip(estimate_foreground_ml(
-                target.astype(np.float64), alpha.astype(np.float64)), 0, 1).astype(np.float32)
+            result.foreground = estimate_foreground(target, *self._model_view(target, box, coarse))
         timings["total"] = time.perf_counter() - started
         report(progress, 1.0, "Done")
         return result
@@ -199,9 +198,21 @@ class IcmEngine:
     # --- helpers ----------------------------------------------------------------------------
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
-        # SINGLE CALL SITE for the full-resolution step: switch to icm_core.refine.refine_alpha
-        # once it lands on main (plain letterbox crop-back until then).
-        return np.clip(box.crop_back(coarse), 0.0, 1.0).astype(np.float32)
+        """The model's alpha (letterboxed canvas) at the target's full size: carried up with
+        the edge-aware guided upsampling shared with lite (icm_core.refine), driven by the
+        full-resolution picture; a target no larger than the model input is just cropped back."""
+        from ..refine import guided_upsample
+
+        if box.scale >= 1.0:
+            return np.clip(box.crop_back(coarse), 0.0, 1.0).astype(np.float32)
+        low_image, low_alpha = self._model_view(target, box, coarse)
+        return guided_upsample(target, low_image, low_alpha)
+
+    @staticmethod
+    def _model_view(target: np.ndarray, box: Letterbox, coarse: np.ndarray):
+        """The target as the model saw it (without padding) and the model's alpha there."""
+        rows, cols = box.valid()
+        return resize(target, box.inner), np.clip(coarse[rows, cols], 0.0, 1.0)
 
     def _model_input(self, canvas: np.ndarray):
         import torch

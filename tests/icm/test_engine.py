@@ -141,3 +141,25 @@ def test_memory_lean_vae_encoding_gives_identical_numbers(tiny_sd):
         ours, theirs = encode_posterior(vae, images), vae.encode(images).latent_dist
     assert torch.equal(ours.mean, theirs.mean) and torch.equal(ours.std, theirs.std)
     assert torch.equal(images, frozen)
+
+
+def test_large_targets_are_carried_up_along_their_own_edges(engine):
+    """A target larger than the model input: the canvas alpha goes up to full size guided by
+    the full-resolution picture, so a sharp edge in the picture gives a sharp alpha edge."""
+    from icm_core.geometry import Letterbox
+
+    target = np.full((512, 384, 3), 0.1, np.float32)
+    target[:, 193:] = 0.9  # a sharp vertical edge off the model grid
+    box = Letterbox.fit(target.shape[:2], engine.size)
+    canvas = np.zeros((engine.size, engine.size), np.float32)
+    columns = np.arange(engine.size, dtype=np.float32)
+    canvas[:] = np.clip((columns - (box.left + 193 * box.scale - 6)) / 12, 0, 1)  # soft ramp
+    guided = engine._full_resolution(target, box, canvas)
+    plain = np.clip(box.crop_back(canvas), 0, 1)
+    assert guided.shape == plain.shape == (512, 384)
+    row_guided, row_plain = guided[256], plain[256]
+    assert np.abs(np.diff(row_guided)).max() > 2 * np.abs(np.diff(row_plain)).max()
+    assert abs(int(np.abs(np.diff(row_guided)).argmax()) - 192) <= 1
+    image, mask = scene(128, 128)
+    result = engine.matte(target, engine.encode_reference(image, mask), foreground=True)
+    assert result.alpha.shape == (512, 384) and result.foreground.shape == (512, 384, 3)

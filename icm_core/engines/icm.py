@@ -11,6 +11,7 @@ at once, no mutation of inputs or caches, no unused work.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class IcmEngine:
         size: int = 768,
         timestep: int = 200,
         attention_slicing: bool | str = "auto",
-        decoder_widths: dict | None = None,
+        decoder_widths: dict | str | None = None,
         **other_engine_options,  # generic CLI options meant for other engines
     ):
         import torch
@@ -92,6 +93,8 @@ class IcmEngine:
             raise InvalidInput(f"size must be a multiple of 64, got {size}.")
         if ensemble_size < 1:
             raise InvalidInput("ensemble_size must be at least 1.")
+        if isinstance(decoder_widths, str):  # from the CLI's --engine-option, as JSON
+            decoder_widths = json.loads(decoder_widths)
         self.device = pick_device(device)
         dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)

@@ -221,3 +221,15 @@ def test_decoder_dims_defaults_are_the_official_config():
     decoder = IcmDecoder(dims)
     assert sum(p.numel() for p in decoder.parameters()) == 21_101_585
     assert len(decoder.state_dict()) == 89
+
+
+def test_single_file_sources_are_checked_from_their_headers(tmp_path):
+    good = tmp_path / "v2-1_768.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2)}, good)
+    assert weights.sd_source(str(good)) == good and weights.check_sd(good) == []
+    other = tmp_path / "something-else.safetensors"
+    save_file({"encoder.weight": torch.zeros(2)}, other)
+    assert "no UNet weights" in weights.check_sd(other)[0]
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"not a zip")
+    assert "not a readable checkpoint" in weights.check_sd(broken)[0]

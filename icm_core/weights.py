@@ -323,9 +323,8 @@ def status(checkpoint=None, sd=None) -> list[WeightFile]:
     """What the icm engine would use, without loading anything heavy."""
     entries = []
     try:
-        source = explicit_checkpoint = (checkpoint or os.environ.get(ENV_CHECKPOINT)
-                                        or remembered().get("checkpoint"))
-        if not explicit_checkpoint:
+        source = checkpoint or os.environ.get(ENV_CHECKPOINT) or remembered().get("checkpoint")
+        if not source:
             raise WeightsMissing("not set up. " + CHECKPOINT_HELP)
         path = Path(source).expanduser()
         if not path.is_file():

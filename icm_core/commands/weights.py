@@ -33,21 +33,23 @@ def register(subparsers) -> None:
 def _size(count: int | None) -> str:
     if count is None:
         return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+    if count < 1024:
+        return f"{count} B"
+    for unit in ("KB", "MB"):
         count /= 1024
-    return ""
+        if count < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.1f} GB"
 
 
 def _status(args: argparse.Namespace) -> int:
     print(f"cache: {weights.cache_dir()}  (override with {weights.ENV_HOME})")
     ready = True
     for entry in weights.status(args.checkpoint, args.sd):
-        ready &= entry.path is not None or entry.role == "prompt embedding"
-        where = entry.path if entry.path else f"missing — {entry.problem}"
-        note = f"  ({entry.problem})" if entry.path is None and entry.role == "prompt embedding" else ""
-        print(f"{entry.role:>17}  {_size(entry.size):>9}  {where if not note else ''}{note}")
+        optional = entry.role == "prompt embedding"  # computed on first use
+        ready &= entry.path is not None or optional
+        where = entry.path or (entry.problem if optional else f"missing — {entry.problem}")
+        print(f"{entry.role:>17}  {_size(entry.size):>9}  {where}")
     print("ready" if ready else "not ready: see the messages above")
     return 0
 

@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import video
-from .api import IcmError, InvalidInput, OutputError, UnreadableFile
+from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
 
 MANIFEST_NAME = "icm-batch.json"
 MANIFEST_FORMAT = "icm-matting batch manifest"
@@ -41,7 +41,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", "
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+# torch and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
+# products in the matting solver) are added in an order that depends on the thread count, so the
+# last bits would differ between a multi-threaded single process and single-threaded workers.
+# numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
+TARGET_THREADS = 1
 
 
 # --- shared with `icm-matting matte` ------------------------------------------------------------
@@ -67,7 +71,9 @@ def parse_options(pairs: list[str]) -> dict:
 def _stems(sources: list[Path]) -> list[str]:
     """Output name stems; stems that collide get the parent folder's name."""
     counts = Counter(source.stem for source in sources)
-    return [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    stems = [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    # "..png" has the stem ".": as a path part it would vanish and put results beside --out
+    return [stem if stem.strip(".") else f"_{stem}" for stem in stems]
 
 
 def _plan(base: Path, cutout: bool) -> dict[str, Path]:
@@ -219,9 +225,9 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
         return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+    except Cancelled:
+        raise
     except IcmError as error:
-        if type(error).__name__ == "Cancelled":
-            raise
         return Outcome(error=str(error), seconds=time.perf_counter() - start)
 
 
@@ -260,19 +266,35 @@ def uses_gpu(engine: str, options: dict) -> bool:
     return device.startswith("cuda")
 
 
-def worker_environment(threads: int) -> dict[str, str]:
-    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba at import: with
-    several workers on one machine each must stay at its share, or they fight for the cores."""
-    return {name: str(threads) for name in THREAD_VARIABLES}
+def worker_environment(share: int) -> dict[str, str]:
+    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba when they load:
+    with several workers on one machine each must stay within its ``share`` of the cores."""
+    fixed = str(TARGET_THREADS)
+    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed,
+            "NUMBA_NUM_THREADS": str(share)}
 
 
-def pin_threads(threads: int) -> None:
-    """Limit the libraries already imported in this process to ``threads`` threads."""
+def set_threads(share: int) -> Callable[[], None]:
+    """Size this process's thread pools for matting (see ``TARGET_THREADS``); returns a function
+    that restores the previous sizes."""
     import cv2
+    import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
-    cv2.setNumThreads(threads)
-    torch.set_num_threads(threads)
+    saved = torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    torch.set_num_threads(TARGET_THREADS)
+    cv2.setNumThreads(share)
+    numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
+    blas = threadpool_limits(TARGET_THREADS, user_api="blas")
+
+    def restore() -> None:
+        blas.restore_original_limits()
+        torch.set_num_threads(saved[0])
+        cv2.setNumThreads(saved[1])
+        numba.set_num_threads(saved[2])
+
+    return restore
 
 
 # --- manifest -----------------------------------------------------------------------------------
@@ -291,9 +313,11 @@ class Manifest:
     def load(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != MANIFEST_FORMAT:
+            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
                 raise ValueError("not a batch manifest")
             entries = {entry["key"]: entry for entry in data.pop("targets")}
+            if not all(isinstance(entry, dict) for entry in entries.values()):
+                raise ValueError("a target entry is not an object")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
@@ -383,7 +407,7 @@ def _open_manifest(job: Job, targets: list[Target], identity: dict, resume: bool
 
 
 def _is_done(entry: dict, sha: str | None, target: Target) -> bool:
-    return (entry["status"] == "done" and sha is not None and entry["input_sha256"] == sha
+    return (entry.get("status") == "done" and sha is not None and entry.get("input_sha256") == sha
             and all(p.exists() for p in target.outputs.values()))
 
 
@@ -424,12 +448,20 @@ def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | Non
 # --- executors: submit(key, payload, label) / next() -> (key, Outcome) / close() --------------
 
 class InProcess:
-    """Targets one after another in this process, with the engine's own threading."""
+    """Targets one after another in this process (thread pools sized as in workers, so results
+    are the same bits; numba and OpenCV still use every core)."""
 
     capacity = 1
 
-    def __init__(self, engine, reference, settings: MatteSettings, status=None):
-        self.engine, self.reference, self.settings, self.status = engine, reference, settings, status
+    def __init__(self, engine, image: np.ndarray, mask: np.ndarray, settings: MatteSettings,
+                 status=None):
+        self.restore_threads = set_threads(os.cpu_count() or 1)
+        try:
+            self.reference = engine.encode_reference(image, mask)
+        except BaseException:
+            self.restore_threads()
+            raise
+        self.engine, self.settings, self.status = engine, settings, status
         self.finished: list[tuple[str, Outcome]] = []
 
     def submit(self, key: str, payload, label: str) -> None:
@@ -444,17 +476,17 @@ class InProcess:
         return self.finished.pop(0)
 
     def close(self) -> None:
-        pass
+        self.restore_threads()
 
 
 _worker: dict = {}  # per worker process: engine, reference (or the error encoding it), settings, lock
 
 
 def _start_worker(engine_name: str, options: dict, image: np.ndarray, mask: np.ndarray,
-                  settings: MatteSettings, threads: int, device_lock) -> None:
+                  settings: MatteSettings, share: int, device_lock) -> None:
     from .engines import get_engine
 
-    pin_threads(threads)
+    set_threads(share)
     _worker.update(settings=settings, lock=device_lock, error=None)
     try:
         _worker["engine"] = engine = get_engine(engine_name, **options)
@@ -485,16 +517,16 @@ class ProcessPool:
         # spawn, not fork: forking a process whose torch/OpenMP threads already run can deadlock
         self.context = multiprocessing.get_context("spawn")
         self.workers = workers
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.share = max(1, (os.cpu_count() or 1) // workers)
         lock = self.context.Lock() if gpu else None
-        self.initargs = (engine_name, options, image, mask, settings, self.threads, lock)
+        self.initargs = (engine_name, options, image, mask, settings, self.share, lock)
         self.capacity = 2 * workers  # one queued per worker hides the hand-over
         self.pool = None
         self.futures: dict = {}
 
     def start(self) -> None:
         if self.pool is None:
-            with _environment(worker_environment(self.threads)):
+            with _environment(worker_environment(self.share)):
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
                                                 initializer=_start_worker, initargs=self.initargs)
                 for _ in range(self.workers):  # start every worker now, under these limits
@@ -661,8 +693,7 @@ def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: n
         pool = ProcessPool(workers, job.engine, job.engine_options, image, mask, job.settings, gpu)
         pool.start()
         return pool
-    engine = get_engine(job.engine, **job.engine_options)
-    return InProcess(engine, engine.encode_reference(image, mask), job.settings, status=status)
+    return InProcess(get_engine(job.engine, **job.engine_options), image, mask, job.settings, status)
 
 
 def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from icm_core import manifest
+from icm_core.api import InvalidInput
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 KRITA_DIR = PACKAGE_DIR / "krita"
@@ -20,8 +21,37 @@ GIMP_BEGIN = "# --- generated from plugin.json by `python -m icm_plugin.manifest
 GIMP_END = "# --- end of generated block ---\n"
 
 
+_TEXT_FIELDS = {
+    (): ("name", "version"),
+    ("hosts", "krita"): ("module", "comment"),
+    ("hosts", "gimp"): ("procedure", "menu_label", "menu_path", "image_types", "documentation", "min_version"),
+}
+_ACTION_FIELDS = ("id", "text", "tooltip", "shortcut")
+
+
+def check(m) -> dict:
+    """Refuse a ``plugin.json`` the generators cannot use, naming the field to fix."""
+    def text(node, keys, where):
+        for key in keys:
+            if not isinstance(node, dict) or not isinstance(node.get(key), str):
+                raise InvalidInput(f"plugin.json: {where}{key} must be a text, got "
+                                   f"{node.get(key) if isinstance(node, dict) else node!r}.")
+
+    for path, keys in _TEXT_FIELDS.items():
+        node = m
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        text(node, keys, "".join(f"{part}." for part in path))
+    actions = m["hosts"]["krita"].get("actions")
+    if not isinstance(actions, list):
+        raise InvalidInput("plugin.json: hosts.krita.actions must be a list.")
+    for index, action in enumerate(actions):
+        text(action, _ACTION_FIELDS, f"hosts.krita.actions[{index}].")
+    return m
+
+
 def krita_desktop(m: dict) -> str:
-    krita = m["hosts"]["krita"]
+    krita = check(m)["hosts"]["krita"]
     return (
         "[Desktop Entry]\n"
         "Type=Service\n"
@@ -34,7 +64,7 @@ def krita_desktop(m: dict) -> str:
 
 
 def krita_action(m: dict) -> str:
-    krita = m["hosts"]["krita"]
+    krita = check(m)["hosts"]["krita"]
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<ActionCollection version="2" name="{escape(krita["module"])}">',
@@ -61,7 +91,7 @@ def krita_action(m: dict) -> str:
 
 
 def gimp_block(m: dict) -> str:
-    gimp = m["hosts"]["gimp"]
+    gimp = check(m)["hosts"]["gimp"]
     values = {
         "PLUGIN_NAME": m["name"],
         "PLUGIN_VERSION": m["version"],

@@ -84,8 +84,8 @@ class MattingDocker(DockWidget):
         # The worker thread must stop before Qt destroys the window with this docker in it.
         notifier = Krita.instance().notifier()
         notifier.setActive(True)
-        notifier.applicationClosing.connect(self.panel.shutdown)
-        QtWidgets.QApplication.instance().aboutToQuit.connect(self.panel.shutdown)
+        notifier.applicationClosing.connect(self.shutdown)
+        QtWidgets.QApplication.instance().aboutToQuit.connect(self.shutdown)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.poll_layers)
         self.timer.start(POLL_MS)
@@ -93,6 +93,10 @@ class MattingDocker(DockWidget):
         # importer only (two threads importing torch at once crash).  Afterwards, anything
         # missing means the install is broken: say what to do.
         self.panel.runner.signals.warmed.connect(self._check_imports)
+
+    def shutdown(self) -> None:
+        self.panel.host.stop()  # a worker waiting for a Krita call gives up
+        self.panel.shutdown()
 
     def canvasChanged(self, canvas) -> None:
         view = canvas.view() if canvas is not None else None

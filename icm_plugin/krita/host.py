@@ -1,6 +1,9 @@
 """The panel's host inside Krita: one document's layers in, new nodes out.
 
-Rules (facts in ../shared/notes/hosts.md §1): call only on Krita's GUI thread; read pixels at
+Rules (facts in ../shared/notes/hosts.md §1): the Krita API runs on Krita's GUI thread only —
+the panel's worker may call :meth:`KritaHost.read_pixels` and :meth:`KritaHost.write_result`,
+which hand the work to the GUI thread and wait, so one target at a time is in memory and the
+GUI never freezes reading a whole series up front; read pixels at
 the document's size in image coordinates; never change a user's node — colour conversions
 happen in a throw-away document, because even converting a detached duplicate adds a step to
 the user's undo history (verified in Krita 5.1.5); every result is one NEW node whose pixels
@@ -10,11 +13,12 @@ are set before it is inserted, so inserting it is the one undo step.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
+import threading
+from typing import Callable, Iterator
 
 import numpy as np
 
-from icm_core.api import InvalidInput, OutputError
+from icm_core.api import Cancelled, InvalidInput, OutputError
 
 from ..host import HostLayer, Written
 from . import pixels
@@ -27,13 +31,18 @@ class KritaHost:
     """Implements :class:`ui.hostapi.Host` for one Krita ``Document`` (or none open)."""
 
     name = "krita"
-    thread_safe = False  # the Krita API belongs to the GUI thread
+    thread_safe = True  # callable from the worker: Krita calls are run on the GUI thread
 
     def __init__(self, document=None):
         from krita import Krita  # only importable inside Krita
 
         self.krita = Krita.instance()
         self.document = document
+        self.gui = GuiThread()
+
+    def stop(self) -> None:
+        """Krita is closing: a worker waiting for the GUI thread gives up (``Cancelled``)."""
+        self.gui.closing.set()
 
     # -- layers ---------------------------------------------------------------------------------
     def layers(self) -> list[HostLayer]:
@@ -58,6 +67,9 @@ class KritaHost:
 
     # -- reading --------------------------------------------------------------------------------
     def read_pixels(self, layer_id: str) -> np.ndarray:
+        return self.gui.call(self._read_pixels, layer_id)
+
+    def _read_pixels(self, layer_id: str) -> np.ndarray:
         node = self._node(layer_id)
         raw, model, depth, profile = self._native(node)
         if not pixels.readable(model, depth, profile):
@@ -95,6 +107,9 @@ class KritaHost:
 
     def write_result(self, layer_id: str, alpha: np.ndarray, foreground: np.ndarray | None,
                      mode: str, overwrite: bool = False) -> Written:
+        return self.gui.call(self._write_result, layer_id, alpha, foreground, mode)
+
+    def _write_result(self, layer_id: str, alpha: np.ndarray, foreground: np.ndarray | None, mode: str) -> Written:
         node = self._node(layer_id)
         shape = (self.document.height(), self.document.width())
         if alpha.shape != shape:
@@ -235,6 +250,51 @@ class KritaHost:
 
     def _set_pixels(self, node, array: np.ndarray) -> None:
         node.setPixelData(_qbytes(array), 0, 0, self.document.width(), self.document.height())
+
+
+class GuiThread:
+    """Runs calls on the thread that created it (Krita's GUI thread) for any other thread,
+    which waits.  The request travels as a queued Qt signal; the wait polls ``closing`` so a
+    worker never blocks a GUI thread that is itself waiting for the worker to stop."""
+
+    def __init__(self):
+        from ui.qt import QObject, Signal
+
+        class Relay(QObject):  # lives on the creating thread; its slot runs there
+            request = Signal(object)
+
+            def __init__(self):
+                super().__init__()
+                self.request.connect(self.run)  # queued when emitted from another thread
+
+            def run(self, request):
+                GuiThread._run(request)
+
+        self.owner = threading.get_ident()
+        self.closing = threading.Event()
+        self.relay = Relay()
+
+    def call(self, function: Callable, *args):
+        if threading.get_ident() == self.owner:
+            return function(*args)
+        done, box = threading.Event(), {}
+        self.relay.request.emit((function, args, box, done))
+        while not done.wait(0.05):
+            if self.closing.is_set():
+                raise Cancelled("Krita is closing; the run was stopped.")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    @staticmethod
+    def _run(request) -> None:
+        function, args, box, done = request
+        try:
+            box["value"] = function(*args)
+        except BaseException as error:  # re-raised in the calling thread
+            box["error"] = error
+        finally:
+            done.set()
 
 
 def _qbytes(array: np.ndarray):

@@ -58,6 +58,7 @@ def instructions(problem, missing):
 
 def register_help(text):
     """A docker that shows ``text`` in place of the panel (same id, so layouts persist)."""
+    # Not ui.qt: this must work when our packages cannot be imported at all.
     binding = __import__("PyQt6" if "PyQt6" in sys.modules else "PyQt5", fromlist=["QtWidgets"])
     widgets = binding.QtWidgets
 

@@ -192,6 +192,17 @@ def undo_layer():
     doc.waitForDone()
     names = layer_names(doc)
     check("a second undo removes the result layer", names == ["Background", "Reference", "Target"], f"{names}")
+    target = STATE["layers"]["Target"]
+    STATE["panel"].host.write_result(target.uniqueId().toString(), STATE["alpha"], None, "selection")
+    check("selection mask added", [c.type() for c in target.childNodes()] == ["selectionmask"])
+    step(undo_selection_mask)
+
+
+def undo_selection_mask():
+    doc, target = STATE["doc"], STATE["layers"]["Target"]
+    Krita.instance().action("edit_undo").trigger()
+    doc.waitForDone()
+    check("one undo removes the selection mask", target.childNodes() == [])
     after = {n: pixels_of(node, doc) for n, node in STATE["layers"].items()}
     check("the user's layers are untouched", after == STATE["before"])
     finish()

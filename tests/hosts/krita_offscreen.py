@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import traceback
+from functools import partial
 
 REPORT: dict = {"checks": [], "failures": [], "figures": {}}
 
@@ -117,8 +119,9 @@ def untouched(np, doc, before, label):
     return [k for k in after if k not in before]
 
 
-def run_worker(targets, reference_image, reference_mask, engine_options):
-    """The panel's worker path: MatteRunner in its QThread, results back on the GUI thread."""
+def run_worker(targets, reference_image, reference_mask, engine_options, write):
+    """The panel's worker path for a thread-safe host: MatteRunner in its QThread loads each
+    target and writes each result itself (KritaHost runs those Krita calls on this thread)."""
     from ui.qt import QtCore
     from ui.worker import Job, MatteRunner
 
@@ -130,7 +133,7 @@ def run_worker(targets, reference_image, reference_mask, engine_options):
     runner.signals.finished.connect(lambda summary: (finished.append(summary), loop.quit()))
     job = Job(engine="lite", options=tuple(sorted(engine_options.items())), reference_key="krita-test",
               reference_image=reference_image, reference_mask=reference_mask, targets=tuple(targets),
-              foreground=True)
+              foreground=True, write=write)
     QtCore.QTimer.singleShot(240_000, loop.quit)
     runner.start(job)
     loop.exec_() if hasattr(loop, "exec_") else loop.exec()
@@ -144,7 +147,7 @@ def series_through_worker(np) -> None:
 
     from icm_plugin.krita.host import KritaHost
     from icm_plugin.krita import pixels
-    from ui.qt import QtCore, QThread
+    from ui.qt import QtCore
     from ui.worker import Target
 
     height, width = 144, 192
@@ -195,22 +198,40 @@ def series_through_worker(np) -> None:
     revision = host.revision(layers["Target A"].id)
     check("revision is stable", revision == host.revision(layers["Target A"].id), "")
 
-    gui_thread = QThread.currentThread()
-    targets = [Target(layers[n].id, n, pixels=host.read_pixels(layers[n].id)) for n in ("Target A", "Group › Target B")]
+    gui_thread = threading.get_ident()
+    calls = []  # (Krita-side function, calling thread, executing thread)
+    relay = host.gui.call
+
+    def spy(function, *args):
+        caller = threading.get_ident()
+
+        def run(*inner):
+            calls.append((function.__name__, caller, threading.get_ident()))
+            return function(*inner)
+
+        return relay(run, *args)
+
+    host.gui.call = spy
+    modes = {layers["Target A"].id: "layer", layers["Group › Target B"].id: "selection"}
+    targets = [Target(layers[n].id, n, load=partial(host.read_pixels, layers[n].id)) for n in ("Target A", "Group › Target B")]
     started = time.perf_counter()
-    done, failed, finished = run_worker(targets, reference, mask, {"feature_side": 256, "matting_side": 256})
+    done, failed, finished = run_worker(targets, reference, mask, {"feature_side": 256, "matting_side": 256},
+                                        lambda layer_id, alpha, fg: host.write_result(layer_id, alpha, fg, modes[layer_id]))
     REPORT["figures"]["lite_series_2_targets_192x144_s"] = round(time.perf_counter() - started, 2)
+    host.gui.call = relay
     check("worker finished both targets", len(done) == 2 and not failed and finished and finished[0].status == "done",
           f"done={len(done)} failed={[f.message for f in failed]} finished={finished}")
-    check("results arrived on the GUI thread", QThread.currentThread() is gui_thread, "")
-    modes = {"Target A": "layer", "Group › Target B": "selection"}
+    check("the worker read and wrote through the host",
+          sorted(name for name, _, _ in calls) == ["_read_pixels", "_read_pixels", "_write_result", "_write_result"],
+          f"{calls}")
+    check("every Krita call ran on the GUI thread, asked from the worker",
+          all(ran == gui_thread and caller != gui_thread for _, caller, ran in calls), f"{calls}")
     for result in done:
         gt = truth[result.name.split(" › ")[-1]]
         iou = float(((result.alpha > 0.5) & (gt > 0.5)).sum() / max(((result.alpha > 0.5) | (gt > 0.5)).sum(), 1))
         REPORT["figures"][f"iou_{result.name}"] = round(iou, 3)
         check(f"lite matte of {result.name} finds the disc", iou > 0.8, f"IoU {iou:.3f}")
-        written = host.write_result(result.layer_id, result.alpha, result.foreground, modes[result.name])
-        check(f"write_result describes {result.name}", "Added" in written.description, written.description)
+        check(f"write_result describes {result.name}", "Added" in result.written.description, result.written.description)
 
     new_ids = untouched(np, doc, before, "series")
     new_nodes = {n.uniqueId().toString(): n for n, _ in _all_nodes(doc.rootNode())}
@@ -287,6 +308,37 @@ def depths_and_profiles(np) -> None:
               np.abs(got[..., 3].astype(np.float64) / scale - truth).max() < 2e-3
               and np.array_equal(got[..., :3], data[..., :3]), "")
         doc.close()
+
+    # A layer in another colour space than its image: the result keeps the layer's own space.
+    doc = krita.createDocument(width, height, "mixed", "RGBA", "U8", "", 72.0)
+    node = doc.createNode("sixteen", "paintlayer")
+    doc.rootNode().addChildNode(node, None)
+    node.setColorSpace("RGBA", "U16", "sRGB-elle-V2-g10.icc")
+    data = _bgra16(np, linear)
+    node.setPixelData(QtCore.QByteArray(data.tobytes()), 0, 0, width, height)
+    before = snapshot(np, doc)
+    host = KritaHost(doc)
+    read = host.read_pixels(node.uniqueId().toString())
+    check("U16 layer in a U8 image reads as sRGB", np.abs(read - image).max() < 2e-3, f"{np.abs(read - image).max()}")
+    host.write_result(node.uniqueId().toString(), truth, None, "layer")
+    new = untouched(np, doc, before, "mixed spaces")
+    result = next(n for n in doc.rootNode().childNodes() if n.uniqueId().toString() in new)
+    got = pixels.decode(result.pixelData(0, 0, width, height), width, height, "RGBA", "U16")
+    check("result of a U16 layer in a U8 image stays U16 with the matte as alpha",
+          result.colorDepth() == "U16" and result.name() == "sixteen matte"
+          and np.abs(got[..., 3] / 65535 - truth).max() < 1e-4 and np.array_equal(got[..., :3], data[..., :3]), "")
+    doc.close()
+
+    # Grey with alpha, Krita's default grey profile.
+    doc = krita.createDocument(width, height, "grey", "GRAYA", "U8", "", 72.0)
+    node = doc.createNode("grey", "paintlayer")
+    grey = np.dstack([np.rint(image.mean(axis=2) * 255), np.full((height, width), 255)]).astype(np.uint8)
+    node.setPixelData(QtCore.QByteArray(grey.tobytes()), 0, 0, width, height)
+    doc.rootNode().addChildNode(node, None)
+    read = KritaHost(doc).read_pixels(node.uniqueId().toString())
+    REPORT["figures"]["grey_profile"] = doc.colorProfile()
+    check("GRAYA U8 reads as equal R, G, B", np.abs(read - grey[..., :1] / 255).max() <= 1e-6, doc.colorProfile())
+    doc.close()
 
     # CMYK: only Krita can convert it; done in a scratch document, the user's node untouched.
     doc = krita.createDocument(width, height, "cmyk", "CMYKA", "U8", "", 72.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -153,3 +154,19 @@ def test_installed_loader_shows_what_to_do_when_packages_are_missing(krita_dirs,
     assert run.returncode == 0, run.stderr
     assert "cannot import: torch" in run.stdout and "icm-matting install krita" in run.stdout
     assert "venv" in run.stdout and "restart Krita" in run.stdout
+
+
+def test_no_path_file_when_krita_runs_another_python(krita_dirs, monkeypatch):
+    resources, kritarc = krita_dirs
+    monkeypatch.setattr(install, "krita_python_version", lambda: "3.10")
+    plan = install.krita_plan(resources, kritarc)
+    assert not any(path.name == "paths.json" for path in plan.files)
+    assert any("runs Python 3.10" in note for note in plan.notes)
+
+
+def test_this_systems_krita_python_is_detected():
+    import shutil
+
+    if shutil.which("krita") is None:
+        pytest.skip("Krita is not installed")
+    assert re.fullmatch(r"3\.\d+", install.krita_python_version() or "")

@@ -67,3 +67,11 @@ def test_building_the_cli_imports_no_host_or_qt_package():
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_ui_and_core_never_import_icm_plugin_at_module_level():
+    """Only the install command reaches icm_plugin, inside its run() (see also the CLI test)."""
+    pattern = re.compile(r"^(from|import)\s+icm_plugin\b", re.MULTILINE)
+    offenders = [str(path.relative_to(ROOT)) for folder in ("ui", "icm_core") for path in (ROOT / folder).rglob("*.py")
+                 if pattern.search(path.read_text(encoding="utf-8"))]
+    assert offenders == []

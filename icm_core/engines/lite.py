@@ -77,15 +77,20 @@ class LiteEngine:
         _check_reference(reference)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
+        # (stage, fraction of the work done when it ends), in order
+        stages = [("similarity", 0.25), ("graph cut", 0.45), ("trimap", 0.5), ("matting", 0.8),
+                  ("upsampling", 0.9 if foreground else 1.0)] + ([("foreground", 1.0)] if foreground else [])
+        names = [name for name, _ in stages] + ["done"]
+        fractions = dict(stages)
 
-        def stage(name: str, fraction: float) -> None:
-            """Record the stage just finished, then honour cancel and report progress."""
+        def finished(name: str) -> None:
+            """Record the stage just finished, honour cancel, announce the next stage."""
             nonlocal clock
             now = time.perf_counter()
             timings[name] = now - clock
             clock = now
             check_cancel(cancel)
-            report(progress, fraction, name)
+            report(progress, fractions[name], names[names.index(name) + 1])
 
         report(progress, 0.0, "similarity")
         check_cancel(cancel)
@@ -93,17 +98,16 @@ class LiteEngine:
             features = self._describe(target)
             check_cancel(cancel)  # the network and the similarity each take about half a second
             coarse = coarse_probability(reference.data, features)
-            stage("similarity", 0.25)
+            finished("similarity")
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=self.matting_side,
-                checkpoint=lambda name: stage(name, {"graph cut": 0.45, "trimap": 0.5, "matting": 0.8}[name]),
+                matting_side=self.matting_side, checkpoint=finished,
             )
-            stage("upsampling", 0.9 if foreground else 1.0)
+            finished("upsampling")
             colours = None
             if foreground:
                 colours = estimate_foreground(target, matting_image, matting_alpha)
-                stage("foreground", 1.0)
+                finished("foreground")
         return MatteResult(alpha, colours, timings)
 
 

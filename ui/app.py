@@ -1,7 +1,7 @@
 """The standalone app: image files as layers, the panel, results saved as new files.
 
 ``icm-matting gui [FILES or FOLDER] [--out FOLDER]``.  Drop files or folders on the window to
-add them.  Results go next to each input (``<name>.alpha.png``, ``<name>.cutout.png``) or into
+add them.  Results go next to each input (``<name>_alpha.png``, ``<name>_cutout.png``) or into
 the chosen folder; existing files are never overwritten without asking.  Works out of the box
 with the built-in ``lite`` engine.
 """
@@ -105,6 +105,6 @@ def main(paths=(), out_dir=None) -> int:
     app = ensure_app(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(paths, out_dir)
+    window = MainWindow(paths, out_dir, QSettings(ORGANISATION, APPLICATION))
     window.show()
     return exec_(app)

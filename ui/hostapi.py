@@ -78,8 +78,9 @@ class Host(Protocol):
 class FileHost:
     """The standalone app's host: each image file is a layer; results are new files.
 
-    Results go next to each input, or into ``out_dir``: ``<stem>.alpha.png`` and, when a
-    foreground was computed, ``<stem>.cutout.png``.  Writes are atomic and never overwrite
+    Results go next to each input, or into ``out_dir``: ``<stem>_alpha.png`` and, when a
+    foreground was computed, ``<stem>_cutout.png`` (the names ``icm-matting matte`` uses).
+    Two open images that would share a result name get their folder and extension added.  Writes are atomic and never overwrite
     unless ``overwrite=True`` (the app asks first).
     """
 
@@ -144,7 +145,11 @@ class FileHost:
     def output_paths(self, layer_id: str) -> tuple[Path, Path]:
         source = self._path(layer_id)
         folder = self.out_dir or source.parent
-        return folder / f"{source.stem}.alpha.png", folder / f"{source.stem}.cutout.png"
+        stem = source.stem
+        clashes = [p for p in map(Path, self._layers) if p.stem == stem and (self.out_dir or p.parent) == folder]
+        if len(clashes) > 1:
+            stem = f"{source.parent.name}_{stem}_{source.suffix.lstrip('.').lower()}"
+        return folder / f"{stem}_alpha.png", folder / f"{stem}_cutout.png"
 
     def existing_outputs(self, layer_ids, mode: str = "files") -> list[Path]:
         return [path for layer_id in layer_ids for path in self.output_paths(layer_id) if path.exists()]
@@ -188,7 +193,7 @@ def _is_input_image(path: Path) -> bool:
     return (
         path.is_file()
         and path.suffix.lower() in IMAGE_SUFFIXES
-        and not name.endswith((".alpha.png", ".cutout.png"))
+        and not name.endswith(("_alpha.png", "_cutout.png"))
         and not name.startswith(".")
     )
 

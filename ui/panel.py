@@ -40,7 +40,12 @@ _reference_generation = itertools.count(1)
 class Panel(QtWidgets.QWidget):
     """The whole panel.  ``results`` maps layer id → :class:`TargetDone` of the last runs."""
 
-    run_finished = Signal(object)  # Finished, after the panel has updated itself
+    # Re-emitted on the GUI thread once the panel has updated itself.  Connect plain functions
+    # here, not to the worker's signals: PySide6 calls a lambda connected to a signal of
+    # another thread directly in that thread.
+    progressed = Signal(object)  # Progress
+    target_finished = Signal(object)  # TargetDone or TargetFailed
+    run_finished = Signal(object)  # Finished
 
     def __init__(self, host: Host, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
@@ -303,10 +308,13 @@ class Panel(QtWidgets.QWidget):
         if current is not None:
             _select(self.reference_combo, current)
         self.layer_list.clear()
+        blank = QPixmap(self.layer_list.iconSize())
+        blank.fill(QColor(0, 0, 0, 0))  # every row as tall as a row with a result thumbnail
         selected = set(self.host.selected_layer_ids())
         for layer in layers:
             item = QtWidgets.QListWidgetItem(layer.name)
             item.setData(LAYER_ID_ROLE, layer.id)
+            item.setIcon(QIcon(blank))
             item.setToolTip(f"{layer.name}: {layer.size[1]}×{layer.size[0]} px")
             self.layer_list.addItem(item)
             item.setSelected(layer.id in selected)
@@ -607,6 +615,7 @@ class Panel(QtWidgets.QWidget):
         self._set_status(f"{name} ({progress.index + 1}/{progress.count}): {progress.message}")
         if item is not None:
             item.setText(f"{name} — {progress.fraction:.0%}")
+        self.progressed.emit(progress)
 
     def _on_target_done(self, done: TargetDone) -> None:
         written = done.written
@@ -626,6 +635,7 @@ class Panel(QtWidgets.QWidget):
                 # show it without touching the selection (which may define the targets)
                 self.layer_list.setCurrentItem(item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
         self.show_preview()
+        self.target_finished.emit(done)
 
     def _mark_done(self, item, done: TargetDone) -> None:
         item.setText(f"{_name(item)} — done")
@@ -637,6 +647,7 @@ class Panel(QtWidgets.QWidget):
             item.setText(f"{_name(item)} — failed")
             item.setToolTip(failed.message)
         self.show_error(f"{failed.name}: {failed.message}", append=True)
+        self.target_finished.emit(failed)
 
     def _on_finished(self, finished: Finished) -> None:
         self._set_running(False)

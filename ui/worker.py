@@ -258,7 +258,7 @@ class MatteRunner(QObject):
         self._start.connect(self.worker.run)  # queued: runs in the worker thread
         self._warm_up.connect(self.worker.warm_up)
         self.worker.finished.connect(self._on_finished)
-        self.worker.warmed.connect(self.warm.add)
+        self.worker.warmed.connect(self._on_warmed)
         self.busy = False
         self.thread.start()
 
@@ -283,6 +283,9 @@ class MatteRunner(QObject):
 
     def _on_finished(self, _summary) -> None:
         self.busy = False
+
+    def _on_warmed(self, engine: str) -> None:
+        self.warm.add(engine)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel any run and stop the thread (call before the owner goes away)."""

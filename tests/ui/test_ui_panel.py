@@ -58,7 +58,7 @@ def test_run_streams_results_into_every_output_mode_on_the_gui_thread(qtbot, mak
     screenshot(panel, "panel-empty-mask")
     brush_subject(panel)
     streamed = []
-    panel.runner.signals.target_done.connect(lambda done: streamed.append(done.layer_id))
+    panel.target_finished.connect(lambda done: streamed.append(done.layer_id))
     for mode in ("layer", "mask", "selection"):
         panel.output_combo.setCurrentIndex(panel.output_combo.findData(mode))
         finished = run_and_wait(qtbot, panel)

@@ -13,6 +13,7 @@ from .api import IcmError
 # module path → registers one or more subcommands; imported lazily only for the chosen command
 _COMMANDS = {
     "matte": "icm_core.commands.matte",
+    "batch": "icm_core.commands.batch",
     "eval": "icm_core.commands.eval",
     "gui": "icm_core.commands.gui",
 }

@@ -46,6 +46,7 @@ class TargetScore:
 class Report:
     dataset: str
     engine: str
+    input_max_side: int | None = None
     targets: list[TargetScore] = field(default_factory=list)
     reference_seconds: dict[str, float] = field(default_factory=dict)  # per group, not in JSON
 
@@ -74,7 +75,9 @@ class Report:
     def table(self) -> str:
         """A per-group and overall table for the terminal."""
         header = f"{'group':<16}{'targets':>8}{'MSE':>10}{'SAD':>10}{'Grad':>10}{'Conn':>10}{'s/target':>10}"
-        lines = [f"{self.dataset} — engine {self.engine}, whole image at long side ≤ {SCORING_MAX_SIDE} px", header]
+        scored_at = min(SCORING_MAX_SIDE, self.input_max_side or SCORING_MAX_SIDE)
+        inputs = f", inputs shrunk to {self.input_max_side} px" if self.input_max_side else ""
+        lines = [f"{self.dataset} — engine {self.engine}{inputs}, whole image at long side ≤ {scored_at} px", header]
         rows = [(name, self.summary(name)) for name in self.group_names()] + [("overall", self.summary())]
         for index, (name, summary) in enumerate(rows):
             if index == len(rows) - 1:
@@ -131,7 +134,7 @@ def evaluate(
         raise InvalidInput(f"The dataset {dataset.name!r} has no groups to evaluate in context.")
     if save_dir is not None:
         _check_outputs_free(save_dir, groups)
-    report = Report(dataset=dataset.name, engine=getattr(engine, "name", type(engine).__name__))
+    report = Report(dataset.name, getattr(engine, "name", type(engine).__name__), input_max_side)
     for group in groups:
         image, mask = _load(group.reference, input_max_side)
         mask = (mask >= 0.5).astype(np.float32)  # the protocol's brushed reference mask

@@ -84,30 +84,45 @@ def _full_scale(pixels: np.ndarray, what: str) -> float:
     raise InvalidInput(f"The {what} has pixel type {pixels.dtype}; use 8-bit, 16-bit or float pixels.")
 
 
-def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
-    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied
-    unless ``exif_transpose`` is false."""
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The raw bytes of an image file, with the errors an artist can act on."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise UnreadableFile(f"{path} does not exist.") from None
     except IsADirectoryError:
         raise UnreadableFile(f"{path} is a folder, not an image file.") from None
     except OSError as error:
         raise UnreadableFile(f"{path} cannot be read: {error.strerror or error}.") from None
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Like :func:`read_image` for the bytes of a file called ``name`` (read elsewhere, e.g. by
+    the machine that dispatches a batch)."""
+    return to_rgb_float(_decode_bytes(data, Path(name)), what=f"image {Path(name).name}")
+
+
+def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
+    """Decode a file into an RGB(A)-ordered array at its own depth, EXIF orientation applied
+    unless ``exif_transpose`` is false."""
+    return _decode_bytes(read_bytes(path), Path(path), exif_transpose)
+
+
+def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.ndarray:
     if not data:
         raise UnreadableFile(f"{path} is empty (0 bytes).")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            mode, orientation = probe.mode, probe.getexif().get(0x0112, 1)
-            if mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "RGBX"):
-                # Pillow covers 8-bit modes including palettes and CMYK exactly.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                deep = _has_16_bit_samples(probe)  # before getexif(), which may load the pixels
+                orientation = probe.getexif().get(0x0112, 1)
+                if probe.mode in _PILLOW_MODES and not deep:
+                    # Pillow covers 8-bit modes including palettes and CMYK exactly.
                     image = ImageOps.exif_transpose(probe) if exif_transpose else probe
                     image.load()
-                return _pil_to_array(image)
+                    return _pil_to_array(image)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
             raise UnreadableFile(f"{path} is too large to open safely ({error}).") from None
@@ -121,7 +136,18 @@ def _decode(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        # OpenCV's TIFF decoder applies the orientation tag itself (its PNG decoder does not)
+        return pixels if exif_transpose else _orient(pixels, {6: 8, 8: 6}.get(orientation, orientation))
     return _orient(pixels, orientation) if exif_transpose else pixels
+
+
+def _has_16_bit_samples(probe: Image.Image) -> bool:
+    """Pillow opens 48/64-bit PNGs as 8-bit RGB(A), dropping the low byte: leave those to OpenCV."""
+    return any(";16" in str(tile.args) for tile in probe.tile)
+
+
+_PILLOW_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "RGBX")
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
@@ -158,9 +184,7 @@ def quantize(array: np.ndarray, bits: int) -> np.ndarray:
 
 def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
     """Write an ``H×W`` alpha in [0, 1] as a grey PNG (or TIFF by extension)."""
-    if alpha.ndim != 2:
-        raise InvalidInput(f"An alpha must be H×W, got shape {alpha.shape}.")
-    return _write(path, quantize(alpha, bits), overwrite)
+    return _write(path, _alpha_pixels(alpha, bits), overwrite)
 
 
 def write_cutout(
@@ -171,10 +195,29 @@ def write_cutout(
     overwrite: bool = False,
 ) -> Path:
     """Write an RGBA cutout (un-premultiplied foreground colour + alpha) as PNG."""
+    return _write(path, _cutout_pixels(foreground, alpha, bits), overwrite)
+
+
+def encode_alpha(alpha: np.ndarray, bits: int = 8) -> bytes:
+    """The PNG file :func:`write_alpha` would write, as bytes (to be written elsewhere)."""
+    return _encode(_alpha_pixels(alpha, bits), ".png", "alpha")
+
+
+def encode_cutout(foreground: np.ndarray, alpha: np.ndarray, bits: int = 8) -> bytes:
+    """The PNG file :func:`write_cutout` would write, as bytes."""
+    return _encode(_cutout_pixels(foreground, alpha, bits), ".png", "cutout")
+
+
+def _alpha_pixels(alpha: np.ndarray, bits: int) -> np.ndarray:
+    if alpha.ndim != 2:
+        raise InvalidInput(f"An alpha must be H×W, got shape {alpha.shape}.")
+    return quantize(alpha, bits)
+
+
+def _cutout_pixels(foreground: np.ndarray, alpha: np.ndarray, bits: int) -> np.ndarray:
     if foreground.shape[:2] != alpha.shape or foreground.ndim != 3:
         raise InvalidInput(f"Foreground {foreground.shape} and alpha {alpha.shape} sizes differ.")
-    rgba = np.concatenate([foreground[..., :3], alpha[..., None]], axis=2)
-    return _write(path, quantize(rgba, bits), overwrite)
+    return quantize(np.concatenate([foreground[..., :3], alpha[..., None]], axis=2), bits)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
@@ -186,14 +229,17 @@ def _write(path: str | os.PathLike, pixels: np.ndarray, overwrite: bool) -> Path
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; choose another folder or allow overwriting.")
-    suffix = path.suffix.lower() or ".png"
+    atomic_write_bytes(path, _encode(pixels, path.suffix.lower(), path.name))
+    return path
+
+
+def _encode(pixels: np.ndarray, suffix: str, name: str) -> bytes:
     if pixels.ndim == 3:
         pixels = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]]  # RGB(A) → OpenCV's BGR(A)
     ok, encoded = cv2.imencode(suffix if suffix in (".png", ".tif", ".tiff") else ".png", pixels)
     if not ok:
-        raise OutputError(f"Could not encode {path.name}.")
-    atomic_write_bytes(path, encoded.tobytes())
-    return path
+        raise OutputError(f"Could not encode {name}.")
+    return encoded.tobytes()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

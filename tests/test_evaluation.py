@@ -238,7 +238,7 @@ def test_eval_on_icm58_dev_first_group(data_dir, tmp_path, capsys):
     ]
     for target in report["targets"]:
         assert 0.0 <= target["mse"] <= 1.0 and target["sad"] >= 0 and target["seconds"] > 0
-    assert "basketball" in captured.out
+    assert "basketball" in captured.out and "inputs shrunk to 640 px" in captured.out
     dataset = load_manifest(data_dir / "icm58-dev")
     for member in dataset.group("basketball").targets:
         with Image.open(save / "basketball" / f"{member.id}.png") as saved, Image.open(member.image_path) as image:

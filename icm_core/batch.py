@@ -1,0 +1,682 @@
+"""Series at scale: one encoded reference, thousands of targets (image files or video frames),
+run in this process, in a pool of worker processes, or on a Ray cluster — resumable.
+
+The dispatching process reads every input (file bytes or decoded video frames), hashes it, and
+writes every output; workers only compute (decode → matte → encode PNG bytes), so they need no
+shared file system.  A JSON manifest beside the outputs records the job's settings, the engine's
+weights and the reference's hashes, and each target's status and timings; ``resume`` skips the
+targets it records as done with the same input hash and existing outputs.
+
+Determinism: every mode runs the same code on the same encoded reference, so outputs are equal
+bit for bit.  Workers run single-threaded while the single process uses all cores; the lite
+engine's results do not depend on the thread count (tests check this).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import video
+from .api import IcmError, InvalidInput, OutputError, UnreadableFile
+
+MANIFEST_NAME = "icm-batch.json"
+MANIFEST_FORMAT = "icm-matting batch manifest"
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
+RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
+MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
+OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+# --- shared with `icm-matting matte` ------------------------------------------------------------
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` (numbers and true/false converted)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"Engine options look like KEY=VALUE, got {pair!r}.")
+        for convert in (int, float):
+            try:
+                options[key] = convert(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return options
+
+
+def _stems(sources: list[Path]) -> list[str]:
+    """Output name stems; stems that collide get the parent folder's name."""
+    counts = Counter(source.stem for source in sources)
+    return [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+
+
+def _plan(base: Path, cutout: bool) -> dict[str, Path]:
+    plan = {"alpha": base.with_name(f"{base.name}_alpha.png")}
+    if cutout:
+        plan["cutout"] = base.with_name(f"{base.name}_cutout.png")
+    return plan
+
+
+def _check_unique(plans: list[dict[str, Path]]) -> None:
+    names = [p for plan in plans for p in plan.values()]
+    if len(set(names)) != len(names):
+        raise InvalidInput("Two targets would write the same output file; rename one of them.")
+
+
+def output_paths(targets: list[Path], out: Path, cutout: bool) -> list[dict[str, Path]]:
+    """One dict of output paths per target image: ``out/STEM_alpha.png`` (+ ``_cutout.png``)."""
+    plans = [_plan(out / stem, cutout) for stem in _stems(targets)]
+    _check_unique(plans)
+    return plans
+
+
+# --- what to matte ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """One image file, or one frame of a video file, and where its results go."""
+
+    source: Path
+    frame: int | None
+    outputs: dict[str, Path]
+
+    @property
+    def key(self) -> str:
+        return str(self.source) if self.frame is None else f"{self.source}#{self.frame}"
+
+    @property
+    def label(self) -> str:
+        return self.source.name if self.frame is None else f"{self.source.name} frame {self.frame}"
+
+
+def collect_sources(inputs: list[str], out: Path | None = None) -> list[Path]:
+    """Files, folders (their images and videos, sorted) and globs → distinct paths in order.
+
+    Results of a job in ``out`` are left out of folders and globs, so a job can read and write
+    one folder.
+    """
+    known = IMAGE_SUFFIXES | video.SUFFIXES
+    out = out.resolve() if out else None
+
+    def usable(path: Path) -> bool:
+        ours = out is not None and path.is_relative_to(out) and path.name.endswith(OUTPUT_ENDINGS)
+        return path.is_file() and path.suffix.lower() in known and not ours
+
+    sources: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if glob.has_magic(item):
+            matches = [Path(m) for m in sorted(glob.glob(item, recursive=True))]
+            found = [m for m in matches if usable(m.resolve())]
+            found += [f for m in matches if m.is_dir() for f in sorted(m.iterdir()) if usable(f.resolve())]
+            if not found:
+                raise InvalidInput(f"{item} matches no image or video file.")
+        elif path.is_dir():
+            found = [f for f in sorted(path.iterdir()) if usable(f.resolve())]
+            if not found:
+                raise InvalidInput(f"The folder {path} holds no image or video file.")
+        elif path.is_file():
+            found = [path]
+        else:
+            raise UnreadableFile(f"{path} does not exist.")
+        sources += [f.resolve() for f in found]
+    return list(dict.fromkeys(sources))
+
+
+def plan_targets(sources: list[Path], out: Path, cutout: bool) -> list[Target]:
+    """Images give ``out/STEM_alpha.png``; a video's frames give ``out/STEM/NNNNNN_alpha.png``."""
+    targets = []
+    for source, stem in zip(sources, _stems(sources)):
+        if video.is_video(source):
+            targets += [Target(source, index, _plan(out / stem / f"{index:06d}", cutout))
+                        for index in range(video.frame_count(source))]
+        else:
+            targets.append(Target(source, None, _plan(out / stem, cutout)))
+    _check_unique([t.outputs for t in targets])
+    return targets
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatteSettings:
+    """What a worker needs besides the engine and the reference."""
+
+    seed: int = 0
+    cutout: bool = False
+    bits: int = 8
+
+
+@dataclass
+class Job:
+    reference: Path
+    mask: Path
+    out: Path
+    engine: str = "lite"
+    engine_options: dict = field(default_factory=dict)
+    settings: MatteSettings = field(default_factory=MatteSettings)
+    alpha_video: bool = False
+    inputs: list[str] = field(default_factory=list)  # as the user gave them, for the manifest
+
+
+@dataclass
+class Outcome:
+    """A worker's answer for one target: encoded output files, or an error for the artist.
+    ``lost`` means the worker died (killed, out of memory, node gone) — the target may be retried."""
+
+    files: dict[str, bytes] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    lost: bool = False
+
+
+@dataclass
+class Summary:
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    manifest: Path | None
+    videos: list[Path] = field(default_factory=list)
+
+
+def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
+              settings: MatteSettings, progress=None) -> Outcome:
+    """Decode, matte and encode one target.  Errors meant for the artist become the outcome's
+    ``error``; anything else is a bug and propagates."""
+    from .imageio import decode_image, encode_alpha, encode_cutout, to_rgb_float
+
+    start = time.perf_counter()
+    try:
+        if isinstance(payload, np.ndarray):
+            image = to_rgb_float(payload, label)
+        else:
+            image = decode_image(payload, label)
+        result = engine.matte(image, reference, seed=settings.seed, foreground=settings.cutout,
+                              progress=progress)
+        files = {"alpha": encode_alpha(result.alpha, settings.bits)}
+        if settings.cutout:
+            files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
+        return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+    except IcmError as error:
+        if type(error).__name__ == "Cancelled":
+            raise
+        return Outcome(error=str(error), seconds=time.perf_counter() - start)
+
+
+def sha256_bytes(data: bytes | np.ndarray) -> str:
+    digest = hashlib.sha256()
+    if isinstance(data, np.ndarray):  # a decoded frame: its shape is part of its identity
+        digest.update(repr((data.shape, str(data.dtype))).encode())
+        data = np.ascontiguousarray(data).data
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def weights_fingerprint(engine: str, options: dict) -> dict[str, str]:
+    """What identifies the weights an engine computes with (recorded; compared on resume)."""
+    if engine == "lite":
+        from .lite.features import WEIGHTS_SHA256  # the loader refuses any other file
+
+        return {"efficientnet-lite0": WEIGHTS_SHA256}
+    if engine == "icm":
+        from . import weights
+
+        checkpoint = weights.checkpoint_path(options.get("checkpoint"))
+        return {"icm-checkpoint": weights.sha256(checkpoint),
+                "stable-diffusion": str(weights.sd_source(options.get("sd")))}
+    return {}
+
+
+def uses_gpu(engine: str, options: dict) -> bool:
+    device = str(options.get("device", "auto" if engine == "icm" else "cpu"))
+    if device == "auto":
+        try:
+            import torch
+        except ImportError:
+            return False
+        return torch.cuda.is_available()
+    return device.startswith("cuda")
+
+
+def worker_environment(threads: int) -> dict[str, str]:
+    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba at import: with
+    several workers on one machine each must stay at its share, or they fight for the cores."""
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
+def pin_threads(threads: int) -> None:
+    """Limit the libraries already imported in this process to ``threads`` threads."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(threads)
+    torch.set_num_threads(threads)
+
+
+# --- manifest -----------------------------------------------------------------------------------
+
+class Manifest:
+    """The job's record, rewritten atomically as targets finish (at most every
+    ``MANIFEST_INTERVAL`` seconds, and always at the end)."""
+
+    def __init__(self, path: Path, header: dict, entries: dict[str, dict]):
+        self.path = path
+        self.header = header
+        self.entries = entries
+        self._saved = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != MANIFEST_FORMAT:
+                raise ValueError("not a batch manifest")
+            entries = {entry["key"]: entry for entry in data.pop("targets")}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
+                               "start again with --overwrite or another --out folder.") from None
+        return cls(path, data, entries)
+
+    def save(self, force: bool = True) -> None:
+        from .imageio import atomic_write_bytes
+
+        now = time.monotonic()
+        if not force and now - self._saved < MANIFEST_INTERVAL:
+            return
+        counts = Counter(entry["status"] for entry in self.entries.values())
+        self.header["updated"] = _now()
+        self.header["counts"] = {s: counts.get(s, 0) for s in ("done", "failed", "pending")}
+        data = dict(self.header, targets=list(self.entries.values()))
+        atomic_write_bytes(self.path, json.dumps(data, indent=1).encode("utf-8"))
+        self._saved = now
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _identity(job: Job) -> dict:
+    """Everything that, if changed, makes earlier results not this job's results."""
+    from .imageio import read_bytes
+
+    return {
+        "settings": json.loads(json.dumps({
+            "engine": job.engine, "engine_options": job.engine_options, **asdict(job.settings),
+        })),
+        "weights": weights_fingerprint(job.engine, job.engine_options),
+        "reference": {"path": str(job.reference.resolve()), "sha256": sha256_bytes(read_bytes(job.reference))},
+        "mask": {"path": str(job.mask.resolve()), "sha256": sha256_bytes(read_bytes(job.mask))},
+    }
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    found = []
+    for name in ("reference", "mask"):
+        if old.get(name, {}).get("sha256") != new[name]["sha256"]:
+            found.append(f"the {name} file differs ({new[name]['path']})")
+    if old.get("weights") != new["weights"]:
+        found.append("the engine's weights differ")
+    previous = old.get("settings", {})
+    for key, value in new["settings"].items():
+        if previous.get(key) != value:
+            found.append(f"{key} was {previous.get(key)!r}, now {value!r}")
+    return found
+
+
+def _open_manifest(job: Job, targets: list[Target], identity: dict, resume: bool,
+                   overwrite: bool, execution: dict) -> tuple[Manifest, set[str]]:
+    """The manifest to write, and the keys of targets the resumed job already planned (their
+    output files, if any, are this job's own)."""
+    path = job.out / MANIFEST_NAME
+    old = None
+    if path.exists() and resume:
+        old = Manifest.load(path)
+        differences = _differences(old.header, identity)
+        if differences:
+            raise InvalidInput(
+                f"Cannot resume the job in {job.out}: " + "; ".join(differences) + ". "
+                "Resume with the same reference, mask and settings, or start again with "
+                "--overwrite (or another --out folder)."
+            )
+    elif path.exists() and not overwrite:
+        raise OutputError(
+            f"{job.out} already holds a batch job ({MANIFEST_NAME}); pass --resume to continue "
+            "it, --overwrite to start again, or choose another --out folder."
+        )
+    header = {
+        "format": MANIFEST_FORMAT, "version": 1,
+        "created": old.header.get("created") if old else _now(),
+        "inputs": job.inputs, **identity, "execution": execution,
+    }
+    entries = {}
+    for target in targets:
+        entry = old.entries.get(target.key) if old else None
+        outputs = {kind: str(p.relative_to(job.out)) for kind, p in target.outputs.items()}
+        if entry is None or entry.get("outputs") != outputs:
+            entry = {"key": target.key, "input": str(target.source), "frame": target.frame,
+                     "input_sha256": None, "outputs": outputs, "status": "pending",
+                     "seconds": None, "attempts": 0, "error": None}
+        entries[target.key] = entry
+    return Manifest(path, header, entries), set(old.entries) & set(entries) if old else set()
+
+
+def _is_done(entry: dict, sha: str | None, target: Target) -> bool:
+    return (entry["status"] == "done" and sha is not None and entry["input_sha256"] == sha
+            and all(p.exists() for p in target.outputs.values()))
+
+
+# --- reading inputs -----------------------------------------------------------------------------
+
+def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | None, str | None]]:
+    """``(target, payload, input sha256, read error)`` in order; each video is decoded once."""
+    from .imageio import read_bytes
+
+    index = 0
+    while index < len(targets):
+        target = targets[index]
+        if target.frame is None:
+            try:
+                data = read_bytes(target.source)
+                yield target, data, sha256_bytes(data), None
+            except UnreadableFile as error:
+                yield target, None, None, str(error)
+            index += 1
+            continue
+        run = {}
+        while index < len(targets) and targets[index].source == target.source:
+            run[targets[index].frame] = targets[index]
+            index += 1
+        try:
+            for number, frame in enumerate(video.read_frames(target.source)):
+                if number in run:
+                    yield run.pop(number), frame, sha256_bytes(frame), None
+                if not run:
+                    break
+            problem = "the video has fewer frames than counted"
+        except UnreadableFile as error:
+            problem = str(error)
+        for missing in run.values():
+            yield missing, None, None, f"{target.source}: frame {missing.frame} unreadable: {problem}"
+
+
+# --- executors: submit(key, payload, label) / next() -> (key, Outcome) / close() --------------
+
+class InProcess:
+    """Targets one after another in this process, with the engine's own threading."""
+
+    capacity = 1
+
+    def __init__(self, engine, reference, settings: MatteSettings, status=None):
+        self.engine, self.reference, self.settings, self.status = engine, reference, settings, status
+        self.finished: list[tuple[str, Outcome]] = []
+
+    def submit(self, key: str, payload, label: str) -> None:
+        def progress(fraction, stage):
+            if self.status:
+                self.status(f"{label}: {stage}")
+
+        self.finished.append((key, matte_one(self.engine, self.reference, payload, label,
+                                             self.settings, progress)))
+
+    def next(self) -> tuple[str, Outcome]:
+        return self.finished.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+_worker: dict = {}  # per worker process: engine, reference, settings, device lock
+
+
+def _start_worker(engine_name: str, options: dict, reference, settings: MatteSettings,
+                  threads: int, device_lock) -> None:
+    from .engines import get_engine
+
+    pin_threads(threads)
+    _worker.update(engine=get_engine(engine_name, **options), reference=reference,
+                   settings=settings, lock=device_lock)
+
+
+def _worker_matte(payload, label: str) -> Outcome:
+    if _worker["lock"] is None:
+        return matte_one(_worker["engine"], _worker["reference"], payload, label, _worker["settings"])
+    with _worker["lock"]:  # one job at a time on a GPU: several would only fight for its memory
+        return matte_one(_worker["engine"], _worker["reference"], payload, label, _worker["settings"])
+
+
+class ProcessPool:
+    """A pool of worker processes on this machine, each with its own engine, the encoded
+    reference received once, and an equal share of the cores.  A pool whose worker died is
+    replaced; the targets it held come back as lost (and are retried)."""
+
+    def __init__(self, workers: int, engine_name: str, options: dict, reference,
+                 settings: MatteSettings, gpu: bool = False):
+        import multiprocessing
+
+        # spawn, not fork: forking a process whose torch/OpenMP threads already run can deadlock
+        self.context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        lock = self.context.Lock() if gpu else None
+        self.initargs = (engine_name, options, reference, settings, self.threads, lock)
+        self.capacity = 2 * workers  # one queued per worker hides the hand-over
+        self.pool = None
+        self.futures: dict = {}
+
+    def _ensure_pool(self) -> None:
+        if self.pool is None:
+            with _environment(worker_environment(self.threads)):
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
+                                                initializer=_start_worker, initargs=self.initargs)
+                for _ in range(self.workers):  # start every worker now, under these limits
+                    self.pool.submit(os.getpid)
+
+    def submit(self, key: str, payload, label: str) -> None:
+        self._ensure_pool()
+        self.futures[self.pool.submit(_worker_matte, payload, label)] = (key, self.pool)
+
+    def next(self) -> tuple[str, Outcome]:
+        finished, _ = wait(self.futures, return_when=FIRST_COMPLETED)
+        future = next(iter(finished))
+        key, pool = self.futures.pop(future)
+        try:
+            return key, future.result()
+        except BrokenProcessPool:
+            if pool is self.pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+            return key, Outcome(error="a worker process died (killed or out of memory)", lost=True)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+@contextmanager
+def _environment(variables: dict[str, str]):
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | None = None,
+              resume: bool = False, overwrite: bool = False, write_manifest: bool = True,
+              retries: int = RETRIES, show_progress: bool = True) -> Summary:
+    """Matte every target; see the module's docstring.  ``ray`` is None (no Ray), "" (a local
+    Ray instance, or the one this process already joined) or a cluster address."""
+    from tqdm import tqdm
+
+    from .imageio import atomic_write_bytes, read_image, read_mask
+
+    if not targets:
+        raise InvalidInput("There is nothing to matte: give at least one image or video.")
+    if workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, got {workers}.")
+    started = time.perf_counter()
+    gpu = uses_gpu(job.engine, job.engine_options)
+    mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")
+    execution = {"mode": mode, "workers": workers, "ray_address": ray, "retries": retries,
+                 "started": _now()}
+    manifest = None
+    ours: set[str] = set()
+    if write_manifest:
+        manifest, ours = _open_manifest(job, targets, _identity(job), resume, overwrite, execution)
+    if not overwrite:
+        existing = [str(p) for t in targets if t.key not in ours
+                    for p in t.outputs.values() if p.exists()]
+        if existing:
+            raise OutputError(
+                f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
+                "choose another --out folder or pass --overwrite."
+            )
+    reference_image, reference_mask = read_image(job.reference), read_mask(job.mask)
+    bar = tqdm(total=len(targets), unit="target", file=sys.stderr, dynamic_ncols=True,
+               disable=not show_progress)
+    try:  # the reference is encoded here: a bad one fails before anything is written
+        executor = _start_executor(mode, job, workers, ray, reference_image, reference_mask, gpu,
+                                   status=bar.set_postfix_str)
+    except BaseException:
+        bar.close()
+        raise
+    job.out.mkdir(parents=True, exist_ok=True)
+    if manifest:
+        manifest.save()
+
+    by_key = {t.key: t for t in targets}
+    in_flight: dict[str, list] = {}  # key → [payload, attempts]
+    counts = Counter()
+
+    def settle(key: str, outcome: Outcome) -> None:
+        target = by_key[key]
+        payload, attempts = in_flight[key]
+        if outcome.lost and attempts <= retries:
+            in_flight[key][1] += 1
+            executor.submit(key, payload, target.label)
+            return
+        del in_flight[key]
+        if outcome.files is not None:
+            try:
+                for kind, data in outcome.files.items():
+                    atomic_write_bytes(target.outputs[kind], data)
+            except OutputError as error:
+                outcome = Outcome(error=str(error), seconds=outcome.seconds)
+        status = "failed" if outcome.error else "done"
+        counts[status] += 1
+        if outcome.error:
+            tqdm.write(f"icm-matting: {target.label}: {outcome.error}", file=sys.stderr)
+        if manifest:
+            manifest.entries[key].update(status=status, seconds=round(outcome.seconds, 4),
+                                         attempts=attempts, error=outcome.error,
+                                         timings={k: round(v, 4) for k, v in outcome.timings.items()})
+            manifest.save(force=False)
+        bar.set_postfix_str(target.label)
+        bar.update()
+
+    try:
+        for target, payload, sha, read_error in _read_inputs(targets):
+            entry = manifest.entries[target.key] if manifest else None
+            if resume and entry is not None and _is_done(entry, sha, target):
+                counts["skipped"] += 1
+                bar.total -= 1
+                bar.refresh()
+                continue
+            if entry is not None:
+                entry.update(status="pending", input_sha256=sha)
+            in_flight[target.key] = [payload, 1]
+            if read_error:
+                settle(target.key, Outcome(error=read_error))
+                continue
+            while len(in_flight) > executor.capacity:
+                settle(*executor.next())
+            executor.submit(target.key, payload, target.label)
+        while in_flight:
+            settle(*executor.next())
+    finally:
+        executor.close()
+        bar.close()
+        if manifest:
+            manifest.header["execution"]["finished"] = _now()
+            manifest.save()
+
+    videos = []
+    if job.alpha_video and manifest:
+        videos = _write_alpha_videos(job, targets, manifest)
+        manifest.save()
+    return Summary(counts["done"], counts["failed"], counts["skipped"],
+                   time.perf_counter() - started, manifest.path if manifest else None, videos)
+
+
+def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: np.ndarray,
+                    mask: np.ndarray, gpu: bool, status):
+    if mode == "ray":
+        from .raybatch import RayActors
+
+        return RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
+                         image, mask, job.settings, gpu)
+    from .engines import get_engine
+
+    engine = get_engine(job.engine, **job.engine_options)
+    reference = engine.encode_reference(image, mask)
+    if mode == "workers":  # each worker builds its own engine
+        return ProcessPool(workers, job.engine, job.engine_options, reference, job.settings, gpu)
+    return InProcess(engine, reference, job.settings, status=status)
+
+
+def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:
+    """For each video whose frames are all done: ``out/STEM_alpha.mov`` (frame colours + alpha)."""
+    import cv2
+
+    written = []
+    frames_of: dict[Path, list[Target]] = {}
+    for target in targets:
+        if target.frame is not None:
+            frames_of.setdefault(target.source, []).append(target)
+    records = manifest.header.setdefault("alpha_videos", {})
+    for source, frames in frames_of.items():
+        if any(manifest.entries[t.key]["status"] != "done" for t in frames):
+            records[str(source)] = None
+            continue
+        folder = frames[0].outputs["alpha"].parent
+        path = folder.with_name(f"{folder.name}_alpha.mov")
+
+        def alphas():
+            for t in frames:
+                alpha = cv2.imread(str(t.outputs["alpha"]), cv2.IMREAD_UNCHANGED)
+                yield alpha if alpha.dtype == np.uint8 else (alpha // 257).astype(np.uint8)
+
+        colours = islice(video.read_frames(source), len(frames))
+        video.write_alpha_video(path, colours, alphas(), video.frame_rate(source))
+        records[str(source)] = str(path.relative_to(job.out))
+        written.append(path)
+    return written

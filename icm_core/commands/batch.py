@@ -1,0 +1,74 @@
+"""``icm-matting batch``: matte thousands of images or every frame of videos from one reference,
+in this process, in a pool of worker processes, or on a Ray cluster; resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..api import InvalidInput
+from ..batch import MANIFEST_NAME, Job, MatteSettings, collect_sources, parse_options, plan_targets, run_batch
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="matte many images or video frames from one reference (resumable, parallel, Ray)",
+        description="Encode the reference once, then matte every input: image files, folders "
+        "(their images and videos), globs, or video files (every frame). Images give "
+        "OUT/NAME_alpha.png, video frames OUT/VIDEO/NNNNNN_alpha.png. The job is recorded in "
+        f"OUT/{MANIFEST_NAME} (settings, hashes, per-target status and timings) so that "
+        "--resume can finish it after an interruption.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder, glob or video")
+    parser.add_argument("--reference", type=Path, required=True, help="the reference image")
+    parser.add_argument("--mask", type=Path, required=True,
+                        help="the brushed mask of the reference (white = subject)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option, e.g. matting_side=1536 (repeatable)")
+    parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
+    parser.add_argument("--alpha-video", action="store_true",
+                        help="also write OUT/VIDEO_alpha.mov (frames with their alpha, lossless PNG)")
+    parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the job in --out: skip targets already done")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start again in --out, replacing an earlier job's files")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes on this machine (with --ray: Ray actors; "
+                        "default: one per CPU of the cluster)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on Ray: a local instance, or --ray=ADDRESS of a cluster")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="extra attempts for a target whose worker died (default 2)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ray and Path(args.ray).exists():
+        # `--ray shots/` — argparse took the first input for the optional address
+        args.inputs.insert(0, args.ray)
+        args.ray = ""
+    if args.resume and args.overwrite:
+        raise InvalidInput("Choose --resume (continue the job) or --overwrite (start again), not both.")
+    if args.retries < 0:
+        raise InvalidInput("--retries cannot be negative.")
+    job = Job(
+        reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
+        engine_options=parse_options(args.engine_option),
+        settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
+        alpha_video=args.alpha_video, inputs=list(args.inputs),
+    )
+    targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
+    summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,
+                        overwrite=args.overwrite, retries=args.retries)
+    skipped = f", {summary.skipped} already done" if summary.skipped else ""
+    print(f"{summary.done} of {len(targets)} target(s) matted into {args.out}{skipped}"
+          f"{f', {summary.failed} failed' if summary.failed else ''} in {summary.seconds:.1f} s; "
+          f"manifest: {summary.manifest}")
+    for path in summary.videos:
+        print(f"alpha video: {path}")
+    return 1 if summary.failed else 0

@@ -1,0 +1,109 @@
+"""Video files for batch jobs (PyAV): count and read frames as 8-bit RGB, and write an
+alpha-carrying video (PNG-in-MOV, RGBA, lossless) from frames and their alphas.
+
+PyAV is an optional dependency (``pip install icm-matting[batch]``); it is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .api import InvalidInput, OutputError, UnreadableFile
+
+SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mxf"})
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise InvalidInput(
+            "Reading videos needs PyAV: run `pip install icm-matting[batch]` (or `pip install av`)."
+        ) from None
+    return av
+
+
+def _open(path: Path):
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise UnreadableFile(f"{path} is not a video we can read ({error}).") from None
+    if not container.streams.video:
+        container.close()
+        raise UnreadableFile(f"{path} has no video stream.")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # decode with frame threads; frames still come out in order
+    return container, stream
+
+
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """Every frame of the first video stream, in order, as ``uint8`` ``H×W×3`` RGB."""
+    av = _av()
+    container, stream = _open(path)
+    try:
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as error:
+        raise UnreadableFile(f"{path} is damaged: {error}.") from None
+    finally:
+        container.close()
+
+
+def frame_count(path: Path) -> int:
+    """Frames in the first video stream, counted by demuxing (headers' counts are unreliable)."""
+    av = _av()
+    container, stream = _open(path)
+    try:
+        return sum(1 for packet in container.demux(stream) if packet.size)
+    except av.error.FFmpegError as error:
+        raise UnreadableFile(f"{path} is damaged: {error}.") from None
+    finally:
+        container.close()
+
+
+def frame_rate(path: Path) -> Fraction:
+    container, stream = _open(path)
+    try:
+        return Fraction(stream.average_rate or stream.guessed_rate or 25)
+    finally:
+        container.close()
+
+
+def write_alpha_video(path: Path, frames: Iterable[np.ndarray], alphas: Iterable[np.ndarray],
+                      rate: Fraction) -> Path:
+    """Write RGBA frames (``uint8`` RGB + ``uint8`` alpha) as lossless PNG-in-MOV, which
+    compositors (Nuke, Resolve, After Effects, ffmpeg) read with its alpha.  Atomic: the file
+    appears complete or not at all."""
+    av = _av()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part.mov", dir=path.parent)
+    os.close(handle)
+    try:
+        with av.open(temp, "w", format="mov") as container:
+            stream = None
+            for rgb, alpha in zip(frames, alphas, strict=True):
+                if stream is None:
+                    stream = container.add_stream("png", rate=rate)
+                    stream.height, stream.width = alpha.shape
+                    stream.pix_fmt = "rgba"
+                rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")))
+            if stream is not None:
+                container.mux(stream.encode())
+        os.replace(temp, path)
+    except (av.error.FFmpegError, OSError) as error:
+        raise OutputError(f"Could not write {path}: {error}.") from None
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,65 @@
+"""`icm-matting batch --ray` on a real local Ray instance (2 CPUs): same bytes as the single
+process, and a killed actor's targets retried on a replacement."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from conftest import COUNT, output_files
+
+from icm_core.batch import MANIFEST_NAME, Job, collect_sources, plan_targets, run_batch
+
+ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install icm-matting[batch]")
+psutil = pytest.importorskip("psutil")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _run(series, out, **options):
+    job = Job(series / "reference.png", series / "mask.png", out)
+    targets = plan_targets(collect_sources([str(series / "targets")]), out, False)
+    return run_batch(job, targets, ray="", show_progress=False, **options)
+
+
+def test_ray_equals_single_process_bit_for_bit(local_ray, series, single_run, tmp_path):
+    summary = _run(series, tmp_path)
+    assert (summary.done, summary.failed) == (COUNT, 0)
+    assert output_files(tmp_path) == output_files(single_run)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert manifest["execution"]["mode"] == "ray"
+    assert [t["status"] for t in manifest["targets"]] == ["done"] * COUNT
+
+
+def _actor_processes():
+    return [p for p in psutil.process_iter(["cmdline"])
+            if any("_Matter" in part for part in (p.info["cmdline"] or []))]
+
+
+def test_killed_actor_is_replaced_and_its_targets_retried(local_ray, series, single_run, tmp_path):
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(summary=_run(series, tmp_path)))
+    worker.start()
+    deadline = time.monotonic() + 180
+    while not list(tmp_path.glob("*_alpha.png")):
+        assert worker.is_alive() and time.monotonic() < deadline
+        time.sleep(0.02)
+    victims = _actor_processes()
+    assert victims, "no Ray actor process found"
+    os.kill(victims[0].pid, signal.SIGKILL)
+    worker.join(timeout=240)
+    summary = result["summary"]
+    assert (summary.done, summary.failed) == (COUNT, 0)
+    assert output_files(tmp_path) == output_files(single_run)
+    attempts = [t["attempts"] for t in json.loads((tmp_path / MANIFEST_NAME).read_text())["targets"]]
+    assert max(attempts) >= 2

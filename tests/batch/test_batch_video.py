@@ -1,0 +1,88 @@
+"""Video inputs: every frame matted (PNG sequence named by frame index), an alpha-carrying
+video written losslessly, and resume working frame by frame."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import batch_args
+
+from icm_core import synthetic
+from icm_core.batch import MANIFEST_NAME, MatteSettings, matte_one
+from icm_core.cli import main
+from icm_core.imageio import read_image, read_mask
+
+av = pytest.importorskip("av", reason="PyAV is in the [batch] extra: pip install icm-matting[batch]")
+
+FRAMES = 10
+RATE = 12
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 10-frame 320×240 H.264 clip of synthetic scenes."""
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for index in range(FRAMES):
+            pixels = (synthetic.scene(index, (240, 320)).image * 255 + 0.5).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def decoded_frames(path):
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def rgba_frames(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return Fraction(stream.average_rate), [f.to_ndarray(format="rgba") for f in container.decode(stream)]
+
+
+def test_video_frames_matted_and_alpha_video_round_trips(series, clip, tmp_path):
+    out = tmp_path / "out"
+    args = batch_args(series, out, "--alpha-video")
+    args[args.index(str(series / "targets"))] = str(clip)
+    assert main(args) == 0
+    names = sorted(p.name for p in (out / "clip").iterdir())
+    assert names == [f"{i:06d}_alpha.png" for i in range(FRAMES)]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert [t["frame"] for t in manifest["targets"]] == list(range(FRAMES))
+    assert all(t["status"] == "done" for t in manifest["targets"])
+    assert manifest["alpha_videos"] == {str(clip.resolve()): "clip_alpha.mov"}
+
+    # Frame N's alpha is the matte of decoded frame N.
+    from icm_core.engines import get_engine
+
+    engine = get_engine("lite")
+    reference = engine.encode_reference(read_image(series / "reference.png"), read_mask(series / "mask.png"))
+    frames = decoded_frames(clip)
+    for index in (0, 7):
+        outcome = matte_one(engine, reference, frames[index], "frame", MatteSettings())
+        assert outcome.files["alpha"] == (out / "clip" / f"{index:06d}_alpha.png").read_bytes()
+
+    # The alpha video holds the frames' colours and the alphas, losslessly.
+    rate, rgba = rgba_frames(out / "clip_alpha.mov")
+    assert rate == RATE and len(rgba) == FRAMES
+    for index, pixels in enumerate(rgba):
+        alpha = (read_mask(out / "clip" / f"{index:06d}_alpha.png") * 255 + 0.5).astype(np.uint8)
+        assert np.array_equal(pixels[..., 3], alpha)
+        assert np.array_equal(pixels[..., :3], frames[index])
+
+    # Resume redoes only the frame whose output is gone, and writes the video again.
+    lost = out / "clip" / "000004_alpha.png"
+    expected = lost.read_bytes()
+    lost.unlink()
+    (out / "clip_alpha.mov").unlink()
+    assert main(args + ["--resume"]) == 0
+    assert lost.read_bytes() == expected
+    assert (out / "clip_alpha.mov").exists()
+    after = json.loads((out / MANIFEST_NAME).read_text())["targets"]
+    assert [t == b for t, b in zip(after, manifest["targets"])].count(False) == 1

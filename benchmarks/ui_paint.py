@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from ui.canvas import MaskCanvas  # noqa: E402
 from ui.maskdoc import stamp_segment  # noqa: E402
-from ui.qt import API, QPointF, QtGui, QtWidgets, Qt, ensure_app  # noqa: E402
+from ui.qt import API, QPointF, Qt, QtGui, QtWidgets, ensure_app  # noqa: E402
 
 TARGET_MS = 16.0
 
@@ -32,18 +32,26 @@ def stroke_points(canvas: MaskCanvas, count: int) -> list[QPointF]:
     """A wavy stroke across the widget, about 8 screen px per mouse move (a brisk drag)."""
     width, height = canvas.width(), canvas.height()
     return [
-        QPointF(50 + (i * 8) % (width - 100), height / 2 + 0.3 * height * math.sin(i / 15)) for i in range(count)
+        QPointF(50 + (i * 8) % (width - 100), height / 2 + 0.3 * height * math.sin(i / 15))
+        for i in range(count)
     ]
 
 
 def send(canvas, kind, pos):
-    kinds = {"press": QtGui.QMouseEvent.Type.MouseButtonPress, "move": QtGui.QMouseEvent.Type.MouseMove,
-             "release": QtGui.QMouseEvent.Type.MouseButtonRelease}
+    kinds = {
+        "press": QtGui.QMouseEvent.Type.MouseButtonPress,
+        "move": QtGui.QMouseEvent.Type.MouseMove,
+        "release": QtGui.QMouseEvent.Type.MouseButtonRelease,
+    }
     left = Qt.MouseButton.LeftButton
-    event = QtGui.QMouseEvent(kinds[kind], pos, QPointF(canvas.mapToGlobal(pos.toPoint())),
-                              Qt.MouseButton.NoButton if kind == "move" else left,
-                              Qt.MouseButton.NoButton if kind == "release" else left,
-                              Qt.KeyboardModifier.NoModifier)
+    event = QtGui.QMouseEvent(
+        kinds[kind],
+        pos,
+        QPointF(canvas.mapToGlobal(pos.toPoint())),
+        Qt.MouseButton.NoButton if kind == "move" else left,
+        Qt.MouseButton.NoButton if kind == "release" else left,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QtWidgets.QApplication.sendEvent(canvas, event)
 
 
@@ -90,7 +98,9 @@ def main(argv=None) -> dict:
     full = np.zeros((height, width), np.float32)
     image_points = [canvas.to_image(p) for p in points]
     start = time.perf_counter()
-    for a, b in zip([image_points[0]] + image_points[:-1], image_points):  # the canvas starts with a dot
+    for a, b in zip(
+        [image_points[0]] + image_points[:-1], image_points
+    ):  # the canvas starts with a dot
         stamp_segment(full, a, b, args.radius, args.soft, False)
     full_ms = (time.perf_counter() - start) * 1000 / len(image_points)
     exact = bool(np.array_equal(full, canvas.mask()))

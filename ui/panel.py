@@ -18,7 +18,18 @@ from icm_core.api import IcmError
 from .canvas import MaskCanvas
 from .hostapi import OUTPUT_MODES, Host
 from .qt import (
-    QAction, QColor, QIcon, QKeySequence, QPixmap, QSettings, Qt, QtCore, QtWidgets, Signal, exec_, image_from_array,
+    QAction,
+    QColor,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QSettings,
+    Qt,
+    QtCore,
+    QtWidgets,
+    Signal,
+    exec_,
+    image_from_array,
 )
 from .worker import Finished, Job, MatteRunner, Progress, Target, TargetDone, TargetFailed
 
@@ -28,11 +39,24 @@ ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
 DEVICES = {"auto": "Auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 #: engine options for each quality preset
 QUALITY = {
-    "fast": ("Fast", {"lite": {"feature_side": 448, "matting_side": 512}, "icm": {"ensemble_size": 1}}),
-    "balanced": ("Balanced", {"lite": {"feature_side": 640, "matting_side": 1024}, "icm": {"ensemble_size": 4}}),
-    "best": ("Best", {"lite": {"feature_side": 896, "matting_side": 2048}, "icm": {"ensemble_size": 8}}),
+    "fast": (
+        "Fast",
+        {"lite": {"feature_side": 448, "matting_side": 512}, "icm": {"ensemble_size": 1}},
+    ),
+    "balanced": (
+        "Balanced",
+        {"lite": {"feature_side": 640, "matting_side": 1024}, "icm": {"ensemble_size": 4}},
+    ),
+    "best": (
+        "Best",
+        {"lite": {"feature_side": 896, "matting_side": 2048}, "icm": {"ensemble_size": 8}},
+    ),
 }
-PREVIEWS = {"alpha": "Alpha", "composite": "Cutout on checkerboard", "side": "Side by side with source"}
+PREVIEWS = {
+    "alpha": "Alpha",
+    "composite": "Cutout on checkerboard",
+    "side": "Side by side with source",
+}
 LAYER_ID_ROLE = Qt.ItemDataRole.UserRole
 _reference_generation = itertools.count(1)
 
@@ -53,13 +77,17 @@ class Panel(QtWidgets.QWidget):
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.results: dict[str, TargetDone] = {}
         self.runner = MatteRunner(self)
-        self._reference: tuple[str, object] | None = None  # (layer id, revision) shown on the canvas
+        self._reference: tuple[str, object] | None = (
+            None  # (layer id, revision) shown on the canvas
+        )
         self._reference_pixels: np.ndarray | None = None
         self._reference_generation = 0
         self._run_mode = "files"
         self._run_ids: list[str] = []
         self._loading_settings = True
         self._warmed_up = False
+        self._engine_problems: dict[str, str] = {}  # engine → why it cannot run here
+        self._run_overwrite = False
         self._build()
         self._connect()
         self._load_settings()
@@ -73,14 +101,20 @@ class Panel(QtWidgets.QWidget):
 
         # -- left: reference, brush tools, canvas
         self.reference_combo = QtWidgets.QComboBox()
-        self.reference_combo.setToolTip("The image whose subject you brush; the others are matted like it.")
+        self.reference_combo.setToolTip(
+            "The image whose subject you brush; the others are matted like it."
+        )
         self.reference_file_button = QtWidgets.QPushButton("File…")
         self.reference_file_button.setToolTip("Use an image file as the reference")
-        reference_row = _row(QtWidgets.QLabel("Reference:"), self.reference_combo, self.reference_file_button)
+        reference_row = _row(
+            QtWidgets.QLabel("Reference:"), self.reference_combo, self.reference_file_button
+        )
         reference_row.setStretch(1, 1)
 
         self.paint_button = _tool("Paint", "Paint the mask (X toggles)", checkable=True)
-        self.erase_button = _tool("Erase", "Erase the mask (X toggles; right button erases too)", checkable=True)
+        self.erase_button = _tool(
+            "Erase", "Erase the mask (X toggles; right button erases too)", checkable=True
+        )
         self.paint_button.setChecked(True)
         group = QtWidgets.QButtonGroup(self)
         group.addButton(self.paint_button)
@@ -97,8 +131,16 @@ class Panel(QtWidgets.QWidget):
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setMaximumWidth(90)
         self.opacity_slider.setToolTip("Overlay opacity")
-        brush_row = _row(self.paint_button, self.erase_button, QtWidgets.QLabel("Size"), self.size_slider,
-                         self.size_label, self.soft_check, self.color_button, self.opacity_slider)
+        brush_row = _row(
+            self.paint_button,
+            self.erase_button,
+            QtWidgets.QLabel("Size"),
+            self.size_slider,
+            self.size_label,
+            self.soft_check,
+            self.color_button,
+            self.opacity_slider,
+        )
         brush_row.setStretch(3, 1)
 
         self.fit_button = _tool("Fit", "Fit the reference in view (F)")
@@ -109,8 +151,13 @@ class Panel(QtWidgets.QWidget):
         self.mask_from_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         self.mask_from_menu = QtWidgets.QMenu(self)
         self.mask_from_button.setMenu(self.mask_from_menu)
-        edit_row = _row(self.fit_button, self.undo_button, self.redo_button, self.clear_button,
-                        self.mask_from_button)
+        edit_row = _row(
+            self.fit_button,
+            self.undo_button,
+            self.redo_button,
+            self.clear_button,
+            self.mask_from_button,
+        )
         edit_row.addStretch(1)
 
         left = QtWidgets.QWidget()
@@ -122,7 +169,9 @@ class Panel(QtWidgets.QWidget):
 
         # -- right: layers and targets, engine, output, run, results
         self.layer_list = QtWidgets.QListWidget()
-        self.layer_list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.layer_list.setSelectionMode(
+            QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection
+        )
         self.layer_list.setIconSize(QtCore.QSize(40, 40))
         self.all_radio = QtWidgets.QRadioButton("All layers")
         self.selected_radio = QtWidgets.QRadioButton("Selected layers")
@@ -162,7 +211,9 @@ class Panel(QtWidgets.QWidget):
         self.preview_label = QtWidgets.QLabel()
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_label.setMinimumSize(160, 180)
-        self.preview_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
+        self.preview_label.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored
+        )
 
         form = QtWidgets.QFormLayout()
         form.addRow("Targets:", _row(self.all_radio, self.selected_radio))
@@ -206,7 +257,9 @@ class Panel(QtWidgets.QWidget):
         layout.addWidget(splitter)
 
         # Shortcuts live on the panel (not the window) so they never steal a host's Ctrl+Z.
-        self.undo_action = self._action("Undo stroke", [QKeySequence.StandardKey.Undo], self.canvas.undo)
+        self.undo_action = self._action(
+            "Undo stroke", [QKeySequence.StandardKey.Undo], self.canvas.undo
+        )
         self.redo_action = self._action(
             "Redo stroke", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")], self.canvas.redo
         )
@@ -229,7 +282,9 @@ class Panel(QtWidgets.QWidget):
         self.size_slider.valueChanged.connect(lambda value: self.canvas.set_brush_radius(value / 2))
         self.soft_check.toggled.connect(self.canvas.set_soft)
         self.color_button.clicked.connect(lambda *_: self.choose_overlay_colour())
-        self.opacity_slider.valueChanged.connect(lambda value: self.canvas.set_overlay(opacity=value / 100))
+        self.opacity_slider.valueChanged.connect(
+            lambda value: self.canvas.set_overlay(opacity=value / 100)
+        )
         self.fit_button.clicked.connect(lambda *_: self.canvas.fit())
         self.undo_button.clicked.connect(lambda *_: self.canvas.undo())
         self.redo_button.clicked.connect(lambda *_: self.canvas.redo())
@@ -250,10 +305,17 @@ class Panel(QtWidgets.QWidget):
         signals.target_done.connect(self._on_target_done)
         signals.target_failed.connect(self._on_target_failed)
         signals.finished.connect(self._on_finished)
-        for signal in (self.device_combo.currentIndexChanged, self.quality_combo.currentIndexChanged,
-                       self.output_combo.currentIndexChanged, self.preview_combo.currentIndexChanged,
-                       self.all_radio.toggled, self.cutout_check.toggled, self.soft_check.toggled,
-                       self.size_slider.valueChanged, self.opacity_slider.valueChanged):
+        for signal in (
+            self.device_combo.currentIndexChanged,
+            self.quality_combo.currentIndexChanged,
+            self.output_combo.currentIndexChanged,
+            self.preview_combo.currentIndexChanged,
+            self.all_radio.toggled,
+            self.cutout_check.toggled,
+            self.soft_check.toggled,
+            self.size_slider.valueChanged,
+            self.opacity_slider.valueChanged,
+        ):
             signal.connect(lambda *_: self.save_settings())
 
     # == settings ================================================================================
@@ -264,7 +326,9 @@ class Panel(QtWidgets.QWidget):
         _select(self.quality_combo, s.value("quality", "balanced"))
         _select(self.preview_combo, s.value("preview", "composite"))
         self._saved_output = s.value("output", "")
-        (self.all_radio if s.value("targets", "all") == "all" else self.selected_radio).setChecked(True)
+        (self.all_radio if s.value("targets", "all") == "all" else self.selected_radio).setChecked(
+            True
+        )
         self.cutout_check.setChecked(_bool(s.value("cutouts", True)))
         self.size_slider.setValue(int(s.value("brush_size", 40)))
         self.canvas.set_brush_radius(self.size_slider.value() / 2)
@@ -273,7 +337,12 @@ class Panel(QtWidgets.QWidget):
         self.opacity_slider.setValue(int(s.value("overlay_opacity", 50)))
         self.canvas.set_overlay(opacity=self.opacity_slider.value() / 100)
         out_dir = s.value("out_dir", "")
-        if hasattr(self.host, "out_dir") and out_dir and self.host.out_dir is None and Path(out_dir).is_dir():
+        if (
+            hasattr(self.host, "out_dir")
+            and out_dir
+            and self.host.out_dir is None
+            and Path(out_dir).is_dir()
+        ):
             self.host.out_dir = Path(out_dir)
         self._show_out_dir()
 
@@ -329,7 +398,9 @@ class Panel(QtWidgets.QWidget):
         _select(self.output_combo, wanted)
         self.output_combo.blockSignals(False)
         self._output_changed()
-        if layers and (self._reference is None or self._reference[0] != self.reference_combo.currentData()):
+        if layers and (
+            self._reference is None or self._reference[0] != self.reference_combo.currentData()
+        ):
             self._reference_chosen()
         self._mark_reference()
         if not layers:
@@ -348,7 +419,9 @@ class Panel(QtWidgets.QWidget):
         if layer_id is None:
             return
         try:
-            self.set_reference(layer_id, self.host.read_pixels(layer_id), self.host.revision(layer_id))
+            self.set_reference(
+                layer_id, self.host.read_pixels(layer_id), self.host.revision(layer_id)
+            )
         except IcmError as error:
             self.show_error(str(error))
 
@@ -364,7 +437,9 @@ class Panel(QtWidgets.QWidget):
         self._set_status("Brush over the subject in the reference, then Run.")
 
     def choose_reference_file(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Reference image", "", _image_filter())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Reference image", "", _image_filter()
+        )
         if path:
             self.use_reference_file(path)
 
@@ -379,7 +454,9 @@ class Panel(QtWidgets.QWidget):
                 self._reference_chosen()
             else:
                 stat = Path(path).stat()
-                self.set_reference(f"file:{path}", imageio.read_image(path), (stat.st_mtime_ns, stat.st_size))
+                self.set_reference(
+                    f"file:{path}", imageio.read_image(path), (stat.st_mtime_ns, stat.st_size)
+                )
         except (IcmError, OSError) as error:
             self.show_error(str(error))
 
@@ -465,7 +542,9 @@ class Panel(QtWidgets.QWidget):
             key = self.engine_combo.itemData(index)
             ok, reason = engines.availability(key)
             model.item(index).setEnabled(ok)
-            self.engine_combo.setItemData(index, reason or ENGINES[key], Qt.ItemDataRole.ToolTipRole)
+            self.engine_combo.setItemData(
+                index, reason or ENGINES[key], Qt.ItemDataRole.ToolTipRole
+            )
             if not ok:
                 self._engine_problems[key] = reason
         if self.engine_combo.currentData() in self._engine_problems:
@@ -475,13 +554,17 @@ class Panel(QtWidgets.QWidget):
     def _engine_changed(self) -> None:
         problem = self._engine_problems.get("icm")
         # The first sentence in the panel, all of it in the tooltip and the weights dialog.
-        self.engine_reason.setText(f"ICM is unavailable. {problem.split('. ')[0].rstrip('.')}." if problem else "")
+        self.engine_reason.setText(
+            f"ICM is unavailable. {problem.split('. ')[0].rstrip('.')}." if problem else ""
+        )
         self.engine_reason.setToolTip(problem or "")
         self.engine_reason.setVisible(bool(problem))
         self.weights_button.setVisible(bool(problem))
         lite = self.engine_combo.currentData() == "lite"
         self.device_combo.setEnabled(not lite)
-        self.device_combo.setToolTip("The lite engine runs on the CPU." if lite else "Where the model runs")
+        self.device_combo.setToolTip(
+            "The lite engine runs on the CPU." if lite else "Where the model runs"
+        )
         self.save_settings()
 
     def open_weights_setup(self) -> None:
@@ -526,12 +609,16 @@ class Panel(QtWidgets.QWidget):
         self.clear_error()
         engine = self.engine_combo.currentData()
         if engine in self._engine_problems:
-            return self._refuse(f"The {ENGINES[engine]} engine cannot run: {self._engine_problems[engine]}")
+            return self._refuse(
+                f"The {ENGINES[engine]} engine cannot run: {self._engine_problems[engine]}"
+            )
         if self._reference is None:
             return self._refuse("Choose a reference image first.")
         mask = self.canvas.mask()
         if mask is None or mask.max() <= 0.5:
-            return self._refuse("The reference mask is empty: brush over the subject in the reference image.")
+            return self._refuse(
+                "The reference mask is empty: brush over the subject in the reference image."
+            )
         ids = self.target_ids()
         if not ids:
             hint = "select layers in the list" if self.selected_radio.isChecked() else "add images"
@@ -541,12 +628,16 @@ class Panel(QtWidgets.QWidget):
         overwrite = False
         if existing:
             if not self.confirm_overwrite(existing):
-                return self._refuse("Run cancelled: nothing was overwritten. Choose another output folder.")
+                return self._refuse(
+                    "Run cancelled: nothing was overwritten. Choose another output folder."
+                )
             overwrite = True
         names = {layer.id: layer.name for layer in self.host.layers()}
         try:
             if self.host.thread_safe:
-                targets = tuple(Target(i, names[i], load=partial(self.host.read_pixels, i)) for i in ids)
+                targets = tuple(
+                    Target(i, names[i], load=partial(self.host.read_pixels, i)) for i in ids
+                )
                 write = partial(_write, self.host, mode=mode, overwrite=overwrite)
             else:
                 targets = tuple(Target(i, names[i], pixels=self.host.read_pixels(i)) for i in ids)
@@ -557,7 +648,13 @@ class Panel(QtWidgets.QWidget):
         job = Job(
             engine=engine,
             options=options,
-            reference_key=(engine, options, self._reference, self._reference_generation, self.canvas.document.revision),
+            reference_key=(
+                engine,
+                options,
+                self._reference,
+                self._reference_generation,
+                self.canvas.document.revision,
+            ),
             reference_image=self._reference_pixels,
             reference_mask=mask,
             targets=targets,
@@ -581,7 +678,8 @@ class Panel(QtWidgets.QWidget):
         """Ask before overwriting existing results (tests replace this)."""
         listing = "\n".join(str(p) for p in paths[:8]) + ("\n…" if len(paths) > 8 else "")
         answer = QtWidgets.QMessageBox.question(
-            self, "Overwrite results?",
+            self,
+            "Overwrite results?",
             f"{len(paths)} result file(s) already exist:\n{listing}\n\nOverwrite them?",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
             QtWidgets.QMessageBox.StandardButton.No,
@@ -595,8 +693,14 @@ class Panel(QtWidgets.QWidget):
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.engine_combo, self.device_combo, self.quality_combo, self.output_combo,
-                       self.reference_combo, self.reference_file_button):
+        for widget in (
+            self.engine_combo,
+            self.device_combo,
+            self.quality_combo,
+            self.output_combo,
+            self.reference_combo,
+            self.reference_file_button,
+        ):
             widget.setEnabled(not running)
         if running:
             self.overall_bar.setValue(0)
@@ -621,10 +725,13 @@ class Panel(QtWidgets.QWidget):
         written = done.written
         if written is None:  # a GUI-thread host: write now
             try:
-                written = self.host.write_result(done.layer_id, done.alpha, done.foreground, self._run_mode,
-                                                 self._run_overwrite)
+                written = self.host.write_result(
+                    done.layer_id, done.alpha, done.foreground, self._run_mode, self._run_overwrite
+                )
             except IcmError as error:
-                self._on_target_failed(TargetFailed(done.index, done.layer_id, done.name, str(error)))
+                self._on_target_failed(
+                    TargetFailed(done.index, done.layer_id, done.name, str(error))
+                )
                 return
         self.results[done.layer_id] = done
         item = self._item(done.layer_id)
@@ -633,7 +740,9 @@ class Panel(QtWidgets.QWidget):
             item.setToolTip(f"{written.description} ({done.seconds:.1f} s)")
             if self.layer_list.currentItem() is None or self.layer_list.currentItem() is item:
                 # show it without touching the selection (which may define the targets)
-                self.layer_list.setCurrentItem(item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.layer_list.setCurrentItem(
+                    item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate
+                )
         self.show_preview()
         self.target_finished.emit(done)
 
@@ -653,7 +762,9 @@ class Panel(QtWidgets.QWidget):
         self._set_running(False)
         for item in self._items():
             if item.text().endswith(("queued", "%")):
-                item.setText(f"{_name(item)} — not run" if finished.status != "done" else _name(item))
+                item.setText(
+                    f"{_name(item)} — not run" if finished.status != "done" else _name(item)
+                )
         if finished.status == "done":
             self.overall_bar.setValue(1000)
         if finished.status == "failed":
@@ -673,12 +784,18 @@ class Panel(QtWidgets.QWidget):
         pixmap = QPixmap.fromImage(image_from_array(pixels))
         size = self.preview_label.size()
         self.preview_label.setPixmap(
-            pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            pixmap.scaled(
+                size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
         )
 
     # == messages ================================================================================
     def show_error(self, message: str, append: bool = False) -> None:
-        text = f"{self.error_label.text()}\n{message}" if append and self.error_label.isVisible() else message
+        text = (
+            f"{self.error_label.text()}\n{message}"
+            if append and self.error_label.isVisible()
+            else message
+        )
         self.error_label.setText(text)
         self.error_label.show()
 
@@ -755,7 +872,9 @@ class WeightsDialog(QtWidgets.QDialog):
         if folder:
             path = QtWidgets.QFileDialog.getExistingDirectory(self, "Stable Diffusion 2.1 folder")
         else:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Weights file", "", "Weights (*.ckpt *.safetensors *.pth)")
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self, "Weights file", "", "Weights (*.ckpt *.safetensors *.pth)"
+            )
         if path:
             weights.remember(**{role: path})
             self.refresh()

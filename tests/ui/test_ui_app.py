@@ -104,8 +104,15 @@ def test_app_runs_lite_out_of_the_box_and_asks_before_overwriting(qtbot, window,
     screenshot(main, "app-reference-painted")
     summary = run(qtbot, panel)  # the real lite engine
     assert summary.status == "done" and len(summary.done) == 2
-    outputs = sorted(p.name for p in folder.glob("*.png") if "_alpha" in p.name or "_cutout" in p.name)
-    assert outputs == ["frame1_alpha.png", "frame1_cutout.png", "frame2_alpha.png", "frame2_cutout.png"]
+    outputs = sorted(
+        p.name for p in folder.glob("*.png") if "_alpha" in p.name or "_cutout" in p.name
+    )
+    assert outputs == [
+        "frame1_alpha.png",
+        "frame1_cutout.png",
+        "frame2_alpha.png",
+        "frame2_cutout.png",
+    ]
     alpha = imageio.read_mask(folder / "frame1_alpha.png")
     _, truth = scene(H, W, seed=1)
     assert alpha.shape == (H, W) and alpha[truth > 0.99].mean() > alpha[truth < 0.01].mean() + 0.5
@@ -131,26 +138,46 @@ def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_
     screenshot(main, "app-empty")
 
     mime = QtCore.QMimeData()
-    mime.setUrls([QtCore.QUrl.fromLocalFile(str(folder / "frame1.png")), QtCore.QUrl.fromLocalFile(str(folder / "frame2.png"))])
+    mime.setUrls(
+        [
+            QtCore.QUrl.fromLocalFile(str(folder / "frame1.png")),
+            QtCore.QUrl.fromLocalFile(str(folder / "frame2.png")),
+        ]
+    )
     position = QPointF(200, 200)
     with warnings.catch_warnings():  # PySide6 flags the QPoint constructor Qt 6 still requires
         warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QtGui.QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime,
-                                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        enter = QtGui.QDragEnterEvent(
+            position.toPoint(),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
     QtWidgets.QApplication.sendEvent(main, enter)
     assert enter.isAccepted()
-    drop = QtGui.QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    drop = QtGui.QDropEvent(
+        position,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QtWidgets.QApplication.sendEvent(main, drop)
     assert [layer.name for layer in main.host.layers()] == ["frame1.png", "frame2.png"]
     assert panel.reference_combo.currentText() == "frame1.png"
 
-    panel.use_reference_file(str(folder / "frame0.png"))  # a file as the reference: joins the layers
+    panel.use_reference_file(
+        str(folder / "frame0.png")
+    )  # a file as the reference: joins the layers
     assert panel.reference_combo.currentText() == "frame0.png"
     brush(panel)
     assert run(qtbot, panel).done == tuple(str(folder / f"frame{i}.png") for i in (1, 2))
     assert sorted(p.name for p in out.iterdir()) == [
-        "frame1_alpha.png", "frame1_cutout.png", "frame2_alpha.png", "frame2_cutout.png",
+        "frame1_alpha.png",
+        "frame1_cutout.png",
+        "frame2_alpha.png",
+        "frame2_cutout.png",
     ]
     assert not list(folder.glob("*_alpha.png"))  # nothing next to the inputs
 
@@ -180,15 +207,26 @@ def test_gui_command_opens_the_window_with_the_given_images(qtbot, folder, monke
     import ui.app
     from icm_core import cli
 
-    monkeypatch.setattr(ui.app, "QSettings", lambda *a: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    monkeypatch.setattr(
+        ui.app,
+        "QSettings",
+        lambda *a: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+    )
     shown = []
 
     def fake_exec(app):  # stands in for the event loop: look at the window, then close it
-        [window] = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        [window] = [
+            w
+            for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, MainWindow) and w.isVisible()
+        ]
         shown.append([layer.name for layer in window.host.layers()])
         window.close()
         return 0
 
     monkeypatch.setattr(ui.app, "exec_", fake_exec)
-    assert cli.main(["gui", str(folder / "frame2.png"), str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(["gui", str(folder / "frame2.png"), str(folder), "--out", str(tmp_path / "out")])
+        == 0
+    )
     assert shown == [["frame2.png", "frame0.png", "frame1.png"]]

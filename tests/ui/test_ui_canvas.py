@@ -119,7 +119,10 @@ def test_large_reference_paints_on_proxy_and_keeps_full_mask(qtbot):
     assert mask.shape == document_size
     assert mask[1000, 1000] == 1.0 and mask[2000, 3000] == 1.0 and mask[1500, 2000] == 1.0
     assert mask[1000 + 60, 1000] == 0.0 and mask[0, 0] == 0.0
-    assert widget.document.proxy[int(1500 * widget.document.scale), int(2000 * widget.document.scale)] == 1.0
+    assert (
+        widget.document.proxy[int(1500 * widget.document.scale), int(2000 * widget.document.scale)]
+        == 1.0
+    )
 
 
 def test_zoom_pan_fit_and_brush_keys(canvas, qtbot):
@@ -131,9 +134,14 @@ def test_zoom_pan_fit_and_brush_keys(canvas, qtbot):
 
     # wheel zooms around the cursor
     event = QtGui.QWheelEvent(
-        QPointF(200, 150), QPointF(canvas.mapToGlobal(QtCore.QPoint(200, 150))), QtCore.QPoint(0, 0),
-        QtCore.QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase, False,
+        QPointF(200, 150),
+        QPointF(canvas.mapToGlobal(QtCore.QPoint(200, 150))),
+        QtCore.QPoint(0, 0),
+        QtCore.QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     at = canvas.to_image(QPointF(200, 150))
     QtWidgets.QApplication.sendEvent(canvas, event)

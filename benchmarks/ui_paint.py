@@ -61,6 +61,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--radius", type=float, default=60.0, help="brush radius in image px")
     parser.add_argument("--segments", type=int, default=200)
     parser.add_argument("--soft", action="store_true")
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        help="screen px per image px (default: fit the whole reference)",
+    )
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
 
@@ -77,6 +83,9 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     canvas.set_reference(reference)
     load_s = time.perf_counter() - start
+    if args.zoom:
+        centre = QPointF(canvas.width() / 2, canvas.height() / 2)
+        canvas.zoom_at(args.zoom / canvas.zoom, centre)
     canvas.set_brush_radius(args.radius)
     canvas.set_soft(args.soft)
     app.processEvents()
@@ -111,6 +120,7 @@ def main(argv=None) -> dict:
         "reference": f"{width}x{height}",
         "megapixels": round(width * height / 1e6, 1),
         "proxy": "x".join(map(str, canvas.document.proxy_size[::-1])),
+        "zoom": round(canvas.zoom, 3),
         "brush_radius_px": args.radius,
         "soft": args.soft,
         "segments": args.segments,

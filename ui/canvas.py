@@ -52,6 +52,7 @@ class MaskCanvas(QtWidgets.QWidget):
         self.overlay_color = QColor(255, 40, 80)
         self.overlay_opacity = 0.5
         self._reference_image: QImage | None = None
+        self._reference_full: QImage | None = None
         self._overlay_pixels: np.ndarray | None = (
             None  # RGBA premultiplied, aliased by _overlay_image
         )
@@ -71,6 +72,9 @@ class MaskCanvas(QtWidgets.QWidget):
         self.document = MaskDocument(image.shape[:2], self.proxy_max_side, mask)
         proxy = resize(image, self.document.proxy_size)
         self._reference_image = _qimage_rgb(proxy)
+        # Zoomed in past the proxy, the artist sees the real pixels (the overlay stays a proxy).
+        larger = image.shape[:2] != self.document.proxy_size
+        self._reference_full = _qimage_rgb(image) if larger else None
         height, width = self.document.proxy_size
         self._overlay_pixels = np.zeros((height, width, 4), np.uint8)
         self._overlay_image = QImage(
@@ -208,10 +212,15 @@ class MaskCanvas(QtWidgets.QWidget):
             s = self._zoom / self.document.scale
             painter.save()
             painter.translate(self._offset)
+            if self._reference_full is not None and s > 1.0:
+                painter.scale(self._zoom, self._zoom)
+                painter.drawImage(QPointF(0, 0), self._reference_full)
+                painter.scale(1 / self._zoom, 1 / self._zoom)
             painter.scale(s, s)
             # Smooth scaling only when shrinking; enlarged pixels stay crisp for precise edges.
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
-            painter.drawImage(QPointF(0, 0), self._reference_image)
+            if self._reference_full is None or s <= 1.0:
+                painter.drawImage(QPointF(0, 0), self._reference_image)
             painter.drawImage(QPointF(0, 0), self._overlay_image)
             painter.restore()
             if self._cursor is not None and self._panning_from is None:

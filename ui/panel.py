@@ -8,6 +8,7 @@ the same widget.  Settings persist through the ``QSettings`` given (the app's ow
 from __future__ import annotations
 
 import itertools
+import os
 from functools import partial
 from pathlib import Path
 
@@ -589,7 +590,10 @@ class Panel(QtWidgets.QWidget):
     def engine_options(self) -> tuple[tuple[str, object], ...]:
         engine = self.engine_combo.currentData()
         options = dict(QUALITY[self.quality_combo.currentData()][1][engine])
-        if engine != "lite":
+        if engine == "lite":
+            # Leave one core to the GUI thread so the panel stays responsive during a run.
+            options["threads"] = max(1, (os.cpu_count() or 2) - 1)
+        else:
             options["device"] = self.device_combo.currentData()
         return tuple(sorted(options.items()))
 

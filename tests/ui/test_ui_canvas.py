@@ -199,3 +199,21 @@ def test_document_without_widget_is_binding_free():
     document.undo()
     assert document.revision > revision and document.mask().max() == 0.0
     document.close()
+
+
+def test_zoomed_in_shows_full_resolution_pixels(qtbot):
+    widget = MaskCanvas(proxy_max_side=100)  # a proxy 4× smaller than the picture
+    qtbot.addWidget(widget)
+    widget.resize(W, H)
+    widget.show()
+    stripes = np.zeros((H, W, 3), np.float32)
+    stripes[:, 1::2] = 1.0  # one-pixel stripes: the proxy averages them to grey
+    widget.set_reference(stripes)
+    widget.zoom_at(4.0 / widget.zoom, QPointF(0, 0))
+    widget._offset = QPointF(0, 0)  # image (x, y) at screen (4x, 4y)
+    image = widget.grab().toImage()
+    shown = [QColor(image.pixel(4 * x + 2, 10)).red() for x in range(6)]
+    assert shown == [0, 255, 0, 255, 0, 255]
+    widget.zoom_at(0.2 / widget.zoom, QPointF(0, 0))  # smaller than the proxy: drawn from it
+    widget._offset = QPointF(0, 0)
+    assert 100 < QColor(widget.grab().toImage().pixel(40, 30)).red() < 160  # stripes averaged

@@ -7,9 +7,10 @@ shared file system.  A JSON manifest beside the outputs records the job's settin
 weights and the reference's hashes, and each target's status and timings; ``resume`` skips the
 targets it records as done with the same input hash and existing outputs.
 
-Determinism: every mode runs the same code on the same encoded reference, so outputs are equal
-bit for bit.  Workers run single-threaded while the single process uses all cores; the lite
-engine's results do not depend on the thread count (tests check this).
+Determinism: every mode runs the same code (:func:`matte_one`) on the same reference, so outputs
+are equal bit for bit.  Workers run single-threaded (and pool workers encode the reference
+themselves) while the single process uses all cores: this relies on the engine's results not
+depending on the thread count, which holds for lite (tests check it).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import video
-from .api import IcmError, InvalidInput, OutputError, UnreadableFile
+from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
 
 MANIFEST_NAME = "icm-batch.json"
 MANIFEST_FORMAT = "icm-matting batch manifest"
@@ -40,7 +41,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", "
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+# torch and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
+# products in the matting solver) are added in an order that depends on the thread count, so the
+# last bits would differ between a multi-threaded single process and single-threaded workers.
+# numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
+TARGET_THREADS = 1
 
 
 # --- shared with `icm-matting matte` ------------------------------------------------------------
@@ -66,7 +71,9 @@ def parse_options(pairs: list[str]) -> dict:
 def _stems(sources: list[Path]) -> list[str]:
     """Output name stems; stems that collide get the parent folder's name."""
     counts = Counter(source.stem for source in sources)
-    return [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    stems = [f"{s.parent.name}_{s.stem}" if counts[s.stem] > 1 else s.stem for s in sources]
+    # "..png" has the stem ".": as a path part it would vanish and put results beside --out
+    return [stem if stem.strip(".") else f"_{stem}" for stem in stems]
 
 
 def _plan(base: Path, cutout: bool) -> dict[str, Path]:
@@ -218,9 +225,9 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
         return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+    except Cancelled:
+        raise
     except IcmError as error:
-        if type(error).__name__ == "Cancelled":
-            raise
         return Outcome(error=str(error), seconds=time.perf_counter() - start)
 
 
@@ -259,19 +266,35 @@ def uses_gpu(engine: str, options: dict) -> bool:
     return device.startswith("cuda")
 
 
-def worker_environment(threads: int) -> dict[str, str]:
-    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba at import: with
-    several workers on one machine each must stay at its share, or they fight for the cores."""
-    return {name: str(threads) for name in THREAD_VARIABLES}
+def worker_environment(share: int) -> dict[str, str]:
+    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba when they load:
+    with several workers on one machine each must stay within its ``share`` of the cores."""
+    fixed = str(TARGET_THREADS)
+    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed,
+            "NUMBA_NUM_THREADS": str(share)}
 
 
-def pin_threads(threads: int) -> None:
-    """Limit the libraries already imported in this process to ``threads`` threads."""
+def set_threads(share: int) -> Callable[[], None]:
+    """Size this process's thread pools for matting (see ``TARGET_THREADS``); returns a function
+    that restores the previous sizes."""
     import cv2
+    import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
-    cv2.setNumThreads(threads)
-    torch.set_num_threads(threads)
+    saved = torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    torch.set_num_threads(TARGET_THREADS)
+    cv2.setNumThreads(share)
+    numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
+    blas = threadpool_limits(TARGET_THREADS, user_api="blas")
+
+    def restore() -> None:
+        blas.restore_original_limits()
+        torch.set_num_threads(saved[0])
+        cv2.setNumThreads(saved[1])
+        numba.set_num_threads(saved[2])
+
+    return restore
 
 
 # --- manifest -----------------------------------------------------------------------------------
@@ -290,9 +313,11 @@ class Manifest:
     def load(cls, path: Path) -> "Manifest":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != MANIFEST_FORMAT:
+            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
                 raise ValueError("not a batch manifest")
             entries = {entry["key"]: entry for entry in data.pop("targets")}
+            if not all(isinstance(entry, dict) for entry in entries.values()):
+                raise ValueError("a target entry is not an object")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
@@ -382,7 +407,7 @@ def _open_manifest(job: Job, targets: list[Target], identity: dict, resume: bool
 
 
 def _is_done(entry: dict, sha: str | None, target: Target) -> bool:
-    return (entry["status"] == "done" and sha is not None and entry["input_sha256"] == sha
+    return (entry.get("status") == "done" and sha is not None and entry.get("input_sha256") == sha
             and all(p.exists() for p in target.outputs.values()))
 
 
@@ -423,12 +448,20 @@ def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | Non
 # --- executors: submit(key, payload, label) / next() -> (key, Outcome) / close() --------------
 
 class InProcess:
-    """Targets one after another in this process, with the engine's own threading."""
+    """Targets one after another in this process (thread pools sized as in workers, so results
+    are the same bits; numba and OpenCV still use every core)."""
 
     capacity = 1
 
-    def __init__(self, engine, reference, settings: MatteSettings, status=None):
-        self.engine, self.reference, self.settings, self.status = engine, reference, settings, status
+    def __init__(self, engine, image: np.ndarray, mask: np.ndarray, settings: MatteSettings,
+                 status=None):
+        self.restore_threads = set_threads(os.cpu_count() or 1)
+        try:
+            self.reference = engine.encode_reference(image, mask)
+        except BaseException:
+            self.restore_threads()
+            raise
+        self.engine, self.settings, self.status = engine, settings, status
         self.finished: list[tuple[str, Outcome]] = []
 
     def submit(self, key: str, payload, label: str) -> None:
@@ -443,22 +476,28 @@ class InProcess:
         return self.finished.pop(0)
 
     def close(self) -> None:
-        pass
+        self.restore_threads()
 
 
-_worker: dict = {}  # per worker process: engine, reference, settings, device lock
+_worker: dict = {}  # per worker process: engine, reference (or the error encoding it), settings, lock
 
 
-def _start_worker(engine_name: str, options: dict, reference, settings: MatteSettings,
-                  threads: int, device_lock) -> None:
+def _start_worker(engine_name: str, options: dict, image: np.ndarray, mask: np.ndarray,
+                  settings: MatteSettings, share: int, device_lock) -> None:
     from .engines import get_engine
 
-    pin_threads(threads)
-    _worker.update(engine=get_engine(engine_name, **options), reference=reference,
-                   settings=settings, lock=device_lock)
+    set_threads(share)
+    _worker.update(settings=settings, lock=device_lock, error=None)
+    try:
+        _worker["engine"] = engine = get_engine(engine_name, **options)
+        _worker["reference"] = engine.encode_reference(image, mask)
+    except IcmError as error:  # reported with every target rather than killing the pool
+        _worker["error"] = str(error)
 
 
 def _worker_matte(payload, label: str) -> Outcome:
+    if _worker["error"]:
+        return Outcome(error=_worker["error"])
     if _worker["lock"] is None:
         return matte_one(_worker["engine"], _worker["reference"], payload, label, _worker["settings"])
     with _worker["lock"]:  # one job at a time on a GPU: several would only fight for its memory
@@ -466,34 +505,35 @@ def _worker_matte(payload, label: str) -> Outcome:
 
 
 class ProcessPool:
-    """A pool of worker processes on this machine, each with its own engine, the encoded
-    reference received once, and an equal share of the cores.  A pool whose worker died is
-    replaced; the targets it held come back as lost (and are retried)."""
+    """A pool of worker processes on this machine, each with its own engine and an equal share
+    of the cores, each encoding the reference once as it starts (all start at the same time,
+    so this costs no more than shipping one encoding).  A pool whose worker died is replaced;
+    the targets it held come back as lost (and are retried)."""
 
-    def __init__(self, workers: int, engine_name: str, options: dict, reference,
-                 settings: MatteSettings, gpu: bool = False):
+    def __init__(self, workers: int, engine_name: str, options: dict, image: np.ndarray,
+                 mask: np.ndarray, settings: MatteSettings, gpu: bool = False):
         import multiprocessing
 
         # spawn, not fork: forking a process whose torch/OpenMP threads already run can deadlock
         self.context = multiprocessing.get_context("spawn")
         self.workers = workers
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.share = max(1, (os.cpu_count() or 1) // workers)
         lock = self.context.Lock() if gpu else None
-        self.initargs = (engine_name, options, reference, settings, self.threads, lock)
+        self.initargs = (engine_name, options, image, mask, settings, self.share, lock)
         self.capacity = 2 * workers  # one queued per worker hides the hand-over
         self.pool = None
         self.futures: dict = {}
 
-    def _ensure_pool(self) -> None:
+    def start(self) -> None:
         if self.pool is None:
-            with _environment(worker_environment(self.threads)):
+            with _environment(worker_environment(self.share)):
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
                                                 initializer=_start_worker, initargs=self.initargs)
                 for _ in range(self.workers):  # start every worker now, under these limits
                     self.pool.submit(os.getpid)
 
     def submit(self, key: str, payload, label: str) -> None:
-        self._ensure_pool()
+        self.start()
         self.futures[self.pool.submit(_worker_matte, payload, label)] = (key, self.pool)
 
     def next(self) -> tuple[str, Outcome]:
@@ -645,12 +685,15 @@ def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: n
         return RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
                          image, mask, job.settings, gpu)
     from .engines import get_engine
+    from .validate import check_image, check_mask
 
-    engine = get_engine(job.engine, **job.engine_options)
-    reference = engine.encode_reference(image, mask)
-    if mode == "workers":  # each worker builds its own engine
-        return ProcessPool(workers, job.engine, job.engine_options, reference, job.settings, gpu)
-    return InProcess(engine, reference, job.settings, status=status)
+    if mode == "workers":
+        check_image(image, "reference image")
+        check_mask(mask, image.shape, "reference mask")
+        pool = ProcessPool(workers, job.engine, job.engine_options, image, mask, job.settings, gpu)
+        pool.start()
+        return pool
+    return InProcess(get_engine(job.engine, **job.engine_options), image, mask, job.settings, status)
 
 
 def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:

@@ -16,6 +16,7 @@ _COMMANDS = {
     "batch": "icm_core.commands.batch",
     "eval": "icm_core.commands.eval",
     "gui": "icm_core.commands.gui",
+    "install": "icm_core.commands.install",
 }
 
 

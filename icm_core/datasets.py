@@ -145,8 +145,9 @@ class _Parser:
 
     def _group(self, entry: Any, index: int) -> Group:
         where = f"groups[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            self._fail(f"{where} needs a non-empty \"name\"")
+        if not isinstance(entry, dict):
+            self._fail(f"{where} must be an object")
+        self._check_name(entry.get("name"), "name", where)
         where = f"group {entry['name']!r}"
         members_json = entry.get("members")
         if not isinstance(members_json, list) or len(members_json) < 2:
@@ -161,8 +162,9 @@ class _Parser:
         return Group(name=entry["name"], kind=entry.get("kind"), reference=reference, members=members)
 
     def _member(self, entry: Any, where: str) -> Member:
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
-            self._fail(f"{where} needs a non-empty \"id\"")
+        if not isinstance(entry, dict):
+            self._fail(f"{where} must be an object")
+        self._check_name(entry.get("id"), "id", where)
         where = f"member {entry['id']!r}"
         for key in ("image", "alpha"):
             if not isinstance(entry.get(key), str):
@@ -191,6 +193,11 @@ class _Parser:
         if not path.is_file():
             self.missing.append(relative)
         return path
+
+    def _check_name(self, value: Any, key: str, where: str) -> None:
+        # names and ids become file names of saved results: keep them plain
+        if not isinstance(value, str) or value in ("", ".", "..") or any(c in value for c in "/\\\0"):
+            self._fail(f"{where} needs a {key!r} usable as a file name (no slashes), got {value!r}")
 
     def _list(self, key: str) -> list:
         value = self.manifest.get(key, [])

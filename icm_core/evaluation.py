@@ -48,7 +48,7 @@ class Report:
     engine: str
     input_max_side: int | None = None
     targets: list[TargetScore] = field(default_factory=list)
-    reference_seconds: dict[str, float] = field(default_factory=dict)  # per group, not in JSON
+    reference_seconds: dict[str, float] = field(default_factory=dict)  # per group; table only
 
     def group_names(self) -> list[str]:
         return list(dict.fromkeys(target.group for target in self.targets))
@@ -88,12 +88,15 @@ class Report:
             )
         unknown_rows = [(name, summary["unknown"]) for name, summary in rows if "unknown" in summary]
         if unknown_rows:
-            lines += ["", "trimap unknown region only", header.replace("s/target", "")]
+            lines += ["", "trimap unknown region only", header.replace("s/target", "").rstrip()]
             lines += [
                 f"{name:<16}{u['targets']:>8}{u['mse']:>10.4f}{u['sad']:>10.2f}{u['grad']:>10.2f}{u['conn']:>10.2f}"
                 for name, u in unknown_rows
             ]
         lines.append("s/target = wall time of engine.matte per target (no file decoding, no reference encoding)")
+        if self.reference_seconds:
+            encode = _mean(self.reference_seconds.values())
+            lines.append(f"reference encoding: {encode:.2f} s per group (once, reused for all its targets)")
         return "\n".join(lines)
 
 
@@ -150,7 +153,10 @@ def evaluate(
             trimap = member.load_trimap()
             if trimap is not None and trimap.shape != gt.shape:
                 trimap = cv2.resize(trimap, gt.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            whole, unknown = score(prediction, gt, trimap)
+            try:
+                whole, unknown = score(prediction, gt, trimap)
+            except InvalidInput as error:
+                raise InvalidInput(f"{group.name}/{member.id}: {error}") from None
             target = TargetScore(group.name, member.id, whole, seconds, unknown)
             report.targets.append(target)
             if save_dir is not None:

@@ -54,7 +54,8 @@ def to_rgb_float(pixels: np.ndarray, what: str = "image") -> np.ndarray:
         shape = getattr(pixels, "shape", None)
         raise InvalidInput(f"The {what} is not a picture (array shape {shape}).")
     scale = _full_scale(pixels, what)
-    rgb = pixels.astype(np.float32) / scale
+    with np.errstate(over="ignore", invalid="ignore"):  # huge float64 values become inf: refused below
+        rgb = pixels.astype(np.float32) / scale
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
     elif rgb.shape[2] in (1, 2):  # grey, grey + alpha

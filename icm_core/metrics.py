@@ -29,52 +29,57 @@ def unknown_region(trimap: np.ndarray) -> np.ndarray:
 
 def sad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Sum of absolute differences over the region, / 1000."""
-    pred, gt, region = _prepare(pred, gt, region)
-    return float(np.abs(pred - gt)[region].sum() / 1000.0)
+    return _sad(*_prepare(pred, gt, region))
 
 
 def mse(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Mean squared difference over the region (unscaled)."""
-    pred, gt, region = _prepare(pred, gt, region)
-    return float(np.square(pred - gt)[region].mean())
+    return _mse(*_prepare(pred, gt, region))
 
 
 def grad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Σ (|∇p| − |∇g|)² over the region / 1000, with σ = 1.4 Gaussian-derivative filters."""
-    pred, gt, region = _prepare(pred, gt, region)
-    error = np.square(_gradient_magnitude(pred) - _gradient_magnitude(gt))
-    return float(error[region].sum() / 1000.0)
+    return _grad(*_prepare(pred, gt, region))
 
 
-def conn(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None, step: float = CONN_STEP) -> float:
+def conn(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Connectivity error: Σ |φ(p) − φ(g)| over the region / 1000.
 
     For each threshold θ (step 0.1), the largest 4-connected foreground component of
     (p ≥ θ) & (g ≥ θ) is "connected"; a pixel's level l is the last threshold at which it was
     still connected, and φ(x) = 1 − (x − l) where x − l ≥ 0.15, else 1.
     """
-    pred, gt, region = _prepare(pred, gt, region)
+    return _conn(*_prepare(pred, gt, region))
+
+
+def compute_all(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> dict[str, float]:
+    """All four metrics as ``{"mse", "sad", "grad", "conn"}``."""
+    prepared = _prepare(pred, gt, region)
+    return {"mse": _mse(*prepared), "sad": _sad(*prepared), "grad": _grad(*prepared), "conn": _conn(*prepared)}
+
+
+def _sad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    return float(np.abs(pred - gt)[region].sum() / 1000.0)
+
+
+def _mse(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    return float(np.square(pred - gt)[region].mean())
+
+
+def _grad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    error = np.square(_gradient_magnitude(pred) - _gradient_magnitude(gt))
+    return float(error[region].sum() / 1000.0)
+
+
+def _conn(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
     # the same float thresholds as the reference code (0.1 * i, not rounded), for exact parity
-    thresholds = np.arange(0.0, 1.0 + step, step)
+    thresholds = np.arange(0.0, 1.0 + CONN_STEP, CONN_STEP)
     level = np.full(pred.shape, -1.0)
     for previous, threshold in zip(thresholds[:-1], thresholds[1:]):
         connected = _largest_component((pred >= threshold) & (gt >= threshold))
         level[(level == -1.0) & ~connected] = previous
     level[level == -1.0] = 1.0
-    pred_phi = _phi(pred - level)
-    gt_phi = _phi(gt - level)
-    return float(np.abs(pred_phi - gt_phi)[region].sum() / 1000.0)
-
-
-def compute_all(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> dict[str, float]:
-    """All four metrics as ``{"mse", "sad", "grad", "conn"}``."""
-    pred, gt, region = _prepare(pred, gt, region)
-    return {
-        "mse": mse(pred, gt, region),
-        "sad": sad(pred, gt, region),
-        "grad": grad(pred, gt, region),
-        "conn": conn(pred, gt, region),
-    }
+    return float(np.abs(_phi(pred - level) - _phi(gt - level))[region].sum() / 1000.0)
 
 
 def _phi(distance: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .api import InvalidInput
-from .batch import MatteSettings, Outcome, matte_one, pin_threads, worker_environment
+from .batch import MatteSettings, Outcome, matte_one, set_threads, worker_environment
 
 PER_ACTOR = 2  # targets queued per actor: one computing, one waiting, so actors never idle
 
@@ -22,10 +22,10 @@ PER_ACTOR = 2  # targets queued per actor: one computing, one waiting, so actors
 class _Matter:
     """The actor: an engine, and the shared reference once it is handed over."""
 
-    def __init__(self, engine_name: str, options: dict, threads: int):
+    def __init__(self, engine_name: str, options: dict, cpus: int):
         from .engines import get_engine
 
-        pin_threads(threads)
+        set_threads(cpus)
         self.engine = get_engine(engine_name, **options)
         self.reference = None
 
@@ -50,14 +50,14 @@ def _ray():
     return ray
 
 
-def _actor_environment(threads: int) -> dict[str, str]:
+def _actor_environment(cpus: int) -> dict[str, str]:
     """Thread limits, and this copy of icm_core first on the path (a checkout or an editable
     install may not be what the workers' Python would otherwise import)."""
     import icm_core
 
     root = str(Path(icm_core.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    return {**worker_environment(threads), "PYTHONPATH": path}
+    return {**worker_environment(cpus), "PYTHONPATH": path}
 
 
 class RayActors:
@@ -65,18 +65,18 @@ class RayActors:
 
     def __init__(self, address: str | None, actors: int | None, engine_name: str, options: dict,
                  image: np.ndarray, mask: np.ndarray, settings: MatteSettings, gpu: bool,
-                 threads: int = 1):
+                 cpus: int = 1):
         ray = self.ray = _ray()
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      logging_level="WARNING")
-        count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+        count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
         self.actor_class = ray.remote(_Matter).options(
-            num_cpus=threads, num_gpus=1 if gpu else 0,  # Ray gives each actor a GPU of its own
-            runtime_env={"env_vars": _actor_environment(threads)},
+            num_cpus=cpus, num_gpus=1 if gpu else 0,  # Ray gives each actor a GPU of its own
+            runtime_env={"env_vars": _actor_environment(cpus)},
         )
-        self.engine_args = (engine_name, options, threads)
+        self.engine_args = (engine_name, options, cpus)
         self.settings = ray.put(settings)
         self.actors = [self.actor_class.remote(*self.engine_args) for _ in range(count)]
         # Encoded once, on one actor; every actor reads the same object from the store.
@@ -94,7 +94,8 @@ class RayActors:
     def submit(self, key: str, payload, label: str) -> None:
         load = {actor: 0 for actor in self.actors}
         for _, actor in self.running.values():
-            load[actor] += 1
+            if actor in load:  # not one that died and whose lost targets are still coming back
+                load[actor] += 1
         actor = min(self.actors, key=load.__getitem__)
         self.running[actor.matte.remote(payload, label, self.settings)] = (key, actor)
 

@@ -14,11 +14,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from .geometry import resize, scale_to_fit
+
+log = logging.getLogger(__name__)
 
 WORK_SIDE = 640  # graph cut resolution (long side)
 MATTING_SIDE = 1024  # closed-form matting resolution (long side)
@@ -80,7 +84,14 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
     """Closed-form matting (Levin et al., via pymatting) solved only on the unknown band's
     bounding box (plus a margin); outside it, and where the band has no sure subject or no
     sure background to anchor the solve, the binary ``subject`` mask stands."""
+    from importlib import import_module
+
     from pymatting import estimate_alpha_cf
+
+    ichol = import_module("pymatting.preconditioner.ichol")  # the module, not its function
+    # pymatting prints a "PERFORMANCE WARNING" when its first preconditioner attempt needs a
+    # diagonal shift (routine on matting Laplacians); keep it out of the host's console.
+    ichol.print = lambda *parts, **_: log.debug(" ".join(map(str, parts)))
 
     alpha = subject.astype(np.float32)
     unknown = (trimap > 0.25) & (trimap < 0.75)
@@ -164,7 +175,9 @@ def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_al
     if matting_image.shape == image.shape:
         return np.clip(low, 0.0, 1.0)
     height, width = image.shape[:2]
-    detail = image - cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
+    # foreground = upsampled estimate + (picture − upsampled picture), built in place to keep
+    # the number of full-resolution buffers small on very large targets
     foreground = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
-    foreground += detail
+    foreground += image
+    foreground -= cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(foreground, 0.0, 1.0, out=foreground)

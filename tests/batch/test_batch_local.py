@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import COUNT, batch_args, output_files
 
-from icm_core.batch import (MANIFEST_NAME, Job, collect_sources, output_paths, plan_targets,
-                            run_batch)
+from icm_core.batch import (MANIFEST_NAME, TARGET_THREADS, Job, collect_sources, output_paths,
+                            plan_targets, run_batch, set_threads)
 from icm_core.cli import main
 from icm_core.imageio import read_mask
 
@@ -26,29 +26,33 @@ def manifest_of(out: Path) -> dict:
     return json.loads((out / MANIFEST_NAME).read_text())
 
 
-def test_lite_alpha_does_not_depend_on_thread_count(series):
-    """Workers run single-threaded, the single process multi-threaded: same bits either way."""
+def test_thread_pools_sized_for_identical_results_and_restored():
+    """Every mode mattes with torch and BLAS on TARGET_THREADS; numba's share may differ
+    (2 in the single process, 1 in each of 2 workers) without changing a bit of the result."""
     import numba
     import torch
+    from threadpoolctl import threadpool_info
 
     from icm_core import synthetic
     from icm_core.engines import get_engine
 
+    before = torch.get_num_threads(), numba.get_num_threads()
     engine = get_engine("lite")
-    reference_scene = synthetic.scene(100, (240, 320))
-    reference = engine.encode_reference(reference_scene.image, (reference_scene.alpha > 0.5).astype(np.float32))
-    target = synthetic.scene(1, (240, 320)).image
-    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    alphas = []
-    try:
-        for count in (1, 2):
-            torch.set_num_threads(count)
-            numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-            alphas.append(engine.matte(target, reference, seed=0).alpha)
-    finally:
-        torch.set_num_threads(threads)
-        numba.set_num_threads(numba_threads)
-    assert np.array_equal(alphas[0], alphas[1])
+    reference_scene, target = synthetic.scene(100, (480, 640)), synthetic.scene(1, (480, 640)).image
+    results = []
+    for share in (2, 1):
+        restore = set_threads(share)
+        try:
+            assert torch.get_num_threads() == TARGET_THREADS
+            assert numba.get_num_threads() == min(share, numba.config.NUMBA_NUM_THREADS)
+            assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} <= {TARGET_THREADS}
+            reference = engine.encode_reference(reference_scene.image, (reference_scene.alpha > 0.5).astype(np.float32))
+            results.append(engine.matte(target, reference, seed=0, foreground=True))
+        finally:
+            restore()
+    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+    assert np.array_equal(results[0].alpha, results[1].alpha)
+    assert np.array_equal(results[0].foreground, results[1].foreground)
 
 
 def test_single_run_writes_alphas_and_manifest(series, single_run):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import COUNT, output_files
@@ -47,18 +47,16 @@ def _actor_processes():
 
 
 def test_killed_actor_is_replaced_and_its_targets_retried(local_ray, series, single_run, tmp_path):
-    result = {}
-    worker = threading.Thread(target=lambda: result.update(summary=_run(series, tmp_path)))
-    worker.start()
-    deadline = time.monotonic() + 180
-    while not list(tmp_path.glob("*_alpha.png")):
-        assert worker.is_alive() and time.monotonic() < deadline
-        time.sleep(0.02)
-    victims = _actor_processes()
-    assert victims, "no Ray actor process found"
-    os.kill(victims[0].pid, signal.SIGKILL)
-    worker.join(timeout=240)
-    summary = result["summary"]
+    with ThreadPoolExecutor(1) as thread:
+        job = thread.submit(_run, series, tmp_path)
+        deadline = time.monotonic() + 180
+        while not list(tmp_path.glob("*_alpha.png")):
+            assert not job.done() and time.monotonic() < deadline
+            time.sleep(0.02)
+        victims = _actor_processes()
+        assert victims, "no Ray actor process found"
+        os.kill(victims[0].pid, signal.SIGKILL)
+        summary = job.result(timeout=240)
     assert (summary.done, summary.failed) == (COUNT, 0)
     assert output_files(tmp_path) == output_files(single_run)
     attempts = [t["attempts"] for t in json.loads((tmp_path / MANIFEST_NAME).read_text())["targets"]]

@@ -1,0 +1,137 @@
+"""The Krita plugin: an Extension for the menu actions and a docker hosting the panel.
+
+The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
+scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
+and idle (cheap: names and ids only).  The panel runs the engine in its worker thread; every
+Krita call stays on the GUI thread.  torch is loaded by the panel's worker when it first
+shows; whatever failed to import is then reported with what to do.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from krita import DockWidget, DockWidgetFactory, Extension, Krita
+
+from icm_core import manifest
+from ui.panel import Panel
+from ui.qt import QSettings, QTimer, QtWidgets
+
+from .host import KritaHost
+from .loader import DOCKER_ID, dock_right, instructions
+
+POLL_MS = 1500
+
+# Krita's OpenGL canvas loads Mesa's LLVM; triton (which CUDA builds of torch import) bundles
+# another LLVM, and loading it into Krita's process segfaults (seen with Krita 5.1.5 under
+# Xvfb).  The panel never compiles kernels, so torch is told triton is absent.
+sys.modules.setdefault("triton", None)
+
+
+def register() -> None:
+    app = Krita.instance()
+    app.addExtension(MattingExtension(app))
+    app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, dock_right(), MattingDocker))
+
+
+def panel_settings() -> QSettings:
+    """The docker's own settings file (the standalone app keeps its own)."""
+    from platformdirs import user_config_dir
+
+    return QSettings(f"{user_config_dir('icm-matting')}/krita-panel.ini", QSettings.Format.IniFormat)
+
+
+def find_docker() -> "MattingDocker | None":
+    """The panel docker of the active window."""
+    return next((d for d in Krita.instance().dockers() if isinstance(d, MattingDocker)), None)
+
+
+class MattingExtension(Extension):
+    def setup(self) -> None:
+        pass
+
+    def createActions(self, window) -> None:
+        handlers = {"icm_matting_show": _show, "icm_matting_run": _run}
+        for entry in manifest()["hosts"]["krita"]["actions"]:
+            action = window.createAction(entry["id"], entry["text"], "tools/scripts")
+            action.setToolTip(entry["tooltip"])
+            action.triggered.connect(lambda *_, handler=handlers[entry["id"]]: handler())
+
+
+def _show() -> MattingDocker | None:
+    docker = find_docker()
+    if docker is not None:
+        docker.show()
+        docker.raise_()
+    return docker
+
+
+def _run() -> None:
+    docker = _show()
+    if docker is not None:
+        docker.panel.run()
+
+
+class MattingDocker(DockWidget):
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle(manifest()["name"])
+        self.panel = Panel(KritaHost(None), panel_settings(), self)
+        self.setWidget(self.panel)
+        self._signature = None
+        self._pending_document = None
+        self.panel.run_finished.connect(lambda *_: self._apply_pending())
+        # The worker thread must stop before Qt destroys the window with this docker in it.
+        notifier = Krita.instance().notifier()
+        notifier.setActive(True)
+        notifier.applicationClosing.connect(self.shutdown)
+        QtWidgets.QApplication.instance().aboutToQuit.connect(self.shutdown)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.poll_layers)
+        self.timer.start(POLL_MS)
+        # The panel imports the engine's packages in its worker when it first shows; one
+        # importer only (two threads importing torch at once crash).  Afterwards, anything
+        # missing means the install is broken: say what to do.
+        self.panel.runner.signals.warmed.connect(self._check_imports)
+
+    def shutdown(self) -> None:
+        self.panel.host.stop()  # a worker waiting for a Krita call gives up
+        self.panel.shutdown()
+
+    def canvasChanged(self, canvas) -> None:
+        view = canvas.view() if canvas is not None else None
+        self.use_document(view.document() if view is not None else None)
+
+    def use_document(self, document) -> None:
+        """Point the panel at ``document`` (after the running job, if one is running)."""
+        if self.panel.runner.busy:
+            self._pending_document = (document,)
+            return
+        current = self.panel.host.document
+        if (current is None and document is None) or (current is not None and document is not None
+                                                       and current == document):
+            return
+        self.panel.host = KritaHost(document)
+        self.panel.results.clear()
+        self._signature = None
+        self.poll_layers()
+
+    def poll_layers(self) -> None:
+        if self.panel.runner.busy or not self.isVisible():
+            return
+        signature = [(layer.id, layer.name, layer.visible) for layer in self.panel.host.layers()]
+        if signature != self._signature:
+            self._signature = signature
+            self.panel.refresh_layers()
+
+    def _apply_pending(self) -> None:
+        if self._pending_document is not None:
+            (document,), self._pending_document = self._pending_document, None
+            self.use_document(document)
+
+    def _check_imports(self, engine: str) -> None:
+        from icm_core import engines
+
+        missing = [name for name in engines.REQUIREMENTS.get(engine, ()) if name not in sys.modules]
+        if missing:
+            self.panel.show_error(instructions(None, missing))

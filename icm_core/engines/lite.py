@@ -8,6 +8,7 @@ target's edges, mattes the boundary band and returns the alpha at full resolutio
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Sequence
 
@@ -76,31 +77,35 @@ class LiteEngine:
         _check_reference(reference)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
+        # (stage, fraction of the work done when it ends), in order
+        stages = [("similarity", 0.25), ("graph cut", 0.45), ("trimap", 0.5), ("matting", 0.8),
+                  ("upsampling", 0.9 if foreground else 1.0)] + ([("foreground", 1.0)] if foreground else [])
+        names = [name for name, _ in stages] + ["done"]
+        fractions = dict(stages)
 
-        def stage(name: str, fraction: float) -> None:
-            """Record the stage just finished, then honour cancel and report progress."""
+        def finished(name: str) -> None:
+            """Record the stage just finished, honour cancel, announce the next stage."""
             nonlocal clock
             now = time.perf_counter()
             timings[name] = now - clock
             clock = now
             check_cancel(cancel)
-            report(progress, fraction, name)
+            report(progress, fractions[name], names[names.index(name) + 1])
 
         report(progress, 0.0, "similarity")
         check_cancel(cancel)
         with _memory_guard():
             coarse = coarse_probability(reference.data, self._describe(target))
-            stage("similarity", 0.25)
+            finished("similarity")
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=self.matting_side,
-                checkpoint=lambda name: stage(name, {"graph cut": 0.45, "trimap": 0.5, "matting": 0.8}[name]),
+                matting_side=self.matting_side, checkpoint=finished,
             )
-            stage("upsampling", 0.9 if foreground else 1.0)
+            finished("upsampling")
             colours = None
             if foreground:
                 colours = estimate_foreground(target, matting_image, matting_alpha)
-                stage("foreground", 1.0)
+                finished("foreground")
         return MatteResult(alpha, colours, timings)
 
 
@@ -112,6 +117,11 @@ def _check_reference(reference: Reference) -> None:
         )
 
 
+# how torch ("can't allocate memory"), OpenCV ("Insufficient memory") and others say it
+_MEMORY_WORDS = re.compile(r"not enough memory|can.t allocate memory|cannot allocate memory|"
+                           r"insufficient memory|out of memory", re.IGNORECASE)
+
+
 class _memory_guard:
     """Turn allocation failures into :class:`OutOfMemory` with advice."""
 
@@ -119,9 +129,7 @@ class _memory_guard:
         return self
 
     def __exit__(self, kind, error, trace):
-        if kind is not None and issubclass(kind, MemoryError) or (
-            kind is not None and "not enough memory" in str(error).lower()
-        ):
+        if kind is not None and (issubclass(kind, MemoryError) or _MEMORY_WORDS.search(str(error))):
             raise OutOfMemory(
                 "Not enough memory for this picture: close other programs, or lower the "
                 "matting resolution (matting_side) or the picture size."

@@ -1,0 +1,123 @@
+"""Faults lose nothing: a full or read-only disk, exhausted memory, damaged weights.
+
+(A job killed mid-series and resumed is covered by tests/batch/test_batch_local.py; an engine
+exception and cancel in the panel's worker by tests/ui/test_ui_panel.py and test_ui_worker.py.)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from icm_core import imageio
+from icm_core.api import OutputError, WeightsCorrupt
+from icm_core.icm.checkpoint import load_decoder_weights
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def test_disk_full_leaves_earlier_results_and_no_partial_file(tmp_path):
+    """A real EFBIG from the kernel (file-size limit) while writing: the new file does not
+    appear, an overwritten file keeps its old content, no temporary file is left."""
+    result = _run(f"""
+        import resource, signal
+        from pathlib import Path
+        import numpy as np
+        from icm_core import imageio
+        from icm_core.api import OutputError
+        folder = Path({str(tmp_path)!r})
+        earlier = imageio.write_alpha(folder / "earlier_alpha.png", np.full((8, 8), 0.5, np.float32))
+        before = earlier.read_bytes()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        noise = np.random.default_rng(0).random((256, 256), dtype=np.float32)  # ~65 KB as PNG
+        for path, overwrite in ((folder / "new_alpha.png", False), (earlier, True)):
+            try:
+                imageio.write_alpha(path, noise, overwrite=overwrite)
+            except OutputError as error:
+                print("REFUSED", path.name, error)
+        assert earlier.read_bytes() == before
+        print("INTACT")
+    """)
+    assert result.stdout.count("REFUSED") == 2, result.stdout
+    assert "File too large" in result.stdout and "INTACT" in result.stdout
+    assert not (tmp_path / "new_alpha.png").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_read_only_output_folder(tmp_path, monkeypatch):
+    """(As root, permissions do not stop writes: the rename fails the way a read-only mount does.)"""
+    earlier = imageio.write_alpha(tmp_path / "a_alpha.png", np.zeros((8, 8), np.float32))
+    before = earlier.read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(OutputError, match="Read-only"):
+        imageio.write_alpha(earlier, np.ones((8, 8), np.float32), overwrite=True)
+    with pytest.raises(OutputError, match="Read-only"):
+        imageio.write_alpha(tmp_path / "b_alpha.png", np.ones((8, 8), np.float32))
+    assert earlier.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_alpha.png"]
+
+
+def test_real_out_of_memory_fails_cleanly(tmp_path):
+    """With the address space capped, a big target gives OutOfMemory (not a cv2/torch error),
+    and the engine gives the same alpha for a small target once memory is back."""
+    result = _run("""
+        import resource
+        import numpy as np
+        import psutil
+        from icm_core import synthetic
+        from icm_core.api import OutOfMemory
+        from icm_core.engines import get_engine
+        engine = get_engine("lite")
+        scene = synthetic.scene(0, (128, 128))
+        reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+        small = synthetic.scene(1, (128, 128)).image
+        expected = engine.matte(small, reference).alpha  # loads every lazy module first
+        big = np.random.default_rng(0).random((6000, 6000, 3), dtype=np.float32)
+        used = psutil.Process().memory_info().vms
+        for spare in (100_000_000, 300_000_000):  # the first fails in torch, the second in numpy
+            resource.setrlimit(resource.RLIMIT_AS, (used + spare, resource.RLIM_INFINITY))
+            try:
+                engine.matte(big, reference)
+            except OutOfMemory as error:
+                print("OOM", error)
+            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert np.array_equal(engine.matte(small, reference).alpha, expected)
+        print("STILL WORKS")
+    """)
+    assert result.stdout.count("OOM Not enough memory") == 2 and "STILL WORKS" in result.stdout
+
+
+def test_wrong_shape_and_truncated_weights_are_named():
+    decoder = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    state = {k: v.clone() for k, v in decoder.state_dict().items()}
+    state["0.weight"] = torch.zeros(5, 4)
+    with pytest.raises(WeightsCorrupt, match=r"wrong shapes: 0.weight \(5, 4\) \(expected \(3, 4\)\)"):
+        load_decoder_weights(decoder, state)
+    del state["1.bias"]
+    with pytest.raises(WeightsCorrupt, match="missing keys: 1.bias"):
+        load_decoder_weights(decoder, state)

@@ -182,6 +182,8 @@ class Panel(QtWidgets.QWidget):
             self.engine_combo.addItem(label, key)
         self.engine_reason = QtWidgets.QLabel()
         self.engine_reason.setWordWrap(True)
+        # Qt 5's form layout ignores a wrapped label's height for width: keep two lines
+        self.engine_reason.setMinimumHeight(2 * self.engine_reason.fontMetrics().lineSpacing() + 2)
         self.engine_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.weights_button = QtWidgets.QPushButton("Set up ICM weights…")
         self.device_combo = _combo(DEVICES)
@@ -248,6 +250,9 @@ class Panel(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # never narrower than its content: the splitter then takes the room from the canvas
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
         splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(scroll)

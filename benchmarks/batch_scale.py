@@ -42,7 +42,9 @@ def make_series(folder: Path, count: int, megapixels: float) -> None:
         write_image(folder / "targets" / f"t{index:03d}.png", synthetic.scene(index, size, seed=1).image)
 
 
-def timed_run(folder: Path, out: Path, **mode) -> float:
+def timed_run(folder: Path, out: Path, name: str, **mode) -> float:
+    """Targets per second of one whole job; also prints the mean seconds a worker spent per
+    target and the machine's load, which tell a busy machine from a slow mode."""
     job = Job(folder / "reference.png", folder / "mask.png", out)
     targets = plan_targets(collect_sources([str(folder / "targets")]), out, False)
     start = time.perf_counter()
@@ -50,7 +52,11 @@ def timed_run(folder: Path, out: Path, **mode) -> float:
     seconds = time.perf_counter() - start
     if summary.failed or summary.done != len(targets):
         raise SystemExit(f"{mode}: {summary.failed} target(s) failed")
-    return len(targets) / seconds
+    per_target = [t["seconds"] for t in json.loads(summary.manifest.read_text())["targets"]]
+    tps = len(targets) / seconds
+    print(f"{name:15s}: {tps:.3f} targets/s ({seconds:.0f} s; {sum(per_target) / len(per_target):.2f} s "
+          f"of matting per target; load average {os.getloadavg()[0]:.1f})")
+    return tps
 
 
 def outputs(out: Path) -> dict[str, bytes]:
@@ -71,16 +77,13 @@ def main() -> None:
         folder = Path(temp)
         make_series(folder, args.targets, args.megapixels)
         print(f"{args.targets} targets of {args.megapixels} MP, lite engine, {os.cpu_count()} CPUs")
-        single = timed_run(folder, folder / "single")
-        print(f"single process : {single:.3f} targets/s")
-        workers2 = timed_run(folder, folder / "workers2", workers=2)
-        print(f"--workers 2    : {workers2:.3f} targets/s")
+        single = timed_run(folder, folder / "single", "single process")
+        workers2 = timed_run(folder, folder / "workers2", "--workers 2", workers=2)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
         try:
-            on_ray = timed_run(folder, folder / "ray", ray="")
+            on_ray = timed_run(folder, folder / "ray", "--ray (2 CPUs)", ray="")
         finally:
             ray.shutdown()
-        print(f"--ray (2 CPUs) : {on_ray:.3f} targets/s")
         identical = outputs(folder / "single") == outputs(folder / "workers2") == outputs(folder / "ray")
 
     figures = {

@@ -22,13 +22,14 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -310,7 +311,7 @@ class Manifest:
         self._saved = 0.0
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
@@ -696,10 +697,16 @@ def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: n
     return InProcess(get_engine(job.engine, **job.engine_options), image, mask, job.settings, status)
 
 
-def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:
-    """For each video whose frames are all done: ``out/STEM_alpha.mov`` (frame colours + alpha)."""
+def _alphas_8bit(frames: list[Target]) -> Iterator[np.ndarray]:
     import cv2
 
+    for target in frames:
+        alpha = cv2.imread(str(target.outputs["alpha"]), cv2.IMREAD_UNCHANGED)
+        yield alpha if alpha.dtype == np.uint8 else ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:
+    """For each video whose frames are all done: ``out/STEM_alpha.mov`` (frame colours + alpha)."""
     written = []
     frames_of: dict[Path, list[Target]] = {}
     for target in targets:
@@ -713,13 +720,8 @@ def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> 
         folder = frames[0].outputs["alpha"].parent
         path = folder.with_name(f"{folder.name}_alpha.mov")
 
-        def alphas():
-            for t in frames:
-                alpha = cv2.imread(str(t.outputs["alpha"]), cv2.IMREAD_UNCHANGED)
-                yield alpha if alpha.dtype == np.uint8 else (alpha // 257).astype(np.uint8)
-
         colours = islice(video.read_frames(source), len(frames))
-        video.write_alpha_video(path, colours, alphas(), video.frame_rate(source))
+        video.write_alpha_video(path, colours, _alphas_8bit(frames), video.frame_rate(source))
         records[str(source)] = str(path.relative_to(job.out))
         written.append(path)
     return written

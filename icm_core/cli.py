@@ -17,6 +17,7 @@ _COMMANDS = {
     "eval": "icm_core.commands.eval",
     "gui": "icm_core.commands.gui",
     "install": "icm_core.commands.install",
+    "weights": "icm_core.commands.weights",
 }
 
 

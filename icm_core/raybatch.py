@@ -69,8 +69,22 @@ class RayActors:
         ray = self.ray = _ray()
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
-            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING")
+            try:
+                ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                         logging_level="WARNING")
+            except ConnectionError as error:
+                raise InvalidInput(f"Cannot reach the Ray cluster at {address!r}: {error}") from None
+        self.actors = []
+        try:
+            self._start(actors, cpus, engine_name, options, image, mask, settings, gpu)
+        except BaseException as error:
+            self.close()
+            if isinstance(error, ray.exceptions.RayTaskError):  # the engine refused the reference
+                raise error.as_instanceof_cause() from None
+            raise
+
+    def _start(self, actors, cpus, engine_name, options, image, mask, settings, gpu) -> None:
+        ray = self.ray
         count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
         self.actor_class = ray.remote(_Matter).options(
             num_cpus=cpus, num_gpus=1 if gpu else 0,  # Ray gives each actor a GPU of its own
@@ -81,11 +95,7 @@ class RayActors:
         self.actors = [self.actor_class.remote(*self.engine_args) for _ in range(count)]
         # Encoded once, on one actor; every actor reads the same object from the store.
         self.reference = self.actors[0].encode.remote(image, mask)
-        try:
-            ray.get(self.reference)  # a reference the engine refuses fails the job here
-        except ray.exceptions.RayTaskError as error:
-            self.close()
-            raise error.as_instanceof_cause() from None
+        ray.get(self.reference)  # a reference the engine refuses fails the job here
         for actor in self.actors:
             actor.use.remote(self.reference)
         self.capacity = PER_ACTOR * count

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 

@@ -131,7 +131,7 @@ def _download_folder(repo_id: str) -> Path:
     return cache_dir() / "sd" / repo_id.replace("/", "--")
 
 
-def sd_source(explicit: str | os.PathLike | None = None) -> Path:
+def sd_source(explicit: str | os.PathLike | None = None, *, download: bool = True) -> Path:
     """A local SD 2.1 folder or single file; a hub id is downloaded (only when asked for)."""
     value = explicit or os.environ.get(ENV_SD) or remembered().get("sd")
     if value is None:
@@ -145,7 +145,11 @@ def sd_source(explicit: str | os.PathLike | None = None) -> Path:
     value = str(value)
     if _looks_like_repo_id(value):
         folder = _download_folder(value)
-        return folder if (folder / "unet" / "config.json").is_file() else download_sd(value)
+        if (folder / "unet" / "config.json").is_file():
+            return folder
+        if not download:
+            raise WeightsMissing(f"{value} is not downloaded yet (`icm-matting weights download`).")
+        return download_sd(value)
     path = Path(value).expanduser()
     if path.is_dir() and not (path / "unet").is_dir():
         raise WeightsMissing(f"{path} is not a diffusers Stable Diffusion folder (no unet/).")
@@ -248,6 +252,63 @@ def empty_prompt_embedding(source: Path):
     return embedding
 
 
+def check_sd(source: Path) -> list[str]:
+    """Problems with an SD source, found from file headers only: every UNet/VAE/text-encoder
+    tensor the config implies must be present with the right shape."""
+    from safetensors import SafetensorError, safe_open
+
+    if source.is_file():
+        if source.suffix == ".safetensors":
+            try:
+                with safe_open(source, "pt") as handle:
+                    return [] if any(k.startswith("model.diffusion_model.") for k in handle.keys()) \
+                        else [f"{source.name} has no UNet weights (model.diffusion_model.*)"]
+            except SafetensorError as error:
+                return [f"{source.name} is unreadable: {error}"]
+        return [] if zipfile_ok(source) else [f"{source.name} is not a readable checkpoint"]
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    problems = []
+    builders = {
+        "unet": lambda: UNet2DConditionModel.from_config(
+            UNet2DConditionModel.load_config(source, subfolder="unet")),
+        "vae": lambda: AutoencoderKL.from_config(AutoencoderKL.load_config(source, subfolder="vae")),
+        "text_encoder": lambda: CLIPTextModel(
+            CLIPTextConfig.from_pretrained(source, subfolder="text_encoder")),
+    }
+    for part, build in builders.items():
+        try:
+            with init_empty_weights():
+                expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+            found = {}
+            for file in sorted((source / part).glob("*.safetensors")):
+                with safe_open(file, "pt") as handle:
+                    found.update({k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()})
+        except (OSError, ValueError, SafetensorError) as error:
+            problems.append(f"{part}: {error}")
+            continue
+        missing = [k for k in expected if k not in found]
+        wrong = [k for k in expected if k in found and found[k] != expected[k]]
+        if part == "text_encoder" and _prompt_cache_file(source).is_file():
+            missing = []  # the cached embedding replaces the text encoder
+        if missing or wrong:
+            problems.append(f"{part}: {len(missing)} missing and {len(wrong)} mis-shaped tensors "
+                            f"(e.g. {(missing + wrong)[0]})")
+    return problems
+
+
+def zipfile_ok(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 # --- status -------------------------------------------------------------------------------------
 
 @dataclass
@@ -262,9 +323,8 @@ def status(checkpoint=None, sd=None) -> list[WeightFile]:
     """What the icm engine would use, without loading anything heavy."""
     entries = []
     try:
-        source = explicit_checkpoint = (checkpoint or os.environ.get(ENV_CHECKPOINT)
-                                        or remembered().get("checkpoint"))
-        if not explicit_checkpoint:
+        source = checkpoint or os.environ.get(ENV_CHECKPOINT) or remembered().get("checkpoint")
+        if not source:
             raise WeightsMissing("not set up. " + CHECKPOINT_HELP)
         path = Path(source).expanduser()
         if not path.is_file():
@@ -273,9 +333,7 @@ def status(checkpoint=None, sd=None) -> list[WeightFile]:
     except WeightsMissing as error:
         entries.append(WeightFile("icm checkpoint", None, None, str(error)))
     try:
-        root = sd_source(sd) if sd is None or not _looks_like_repo_id(str(sd)) else None
-        if root is None:
-            raise WeightsMissing(f"{sd} is not downloaded yet (`icm-matting weights download`)")
+        root = sd_source(sd, download=False)
         files = [root] if root.is_file() else sorted(
             p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts)
         for path in files:

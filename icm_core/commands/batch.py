@@ -7,7 +7,15 @@ import argparse
 from pathlib import Path
 
 from ..api import InvalidInput
-from ..batch import MANIFEST_NAME, Job, MatteSettings, collect_sources, parse_options, plan_targets, run_batch
+from ..batch import (
+    MANIFEST_NAME,
+    Job,
+    MatteSettings,
+    collect_sources,
+    parse_options,
+    plan_targets,
+    run_batch,
+)
 
 
 def register(subparsers) -> None:

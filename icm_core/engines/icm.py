@@ -11,6 +11,7 @@ at once, no mutation of inputs or caches, no unused work.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 from .. import weights
 from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
-from ..geometry import Letterbox
+from ..geometry import Letterbox, resize
 from ..validate import check_image, check_mask
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
@@ -80,7 +81,7 @@ class IcmEngine:
         size: int = 768,
         timestep: int = 200,
         attention_slicing: bool | str = "auto",
-        decoder_widths: dict | None = None,
+        decoder_widths: dict | str | None = None,
         **other_engine_options,  # generic CLI options meant for other engines
     ):
         import torch
@@ -92,23 +93,38 @@ class IcmEngine:
             raise InvalidInput(f"size must be a multiple of 64, got {size}.")
         if ensemble_size < 1:
             raise InvalidInput("ensemble_size must be at least 1.")
+        if isinstance(decoder_widths, str):  # from the CLI's --engine-option, as JSON
+            decoder_widths = json.loads(decoder_widths)
         self.device = pick_device(device)
-        self.dtype = getattr(torch, dtype) if dtype else (
+        dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.size = size
         checkpoint_file = weights.checkpoint_path(checkpoint)  # fail fast, before loading SD
         source = weights.sd_source(sd)
         prompt = weights.empty_prompt_embedding(source)
-        stable = weights.load_sd(source, device=self.device, dtype=self.dtype)
-        self.extractor = FeatureExtractor(stable.unet, stable.vae, stable.scheduler, prompt,
-                                          ensemble_size=ensemble_size, timestep=timestep)
+        stable = weights.load_sd(source, device=self.device, dtype=dtype)
+        extractor = FeatureExtractor(stable.unet, stable.vae, stable.scheduler, prompt,
+                                     ensemble_size=ensemble_size, timestep=timestep)
+        sides = extractor.feature_sides(size)
+        dims = DecoderDims(feature_channels=extractor.feature_channels(),
+                           attention_tokens=tuple(s * s for s in sides), **(decoder_widths or {}))
+        decoder = weights.load_decoder(dims, checkpoint_file)
+        self._setup(extractor, decoder, size, attention_slicing)
+
+    @classmethod
+    def from_components(cls, extractor, decoder, *, size: int = 768,
+                        attention_slicing: bool | str = "auto") -> "IcmEngine":
+        """An engine around an already built extractor and decoder (benchmarks, tests)."""
+        engine = cls.__new__(cls)
+        engine.device = extractor.device
+        engine._setup(extractor, decoder, size, attention_slicing)
+        return engine
+
+    def _setup(self, extractor, decoder, size, attention_slicing) -> None:
+        self.extractor, self.size = extractor, size
+        self.decoder = decoder.eval().to(self.device)
         if attention_slicing == "auto":
             attention_slicing = _free_memory(self.device) < LOW_MEMORY_BYTES
         self.extractor.recorder.slice_heads = 1 if attention_slicing else None
-        sides = self.extractor.feature_sides(size)
-        dims = DecoderDims(feature_channels=self.extractor.feature_channels(),
-                           attention_tokens=tuple(s * s for s in sides), **(decoder_widths or {}))
-        self.decoder = weights.load_decoder(dims, checkpoint_file).to(self.device)
 
     # --- protocol ---------------------------------------------------------------------------
 
@@ -175,10 +191,9 @@ class IcmEngine:
         alpha = self._full_resolution(target, box, coarse)
         result = MatteResult(alpha=alpha, timings=timings)
         if foreground:
-            from pymatting import estimate_foreground_ml
+            from ..refine import estimate_foreground
 
-            result.foreground = np.clip(estimate_foreground_ml(
-                target.astype(np.float64), alpha.astype(np.float64)), 0, 1).astype(np.float32)
+            result.foreground = estimate_foreground(target, *self._model_view(target, box, coarse))
         timings["total"] = time.perf_counter() - started
         report(progress, 1.0, "Done")
         return result
@@ -186,9 +201,21 @@ class IcmEngine:
     # --- helpers ----------------------------------------------------------------------------
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
-        # SINGLE CALL SITE for the full-resolution step: switch to icm_core.refine.refine_alpha
-        # once it lands on main (plain letterbox crop-back until then).
-        return np.clip(box.crop_back(coarse), 0.0, 1.0).astype(np.float32)
+        """The model's alpha (letterboxed canvas) at the target's full size: carried up with
+        the edge-aware guided upsampling shared with lite (icm_core.refine), driven by the
+        full-resolution picture; a target no larger than the model input is just cropped back."""
+        from ..refine import guided_upsample
+
+        if box.scale >= 1.0:
+            return np.clip(box.crop_back(coarse), 0.0, 1.0).astype(np.float32)
+        low_image, low_alpha = self._model_view(target, box, coarse)
+        return guided_upsample(target, low_image, low_alpha)
+
+    @staticmethod
+    def _model_view(target: np.ndarray, box: Letterbox, coarse: np.ndarray):
+        """The target as the model saw it (without padding) and the model's alpha there."""
+        rows, cols = box.valid()
+        return resize(target, box.inner), np.clip(coarse[rows, cols], 0.0, 1.0)
 
     def _model_input(self, canvas: np.ndarray):
         import torch

@@ -11,9 +11,7 @@ import pytest
 from icm_core import synthetic
 from icm_core.cli import main
 from icm_core.imageio import write_alpha, write_image
-
-SIZE = (120, 160)  # small: the tests are about the job, not the matting
-COUNT = 4
+from tests.batch.helpers import COUNT, SIZE, batch_args
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +28,9 @@ def series(tmp_path_factory) -> Path:
     return root
 
 
-def batch_args(series: Path, out: Path, *extra: str) -> list[str]:
-    return ["batch", "--reference", str(series / "reference.png"), "--mask", str(series / "mask.png"),
-            str(series / "targets"), "--out", str(out), *extra]
-
-
 @pytest.fixture(scope="session")
 def single_run(series, tmp_path_factory) -> Path:
     """The series matted in this process, the way every mode must reproduce it."""
     out = tmp_path_factory.mktemp("single")
     assert main(batch_args(series, out)) == 0
     return out
-
-
-def output_files(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))}

@@ -10,9 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import COUNT, output_files
 
 from icm_core.batch import MANIFEST_NAME, Job, collect_sources, plan_targets, run_batch
+from tests.batch.helpers import COUNT, output_files
 
 ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install icm-matting[batch]")
 psutil = pytest.importorskip("psutil")
@@ -61,3 +61,20 @@ def test_killed_actor_is_replaced_and_its_targets_retried(local_ray, series, sin
     assert output_files(tmp_path) == output_files(single_run)
     attempts = [t["attempts"] for t in json.loads((tmp_path / MANIFEST_NAME).read_text())["targets"]]
     assert max(attempts) >= 2
+
+
+def test_refused_reference_fails_the_job_before_anything_is_written(local_ray, series, tmp_path):
+    import numpy as np
+
+    from icm_core.api import InvalidInput
+    from icm_core.imageio import write_alpha
+
+    empty = tmp_path / "empty-mask.png"
+    write_alpha(empty, np.zeros((120, 160), np.float32))
+    out = tmp_path / "out"
+    job = Job(series / "reference.png", empty, out)
+    targets = plan_targets(collect_sources([str(series / "targets")]), out, False)
+    with pytest.raises(InvalidInput, match="empty"):
+        run_batch(job, targets, ray="", show_progress=False)
+    assert not out.exists()
+    assert ray.is_initialized()  # the caller's Ray instance is left running

@@ -8,12 +8,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import batch_args
 
 from icm_core import synthetic
 from icm_core.batch import MANIFEST_NAME, MatteSettings, matte_one
 from icm_core.cli import main
 from icm_core.imageio import read_image, read_mask
+from tests.batch.helpers import batch_args
 
 av = pytest.importorskip("av", reason="PyAV is in the [batch] extra: pip install icm-matting[batch]")
 

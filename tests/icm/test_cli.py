@@ -1,0 +1,49 @@
+"""``icm-matting matte --engine icm`` and ``icm-matting weights`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from icm_core import cli
+
+from .conftest import scene
+from .tiny import TINY_SIZE, TINY_WIDTHS
+
+
+def _write(path, image):
+    cv2.imwrite(str(path), np.round(image * 255).astype(np.uint8)[..., ::-1].copy()
+                if image.ndim == 3 else np.round(image * 255).astype(np.uint8))
+    return path
+
+
+def test_matte_with_the_icm_engine(tmp_path, tiny_sd, tiny_checkpoint, monkeypatch, capsys):
+    image, mask = scene(96, 128)
+    reference = _write(tmp_path / "reference.png", image)
+    mask_file = _write(tmp_path / "mask.png", mask)
+    targets = [_write(tmp_path / f"target-{i}.png", scene(80 + 20 * i, 100, 0.03 * i, i)[0])
+               for i in range(2)]
+    monkeypatch.setenv("ICM_MATTING_CHECKPOINT", str(tiny_checkpoint))
+    monkeypatch.setenv("ICM_MATTING_SD", str(tiny_sd))
+    out = tmp_path / "out"
+    code = cli.main(["matte", "--engine", "icm", "--engine-option", f"size={TINY_SIZE}",
+                     "--engine-option", f"decoder_widths={json.dumps(TINY_WIDTHS)}",
+                     "--reference", str(reference), "--mask", str(mask_file),
+                     "--out", str(out), *map(str, targets)])
+    assert code == 0, capsys.readouterr()
+    written = sorted(out.glob("*.png"))
+    assert len(written) == 2
+    for target, alpha_file in zip(targets, written):
+        alpha = cv2.imread(str(alpha_file), cv2.IMREAD_UNCHANGED)
+        assert alpha.shape == cv2.imread(str(target)).shape[:2]
+
+
+def test_weights_commands_through_the_cli(tiny_sd, capsys):
+    assert cli.main(["weights", "status"]) == 0
+    assert "not ready" in capsys.readouterr().out
+    assert cli.main(["weights", "locate", "--sd", str(tiny_sd)]) == 0
+    assert cli.main(["weights", "verify"]) == 2  # no ICM checkpoint yet: an error, exit 2
+    captured = capsys.readouterr()
+    assert "icm checkpoint" in captured.out and "weights locate --checkpoint" in captured.out

@@ -37,6 +37,7 @@ from . import video
 from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
 
 MANIFEST_NAME = "icm-batch.json"
+JOURNAL_NAME = "icm-batch.journal"  # finished targets since the manifest's last rewrite
 MANIFEST_FORMAT = "icm-matting batch manifest"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
@@ -302,10 +303,12 @@ def set_threads(share: int) -> Callable[[], None]:
 
 class Manifest:
     """The job's record, rewritten atomically as targets finish (at most every
-    ``MANIFEST_INTERVAL`` seconds, and always at the end)."""
+    ``MANIFEST_INTERVAL`` seconds, and always at the end).  Between rewrites each finished
+    target is appended to a journal beside it, so a job killed in between does not redo it."""
 
     def __init__(self, path: Path, header: dict, entries: dict[str, dict]):
         self.path = path
+        self.journal = path.with_name(JOURNAL_NAME)
         self.header = header
         self.entries = entries
         self._saved = 0.0
@@ -322,7 +325,28 @@ class Manifest:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
-        return cls(path, data, entries)
+        manifest = cls(path, data, entries)
+        manifest._replay_journal()
+        return manifest
+
+    def _replay_journal(self) -> None:
+        try:
+            lines = self.journal.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # the line a kill cut short
+            if isinstance(entry, dict) and entry.get("key") in self.entries:
+                self.entries[entry["key"]] = entry
+
+    def finished(self, key: str) -> None:
+        """Record a target whose outputs are written: a journal line now, the manifest soon."""
+        with open(self.journal, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(self.entries[key]) + "\n")
+        self.save(force=False)
 
     def save(self, force: bool = True) -> None:
         from .imageio import atomic_write_bytes
@@ -335,6 +359,7 @@ class Manifest:
         self.header["counts"] = {s: counts.get(s, 0) for s in ("done", "failed", "pending")}
         data = dict(self.header, targets=list(self.entries.values()))
         atomic_write_bytes(self.path, json.dumps(data, indent=1).encode("utf-8"))
+        self.journal.unlink(missing_ok=True)
         self._saved = now
 
 
@@ -640,7 +665,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
             manifest.entries[key].update(status=status, seconds=round(outcome.seconds, 4),
                                          attempts=attempts, error=outcome.error,
                                          timings={k: round(v, 4) for k, v in outcome.timings.items()})
-            manifest.save(force=False)
+            manifest.finished(key)
         bar.set_postfix_str(target.label)
         bar.update()
 

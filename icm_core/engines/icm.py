@@ -53,10 +53,12 @@ def _free_memory(device) -> int:
 
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return LOW_MEMORY_BYTES
+    try:  # Linux: what can be had without swapping, page cache included
+        with open("/proc/meminfo", encoding="ascii") as info:
+            return next(int(line.split()[1]) * 1024 for line in info
+                        if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return LOW_MEMORY_BYTES  # unknown elsewhere: slice, the safe choice
 
 
 def _is_out_of_memory(error: BaseException) -> bool:

@@ -95,7 +95,9 @@ class LiteEngine:
         report(progress, 0.0, "similarity")
         check_cancel(cancel)
         with _memory_guard():
-            coarse = coarse_probability(reference.data, self._describe(target))
+            features = self._describe(target)
+            check_cancel(cancel)  # the network and the similarity each take about half a second
+            coarse = coarse_probability(reference.data, features)
             finished("similarity")
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,

@@ -10,7 +10,6 @@ exactly (strict): missing, unexpected and mis-shaped keys are named in the error
 
 from __future__ import annotations
 
-import pickle
 import warnings
 import zipfile
 from pathlib import Path
@@ -66,12 +65,12 @@ def read_checkpoint(path: str | Path) -> dict:
     if unknown:
         warnings.warn(f"Skipping {len(unknown)} non-tensor object(s) in {path.name}: "
                       f"{', '.join(unknown)}", IcmWarning, stacklevel=2)
-    placeholders = [(_placeholder(name), name) for name in unknown]
     try:
+        placeholders = [(_placeholder(name), name) for name in unknown]
         with torch.serialization.safe_globals(placeholders):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise WeightsCorrupt(f"{path} could not be read safely ({error}).") from error
+    except Exception as error:  # noqa: BLE001 - a damaged pickle fails in many ways (KeyError…)
+        raise WeightsCorrupt(f"{path} could not be read safely ({type(error).__name__}: {error}).") from error
 
 
 def decoder_state_dict(raw: dict) -> dict[str, torch.Tensor]:

@@ -203,9 +203,13 @@ def test_killed_job_resumed_gives_the_uninterrupted_outputs(series, single_run, 
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(output_files(out)) < COUNT
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("*_alpha.png")}
     resumed = subprocess.run(command + ["--resume"], check=False, cwd=REPO_ROOT, capture_output=True, text=True,
                              timeout=240)
     assert resumed.returncode == 0, resumed.stderr
     assert "already done" in resumed.stdout
     assert output_files(out) == output_files(single_run)
     assert manifest_of(out)["counts"]["done"] == COUNT
+    # targets finished before the kill are not redone, even those the manifest had not saved yet
+    assert {name: (out / name).stat().st_mtime_ns for name in finished} == finished
+    assert not (out / "icm-batch.journal").exists()

@@ -163,3 +163,36 @@ def test_large_targets_are_carried_up_along_their_own_edges(engine):
     image, mask = scene(128, 128)
     result = engine.matte(target, engine.encode_reference(image, mask), foreground=True)
     assert result.alpha.shape == (512, 384) and result.foreground.shape == (512, 384, 3)
+
+
+def test_out_of_memory_retries_with_sliced_attention_then_explains(tiny_sd, tiny_checkpoint):
+    from icm_core.api import OutOfMemory
+    from icm_core.engines.icm import IcmEngine
+
+    from .tiny import TINY_SIZE, TINY_WIDTHS
+
+    engine = IcmEngine(checkpoint=str(tiny_checkpoint), sd=str(tiny_sd), size=TINY_SIZE,
+                       decoder_widths=TINY_WIDTHS, device="cpu", attention_slicing=False)
+    image, mask = scene(128, 128)
+    target = scene(128, 128, shift=0.03, seed=2)[0]
+    reference = engine.encode_reference(image, mask)
+    whole = engine.matte(target, reference).alpha
+    failures = iter([RuntimeError("DefaultCPUAllocator: can't allocate memory")])
+
+    def fails_once():
+        error = next(failures, None)
+        if error:
+            raise error
+        return "done"
+
+    assert engine._guarded(fails_once) == "done"
+    assert engine.extractor.recorder.slice_heads == 1  # retried with sliced attention
+    np.testing.assert_allclose(engine.matte(target, reference).alpha, whole, atol=1e-5)
+
+    def always_fails():
+        raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(OutOfMemory, match="ensemble_size"):
+        engine._guarded(always_fails)
+    with pytest.raises(RuntimeError, match="shape"):
+        engine._guarded(lambda: (_ for _ in ()).throw(RuntimeError("shape mismatch")))

@@ -121,3 +121,43 @@ def test_wrong_shape_and_truncated_weights_are_named():
     del state["1.bias"]
     with pytest.raises(WeightsCorrupt, match="missing keys: 1.bias"):
         load_decoder_weights(decoder, state)
+
+
+def test_targets_finished_between_manifest_rewrites_survive_a_kill(tmp_path):
+    """The manifest is rewritten at most twice a second; a target finished just before a kill
+    is in the journal, so --resume does not redo it.  A line cut short by the kill is ignored."""
+    from icm_core.batch import JOURNAL_NAME, Manifest
+
+    entries = {key: {"key": key, "status": "pending", "input_sha256": None} for key in "abc"}
+    manifest = Manifest(tmp_path / "icm-batch.json", {"format": "icm-matting batch manifest"}, entries)
+    manifest.save()
+    for key in "ab":
+        entries[key].update(status="done", input_sha256=f"sha-{key}")
+        manifest.finished(key)  # within the interval: only the journal is written
+    with open(tmp_path / JOURNAL_NAME, "a") as stream:
+        stream.write('{"key": "c", "status": "do')  # the kill
+    loaded = Manifest.load(tmp_path / "icm-batch.json")
+    assert [loaded.entries[k]["status"] for k in "abc"] == ["done", "done", "pending"]
+    assert loaded.entries["b"]["input_sha256"] == "sha-b"
+    loaded.save()
+    assert not (tmp_path / JOURNAL_NAME).exists()
+    assert Manifest.load(tmp_path / "icm-batch.json").entries["a"]["status"] == "done"
+
+
+@pytest.mark.parametrize("pickled", [
+    b"\x80\x02cbuiltins\nfo\x00o\n)\x81.",  # a class name with a NUL byte
+    b"\x80\x02}q\x00h\x07.",  # a reference to a memo entry that does not exist
+])
+def test_damaged_pickle_inside_a_checkpoint_is_weights_corrupt(tmp_path, pickled):
+    """Found by the fuzzer: these raised ValueError and KeyError."""
+    import zipfile
+
+    from icm_core.icm.checkpoint import read_checkpoint
+
+    path = tmp_path / "model.ckpt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickled)
+        archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/version", "3\n")
+    with pytest.raises(WeightsCorrupt, match="damaged|could not be read safely"):
+        read_checkpoint(path)

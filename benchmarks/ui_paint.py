@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from ui.canvas import MaskCanvas  # noqa: E402
 from ui.maskdoc import stamp_segment  # noqa: E402
-from ui.qt import API, QPointF, QtGui, QtWidgets, Qt, ensure_app  # noqa: E402
+from ui.qt import API, QPointF, Qt, QtGui, QtWidgets, ensure_app  # noqa: E402
 
 TARGET_MS = 16.0
 
@@ -32,18 +32,26 @@ def stroke_points(canvas: MaskCanvas, count: int) -> list[QPointF]:
     """A wavy stroke across the widget, about 8 screen px per mouse move (a brisk drag)."""
     width, height = canvas.width(), canvas.height()
     return [
-        QPointF(50 + (i * 8) % (width - 100), height / 2 + 0.3 * height * math.sin(i / 15)) for i in range(count)
+        QPointF(50 + (i * 8) % (width - 100), height / 2 + 0.3 * height * math.sin(i / 15))
+        for i in range(count)
     ]
 
 
 def send(canvas, kind, pos):
-    kinds = {"press": QtGui.QMouseEvent.Type.MouseButtonPress, "move": QtGui.QMouseEvent.Type.MouseMove,
-             "release": QtGui.QMouseEvent.Type.MouseButtonRelease}
+    kinds = {
+        "press": QtGui.QMouseEvent.Type.MouseButtonPress,
+        "move": QtGui.QMouseEvent.Type.MouseMove,
+        "release": QtGui.QMouseEvent.Type.MouseButtonRelease,
+    }
     left = Qt.MouseButton.LeftButton
-    event = QtGui.QMouseEvent(kinds[kind], pos, QPointF(canvas.mapToGlobal(pos.toPoint())),
-                              Qt.MouseButton.NoButton if kind == "move" else left,
-                              Qt.MouseButton.NoButton if kind == "release" else left,
-                              Qt.KeyboardModifier.NoModifier)
+    event = QtGui.QMouseEvent(
+        kinds[kind],
+        pos,
+        QPointF(canvas.mapToGlobal(pos.toPoint())),
+        Qt.MouseButton.NoButton if kind == "move" else left,
+        Qt.MouseButton.NoButton if kind == "release" else left,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QtWidgets.QApplication.sendEvent(canvas, event)
 
 
@@ -53,6 +61,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--radius", type=float, default=60.0, help="brush radius in image px")
     parser.add_argument("--segments", type=int, default=200)
     parser.add_argument("--soft", action="store_true")
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        help="screen px per image px (default: fit the whole reference)",
+    )
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
 
@@ -69,6 +83,9 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     canvas.set_reference(reference)
     load_s = time.perf_counter() - start
+    if args.zoom:
+        centre = QPointF(canvas.width() / 2, canvas.height() / 2)
+        canvas.zoom_at(args.zoom / canvas.zoom, centre)
     canvas.set_brush_radius(args.radius)
     canvas.set_soft(args.soft)
     app.processEvents()
@@ -90,7 +107,9 @@ def main(argv=None) -> dict:
     full = np.zeros((height, width), np.float32)
     image_points = [canvas.to_image(p) for p in points]
     start = time.perf_counter()
-    for a, b in zip([image_points[0]] + image_points[:-1], image_points):  # the canvas starts with a dot
+    for a, b in zip(
+        [image_points[0]] + image_points[:-1], image_points
+    ):  # the canvas starts with a dot
         stamp_segment(full, a, b, args.radius, args.soft, False)
     full_ms = (time.perf_counter() - start) * 1000 / len(image_points)
     exact = bool(np.array_equal(full, canvas.mask()))
@@ -101,6 +120,7 @@ def main(argv=None) -> dict:
         "reference": f"{width}x{height}",
         "megapixels": round(width * height / 1e6, 1),
         "proxy": "x".join(map(str, canvas.document.proxy_size[::-1])),
+        "zoom": round(canvas.zoom, 3),
         "brush_radius_px": args.radius,
         "soft": args.soft,
         "segments": args.segments,

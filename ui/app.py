@@ -1,7 +1,7 @@
 """The standalone app: image files as layers, the panel, results saved as new files.
 
 ``icm-matting gui [FILES or FOLDER] [--out FOLDER]``.  Drop files or folders on the window to
-add them.  Results go next to each input (``<name>.alpha.png``, ``<name>.cutout.png``) or into
+add them.  Results go next to each input (``<name>_alpha.png``, ``<name>_cutout.png``) or into
 the chosen folder; existing files are never overwritten without asking.  Works out of the box
 with the built-in ``lite`` engine.
 """
@@ -38,11 +38,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add(menu, "&Open images…", QKeySequence.StandardKey.Open, self.open_images)
         self._add(menu, "Open &folder…", QKeySequence("Ctrl+Shift+O"), self.open_folder)
         self._add(menu, "&Save results to…", None, self.panel.choose_out_dir)
-        self._add(menu, "&Remove selected images", QKeySequence.StandardKey.Delete, self.remove_selected)
+        self._add(
+            menu, "&Remove selected images", QKeySequence.StandardKey.Delete, self.remove_selected
+        )
         menu.addSeparator()
         self._add(menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         run = self.menuBar().addMenu("&Matte")
-        for action in (self.panel.run_action, self.panel.cancel_action, self.panel.undo_action, self.panel.redo_action):
+        for action in (
+            self.panel.run_action,
+            self.panel.cancel_action,
+            self.panel.undo_action,
+            self.panel.redo_action,
+        ):
             run.addAction(action)
 
     def _add(self, menu, text, shortcut, slot) -> QAction:
@@ -83,7 +90,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.refresh_layers()
 
     def _selection_to_host(self) -> None:
-        self.host.select(item.data(Qt.ItemDataRole.UserRole) for item in self.panel.layer_list.selectedItems())
+        self.host.select(
+            item.data(Qt.ItemDataRole.UserRole) for item in self.panel.layer_list.selectedItems()
+        )
 
     # -- drag and drop ---------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -105,6 +114,6 @@ def main(paths=(), out_dir=None) -> int:
     app = ensure_app(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(paths, out_dir)
+    window = MainWindow(paths, out_dir, QSettings(ORGANISATION, APPLICATION))
     window.show()
     return exec_(app)

@@ -15,7 +15,19 @@ import numpy as np
 from icm_core.geometry import resize
 
 from .maskdoc import Brush, MaskDocument
-from .qt import QColor, QImage, QPainter, QPen, QPointF, QRectF, Qt, QtCore, QtWidgets, Signal, image_from_array
+from .qt import (
+    QColor,
+    QImage,
+    QPainter,
+    QPen,
+    QPointF,
+    QRectF,
+    Qt,
+    QtCore,
+    QtWidgets,
+    Signal,
+    image_from_array,
+)
 
 ZOOM_STEP = 1.25
 MIN_RADIUS, MAX_RADIUS = 0.5, 2000.0
@@ -40,7 +52,10 @@ class MaskCanvas(QtWidgets.QWidget):
         self.overlay_color = QColor(255, 40, 80)
         self.overlay_opacity = 0.5
         self._reference_image: QImage | None = None
-        self._overlay_pixels: np.ndarray | None = None  # RGBA premultiplied, aliased by _overlay_image
+        self._reference_full: QImage | None = None
+        self._overlay_pixels: np.ndarray | None = (
+            None  # RGBA premultiplied, aliased by _overlay_image
+        )
         self._overlay_image: QImage | None = None
         self._zoom = 1.0  # screen px per full-resolution px
         self._offset = QPointF(0, 0)  # screen position of the image's top-left corner
@@ -57,10 +72,17 @@ class MaskCanvas(QtWidgets.QWidget):
         self.document = MaskDocument(image.shape[:2], self.proxy_max_side, mask)
         proxy = resize(image, self.document.proxy_size)
         self._reference_image = _qimage_rgb(proxy)
+        # Zoomed in past the proxy, the artist sees the real pixels (the overlay stays a proxy).
+        larger = image.shape[:2] != self.document.proxy_size
+        self._reference_full = _qimage_rgb(image) if larger else None
         height, width = self.document.proxy_size
         self._overlay_pixels = np.zeros((height, width, 4), np.uint8)
         self._overlay_image = QImage(
-            self._overlay_pixels.data, width, height, width * 4, QImage.Format.Format_RGBA8888_Premultiplied
+            self._overlay_pixels.data,
+            width,
+            height,
+            width * 4,
+            QImage.Format.Format_RGBA8888_Premultiplied,
         )
         self._refresh_overlay()
         self.fit()
@@ -125,7 +147,8 @@ class MaskCanvas(QtWidgets.QWidget):
         x0, y0, x1, y1 = box if box is not None else (0, 0, width, height)
         coverage = self.document.proxy[y0:y1, x0:x1] * self.overlay_opacity
         rgba = np.array(
-            [self.overlay_color.red(), self.overlay_color.green(), self.overlay_color.blue(), 255], np.float32
+            [self.overlay_color.red(), self.overlay_color.green(), self.overlay_color.blue(), 255],
+            np.float32,
         )
         # premultiplied: every channel scales with the coverage
         self._overlay_pixels[y0:y1, x0:x1] = (coverage[..., None] * rgba + 0.5).astype(np.uint8)
@@ -145,14 +168,18 @@ class MaskCanvas(QtWidgets.QWidget):
             return
         height, width = self.document.size
         self._zoom = max(min(self.width() / width, self.height() / height), 1e-3)
-        self._offset = QPointF((self.width() - width * self._zoom) / 2, (self.height() - height * self._zoom) / 2)
+        self._offset = QPointF(
+            (self.width() - width * self._zoom) / 2, (self.height() - height * self._zoom) / 2
+        )
         self.update()
 
     def zoom_at(self, factor: float, anchor: QPointF) -> None:
         """Multiply the zoom by ``factor`` keeping the image point under ``anchor`` still."""
         image_point = self.to_image(anchor)
         self._zoom = float(min(max(self._zoom * factor, 1e-3), 64.0))
-        self._offset = QPointF(anchor.x() - image_point[0] * self._zoom, anchor.y() - image_point[1] * self._zoom)
+        self._offset = QPointF(
+            anchor.x() - image_point[0] * self._zoom, anchor.y() - image_point[1] * self._zoom
+        )
         self.update()
 
     def pan(self, dx: float, dy: float) -> None:
@@ -161,7 +188,10 @@ class MaskCanvas(QtWidgets.QWidget):
 
     def to_image(self, point: QPointF) -> tuple[float, float]:
         """Widget position → full-resolution image ``(x, y)``."""
-        return ((point.x() - self._offset.x()) / self._zoom, (point.y() - self._offset.y()) / self._zoom)
+        return (
+            (point.x() - self._offset.x()) / self._zoom,
+            (point.y() - self._offset.y()) / self._zoom,
+        )
 
     def to_widget(self, x: float, y: float) -> QPointF:
         return QPointF(self._offset.x() + x * self._zoom, self._offset.y() + y * self._zoom)
@@ -169,7 +199,9 @@ class MaskCanvas(QtWidgets.QWidget):
     def _screen_rect(self, box) -> QtCore.QRect:
         s = self._zoom / self.document.scale
         x0, y0, x1, y1 = box
-        rect = QRectF(self._offset.x() + x0 * s, self._offset.y() + y0 * s, (x1 - x0) * s, (y1 - y0) * s)
+        rect = QRectF(
+            self._offset.x() + x0 * s, self._offset.y() + y0 * s, (x1 - x0) * s, (y1 - y0) * s
+        )
         return rect.toAlignedRect().adjusted(-2, -2, 2, 2)
 
     # -- painting the widget --------------------------------------------------------------------
@@ -180,10 +212,15 @@ class MaskCanvas(QtWidgets.QWidget):
             s = self._zoom / self.document.scale
             painter.save()
             painter.translate(self._offset)
+            if self._reference_full is not None and s > 1.0:
+                painter.scale(self._zoom, self._zoom)
+                painter.drawImage(QPointF(0, 0), self._reference_full)
+                painter.scale(1 / self._zoom, 1 / self._zoom)
             painter.scale(s, s)
             # Smooth scaling only when shrinking; enlarged pixels stay crisp for precise edges.
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
-            painter.drawImage(QPointF(0, 0), self._reference_image)
+            if self._reference_full is None or s <= 1.0:
+                painter.drawImage(QPointF(0, 0), self._reference_image)
             painter.drawImage(QPointF(0, 0), self._overlay_image)
             painter.restore()
             if self._cursor is not None and self._panning_from is None:
@@ -200,10 +237,15 @@ class MaskCanvas(QtWidgets.QWidget):
     def mousePressEvent(self, event) -> None:
         pos = _position(event)
         button = event.button()
-        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_held):
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space_held
+        ):
             self._panning_from = pos
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
-        elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) and self.document is not None:
+        elif (
+            button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton)
+            and self.document is not None
+        ):
             erase = self.erase_mode or button == Qt.MouseButton.RightButton
             self.begin_stroke(pos, erase)
         event.accept()
@@ -288,7 +330,11 @@ class MaskCanvas(QtWidgets.QWidget):
         radius = self.brush_radius * self._zoom + 4
         for point in (old, self._cursor):
             if point is not None:
-                self.update(QRectF(point.x() - radius, point.y() - radius, 2 * radius, 2 * radius).toAlignedRect())
+                self.update(
+                    QRectF(
+                        point.x() - radius, point.y() - radius, 2 * radius, 2 * radius
+                    ).toAlignedRect()
+                )
 
 
 def _position(event) -> QPointF:

@@ -9,9 +9,10 @@ blocks the GUI.  Results are always NEW layers, masks, selections or files.
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -71,15 +72,22 @@ class Host(Protocol):
     def existing_outputs(self, layer_ids: list[str], mode: str) -> list[Path]:
         """Outputs that a run would overwrite (files hosts); editors return ``[]``."""
 
-    def write_result(self, layer_id: str, alpha: np.ndarray, foreground: np.ndarray | None,
-                     mode: str, overwrite: bool = False) -> Written: ...
+    def write_result(
+        self,
+        layer_id: str,
+        alpha: np.ndarray,
+        foreground: np.ndarray | None,
+        mode: str,
+        overwrite: bool = False,
+    ) -> Written: ...
 
 
 class FileHost:
     """The standalone app's host: each image file is a layer; results are new files.
 
-    Results go next to each input, or into ``out_dir``: ``<stem>.alpha.png`` and, when a
-    foreground was computed, ``<stem>.cutout.png``.  Writes are atomic and never overwrite
+    Results go next to each input, or into ``out_dir``: ``<stem>_alpha.png`` and, when a
+    foreground was computed, ``<stem>_cutout.png`` (the names ``icm-matting matte`` uses).
+    Two open images that would share a result name get their folder and extension added.  Writes are atomic and never overwrite
     unless ``overwrite=True`` (the app asks first).
     """
 
@@ -144,22 +152,42 @@ class FileHost:
     def output_paths(self, layer_id: str) -> tuple[Path, Path]:
         source = self._path(layer_id)
         folder = self.out_dir or source.parent
-        return folder / f"{source.stem}.alpha.png", folder / f"{source.stem}.cutout.png"
+        stem = source.stem
+        clashes = [
+            p
+            for p in map(Path, self._layers)
+            if p.stem == stem and (self.out_dir or p.parent) == folder
+        ]
+        if len(clashes) > 1:
+            stem = f"{source.parent.name}_{stem}_{source.suffix.lstrip('.').lower()}"
+        return folder / f"{stem}_alpha.png", folder / f"{stem}_cutout.png"
 
     def existing_outputs(self, layer_ids, mode: str = "files") -> list[Path]:
-        return [path for layer_id in layer_ids for path in self.output_paths(layer_id) if path.exists()]
+        return [
+            path for layer_id in layer_ids for path in self.output_paths(layer_id) if path.exists()
+        ]
 
     def write_result(self, layer_id, alpha, foreground, mode="files", overwrite=False) -> Written:
         if mode != "files":
-            raise OutputError(f"The files host writes files only, not {OUTPUT_MODES.get(mode, mode)}.")
+            raise OutputError(
+                f"The files host writes files only, not {OUTPUT_MODES.get(mode, mode)}."
+            )
         alpha_path, cutout_path = self.output_paths(layer_id)
         if not overwrite:
-            clashes = [p for p in (alpha_path, cutout_path if foreground is not None else None) if p and p.exists()]
+            clashes = [
+                p
+                for p in (alpha_path, cutout_path if foreground is not None else None)
+                if p and p.exists()
+            ]
             if clashes:
-                raise OutputError(f"{clashes[0]} already exists; choose another output folder or allow overwriting.")
+                raise OutputError(
+                    f"{clashes[0]} already exists; choose another output folder or allow overwriting."
+                )
         written = [imageio.write_alpha(alpha_path, alpha, overwrite=overwrite)]
         if foreground is not None:
-            written.append(imageio.write_cutout(cutout_path, foreground, alpha, overwrite=overwrite))
+            written.append(
+                imageio.write_cutout(cutout_path, foreground, alpha, overwrite=overwrite)
+            )
         return Written(f"Wrote {', '.join(p.name for p in written)}", tuple(written))
 
     def _path(self, layer_id: str) -> Path:
@@ -188,7 +216,7 @@ def _is_input_image(path: Path) -> bool:
     return (
         path.is_file()
         and path.suffix.lower() in IMAGE_SUFFIXES
-        and not name.endswith((".alpha.png", ".cutout.png"))
+        and not name.endswith(("_alpha.png", "_cutout.png"))
         and not name.startswith(".")
     )
 

@@ -31,7 +31,9 @@ class Brush:
     erase: bool = False
 
 
-def stamp_segment(mask: np.ndarray, p0, p1, radius: float, soft: bool, erase: bool, scale: float = 1.0):
+def stamp_segment(
+    mask: np.ndarray, p0, p1, radius: float, soft: bool, erase: bool, scale: float = 1.0
+):
     """Stamp a round segment from ``p0`` to ``p1`` (full-resolution ``(x, y)``) into ``mask``
     whose pixels are ``scale`` times the full-resolution ones.  Returns the touched box
     ``(x0, y0, x1, y1)`` in ``mask`` pixels, or ``None`` when the segment misses the mask.
@@ -80,7 +82,9 @@ class _Edit:
 class MaskDocument:
     """Full-resolution mask + display proxy + undo history for one reference image."""
 
-    def __init__(self, size: tuple[int, int], proxy_max_side: int = 2048, mask: np.ndarray | None = None):
+    def __init__(
+        self, size: tuple[int, int], proxy_max_side: int = 2048, mask: np.ndarray | None = None
+    ):
         self.size = tuple(size)  # (height, width) of the reference
         self.proxy_size = scale_to_fit(self.size, proxy_max_side)
         self.scale = self.proxy_size[1] / self.size[1]  # proxy px per full px (uniform)
@@ -114,7 +118,9 @@ class MaskDocument:
             return None
         start, self._last_point = self._last_point, point
         brush = self._brush
-        box = stamp_segment(self.proxy, start, point, brush.radius, brush.soft, brush.erase, self.scale)
+        box = stamp_segment(
+            self.proxy, start, point, brush.radius, brush.soft, brush.erase, self.scale
+        )
         if box is not None:
             self._grow_stroke_box(box)
         self._submit(self._stamp_full, self._stroke, start, point, brush)
@@ -153,7 +159,9 @@ class MaskDocument:
         self._set_all(np.clip(mask, 0.0, 1.0), record=True)
 
     def _set_all(self, mask: np.ndarray, record: bool) -> None:
-        edit = _Edit(proxy_box=(0, 0, self.proxy_size[1], self.proxy_size[0]), proxy_before=self.proxy.copy())
+        edit = _Edit(
+            proxy_box=(0, 0, self.proxy_size[1], self.proxy_size[0]), proxy_before=self.proxy.copy()
+        )
         self.proxy[:] = resize(mask, self.proxy_size)
         edit.proxy_after = self.proxy.copy()
 
@@ -220,8 +228,10 @@ class MaskDocument:
     def _stamp_full(self, edit: _Edit, start, end, brush: Brush) -> None:
         r = brush.radius
         box = (
-            int(np.floor(min(start[0], end[0]) - r)), int(np.floor(min(start[1], end[1]) - r)),
-            int(np.ceil(max(start[0], end[0]) + r)) + 1, int(np.ceil(max(start[1], end[1]) + r)) + 1,
+            int(np.floor(min(start[0], end[0]) - r)),
+            int(np.floor(min(start[1], end[1]) - r)),
+            int(np.ceil(max(start[0], end[0]) + r)) + 1,
+            int(np.ceil(max(start[1], end[1]) + r)) + 1,
         )
         self._save_tiles(edit.full_before, box)
         stamp_segment(self.full, start, end, brush.radius, brush.soft, brush.erase)

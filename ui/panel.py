@@ -8,6 +8,7 @@ the same widget.  Settings persist through the ``QSettings`` given (the app's ow
 from __future__ import annotations
 
 import itertools
+import os
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +19,18 @@ from icm_core.api import IcmError
 from .canvas import MaskCanvas
 from .hostapi import OUTPUT_MODES, Host
 from .qt import (
-    QAction, QColor, QIcon, QKeySequence, QPixmap, QSettings, Qt, QtCore, QtWidgets, Signal, exec_, image_from_array,
+    QAction,
+    QColor,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QSettings,
+    Qt,
+    QtCore,
+    QtWidgets,
+    Signal,
+    exec_,
+    image_from_array,
 )
 from .worker import Finished, Job, MatteRunner, Progress, Target, TargetDone, TargetFailed
 
@@ -28,11 +40,24 @@ ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
 DEVICES = {"auto": "Auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 #: engine options for each quality preset
 QUALITY = {
-    "fast": ("Fast", {"lite": {"feature_side": 448, "matting_side": 512}, "icm": {"ensemble_size": 1}}),
-    "balanced": ("Balanced", {"lite": {"feature_side": 640, "matting_side": 1024}, "icm": {"ensemble_size": 4}}),
-    "best": ("Best", {"lite": {"feature_side": 896, "matting_side": 2048}, "icm": {"ensemble_size": 8}}),
+    "fast": (
+        "Fast",
+        {"lite": {"feature_side": 448, "matting_side": 512}, "icm": {"ensemble_size": 1}},
+    ),
+    "balanced": (
+        "Balanced",
+        {"lite": {"feature_side": 640, "matting_side": 1024}, "icm": {"ensemble_size": 4}},
+    ),
+    "best": (
+        "Best",
+        {"lite": {"feature_side": 896, "matting_side": 2048}, "icm": {"ensemble_size": 8}},
+    ),
 }
-PREVIEWS = {"alpha": "Alpha", "composite": "Cutout on checkerboard", "side": "Side by side with source"}
+PREVIEWS = {
+    "alpha": "Alpha",
+    "composite": "Cutout on checkerboard",
+    "side": "Side by side with source",
+}
 LAYER_ID_ROLE = Qt.ItemDataRole.UserRole
 _reference_generation = itertools.count(1)
 
@@ -40,7 +65,12 @@ _reference_generation = itertools.count(1)
 class Panel(QtWidgets.QWidget):
     """The whole panel.  ``results`` maps layer id → :class:`TargetDone` of the last runs."""
 
-    run_finished = Signal(object)  # Finished, after the panel has updated itself
+    # Re-emitted on the GUI thread once the panel has updated itself.  Connect plain functions
+    # here, not to the worker's signals: PySide6 calls a lambda connected to a signal of
+    # another thread directly in that thread.
+    progressed = Signal(object)  # Progress
+    target_finished = Signal(object)  # TargetDone or TargetFailed
+    run_finished = Signal(object)  # Finished
 
     def __init__(self, host: Host, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
@@ -48,13 +78,17 @@ class Panel(QtWidgets.QWidget):
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.results: dict[str, TargetDone] = {}
         self.runner = MatteRunner(self)
-        self._reference: tuple[str, object] | None = None  # (layer id, revision) shown on the canvas
+        self._reference: tuple[str, object] | None = (
+            None  # (layer id, revision) shown on the canvas
+        )
         self._reference_pixels: np.ndarray | None = None
         self._reference_generation = 0
         self._run_mode = "files"
         self._run_ids: list[str] = []
         self._loading_settings = True
         self._warmed_up = False
+        self._engine_problems: dict[str, str] = {}  # engine → why it cannot run here
+        self._run_overwrite = False
         self._build()
         self._connect()
         self._load_settings()
@@ -68,14 +102,20 @@ class Panel(QtWidgets.QWidget):
 
         # -- left: reference, brush tools, canvas
         self.reference_combo = QtWidgets.QComboBox()
-        self.reference_combo.setToolTip("The image whose subject you brush; the others are matted like it.")
+        self.reference_combo.setToolTip(
+            "The image whose subject you brush; the others are matted like it."
+        )
         self.reference_file_button = QtWidgets.QPushButton("File…")
         self.reference_file_button.setToolTip("Use an image file as the reference")
-        reference_row = _row(QtWidgets.QLabel("Reference:"), self.reference_combo, self.reference_file_button)
+        reference_row = _row(
+            QtWidgets.QLabel("Reference:"), self.reference_combo, self.reference_file_button
+        )
         reference_row.setStretch(1, 1)
 
         self.paint_button = _tool("Paint", "Paint the mask (X toggles)", checkable=True)
-        self.erase_button = _tool("Erase", "Erase the mask (X toggles; right button erases too)", checkable=True)
+        self.erase_button = _tool(
+            "Erase", "Erase the mask (X toggles; right button erases too)", checkable=True
+        )
         self.paint_button.setChecked(True)
         group = QtWidgets.QButtonGroup(self)
         group.addButton(self.paint_button)
@@ -92,8 +132,16 @@ class Panel(QtWidgets.QWidget):
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setMaximumWidth(90)
         self.opacity_slider.setToolTip("Overlay opacity")
-        brush_row = _row(self.paint_button, self.erase_button, QtWidgets.QLabel("Size"), self.size_slider,
-                         self.size_label, self.soft_check, self.color_button, self.opacity_slider)
+        brush_row = _row(
+            self.paint_button,
+            self.erase_button,
+            QtWidgets.QLabel("Size"),
+            self.size_slider,
+            self.size_label,
+            self.soft_check,
+            self.color_button,
+            self.opacity_slider,
+        )
         brush_row.setStretch(3, 1)
 
         self.fit_button = _tool("Fit", "Fit the reference in view (F)")
@@ -104,8 +152,13 @@ class Panel(QtWidgets.QWidget):
         self.mask_from_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         self.mask_from_menu = QtWidgets.QMenu(self)
         self.mask_from_button.setMenu(self.mask_from_menu)
-        edit_row = _row(self.fit_button, self.undo_button, self.redo_button, self.clear_button,
-                        self.mask_from_button)
+        edit_row = _row(
+            self.fit_button,
+            self.undo_button,
+            self.redo_button,
+            self.clear_button,
+            self.mask_from_button,
+        )
         edit_row.addStretch(1)
 
         left = QtWidgets.QWidget()
@@ -117,7 +170,9 @@ class Panel(QtWidgets.QWidget):
 
         # -- right: layers and targets, engine, output, run, results
         self.layer_list = QtWidgets.QListWidget()
-        self.layer_list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.layer_list.setSelectionMode(
+            QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection
+        )
         self.layer_list.setIconSize(QtCore.QSize(40, 40))
         self.all_radio = QtWidgets.QRadioButton("All layers")
         self.selected_radio = QtWidgets.QRadioButton("Selected layers")
@@ -127,6 +182,8 @@ class Panel(QtWidgets.QWidget):
             self.engine_combo.addItem(label, key)
         self.engine_reason = QtWidgets.QLabel()
         self.engine_reason.setWordWrap(True)
+        # Qt 5's form layout ignores a wrapped label's height for width: keep two lines
+        self.engine_reason.setMinimumHeight(2 * self.engine_reason.fontMetrics().lineSpacing() + 2)
         self.engine_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.weights_button = QtWidgets.QPushButton("Set up ICM weights…")
         self.device_combo = _combo(DEVICES)
@@ -157,7 +214,9 @@ class Panel(QtWidgets.QWidget):
         self.preview_label = QtWidgets.QLabel()
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_label.setMinimumSize(160, 180)
-        self.preview_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
+        self.preview_label.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored
+        )
 
         form = QtWidgets.QFormLayout()
         form.addRow("Targets:", _row(self.all_radio, self.selected_radio))
@@ -191,6 +250,9 @@ class Panel(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # never narrower than its content: the splitter then takes the room from the canvas
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
         splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(scroll)
@@ -201,7 +263,9 @@ class Panel(QtWidgets.QWidget):
         layout.addWidget(splitter)
 
         # Shortcuts live on the panel (not the window) so they never steal a host's Ctrl+Z.
-        self.undo_action = self._action("Undo stroke", [QKeySequence.StandardKey.Undo], self.canvas.undo)
+        self.undo_action = self._action(
+            "Undo stroke", [QKeySequence.StandardKey.Undo], self.canvas.undo
+        )
         self.redo_action = self._action(
             "Redo stroke", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")], self.canvas.redo
         )
@@ -224,7 +288,9 @@ class Panel(QtWidgets.QWidget):
         self.size_slider.valueChanged.connect(lambda value: self.canvas.set_brush_radius(value / 2))
         self.soft_check.toggled.connect(self.canvas.set_soft)
         self.color_button.clicked.connect(lambda *_: self.choose_overlay_colour())
-        self.opacity_slider.valueChanged.connect(lambda value: self.canvas.set_overlay(opacity=value / 100))
+        self.opacity_slider.valueChanged.connect(
+            lambda value: self.canvas.set_overlay(opacity=value / 100)
+        )
         self.fit_button.clicked.connect(lambda *_: self.canvas.fit())
         self.undo_button.clicked.connect(lambda *_: self.canvas.undo())
         self.redo_button.clicked.connect(lambda *_: self.canvas.redo())
@@ -245,10 +311,17 @@ class Panel(QtWidgets.QWidget):
         signals.target_done.connect(self._on_target_done)
         signals.target_failed.connect(self._on_target_failed)
         signals.finished.connect(self._on_finished)
-        for signal in (self.device_combo.currentIndexChanged, self.quality_combo.currentIndexChanged,
-                       self.output_combo.currentIndexChanged, self.preview_combo.currentIndexChanged,
-                       self.all_radio.toggled, self.cutout_check.toggled, self.soft_check.toggled,
-                       self.size_slider.valueChanged, self.opacity_slider.valueChanged):
+        for signal in (
+            self.device_combo.currentIndexChanged,
+            self.quality_combo.currentIndexChanged,
+            self.output_combo.currentIndexChanged,
+            self.preview_combo.currentIndexChanged,
+            self.all_radio.toggled,
+            self.cutout_check.toggled,
+            self.soft_check.toggled,
+            self.size_slider.valueChanged,
+            self.opacity_slider.valueChanged,
+        ):
             signal.connect(lambda *_: self.save_settings())
 
     # == settings ================================================================================
@@ -259,7 +332,9 @@ class Panel(QtWidgets.QWidget):
         _select(self.quality_combo, s.value("quality", "balanced"))
         _select(self.preview_combo, s.value("preview", "composite"))
         self._saved_output = s.value("output", "")
-        (self.all_radio if s.value("targets", "all") == "all" else self.selected_radio).setChecked(True)
+        (self.all_radio if s.value("targets", "all") == "all" else self.selected_radio).setChecked(
+            True
+        )
         self.cutout_check.setChecked(_bool(s.value("cutouts", True)))
         self.size_slider.setValue(int(s.value("brush_size", 40)))
         self.canvas.set_brush_radius(self.size_slider.value() / 2)
@@ -268,7 +343,12 @@ class Panel(QtWidgets.QWidget):
         self.opacity_slider.setValue(int(s.value("overlay_opacity", 50)))
         self.canvas.set_overlay(opacity=self.opacity_slider.value() / 100)
         out_dir = s.value("out_dir", "")
-        if hasattr(self.host, "out_dir") and out_dir and self.host.out_dir is None and Path(out_dir).is_dir():
+        if (
+            hasattr(self.host, "out_dir")
+            and out_dir
+            and self.host.out_dir is None
+            and Path(out_dir).is_dir()
+        ):
             self.host.out_dir = Path(out_dir)
         self._show_out_dir()
 
@@ -303,10 +383,13 @@ class Panel(QtWidgets.QWidget):
         if current is not None:
             _select(self.reference_combo, current)
         self.layer_list.clear()
+        blank = QPixmap(self.layer_list.iconSize())
+        blank.fill(QColor(0, 0, 0, 0))  # every row as tall as a row with a result thumbnail
         selected = set(self.host.selected_layer_ids())
         for layer in layers:
             item = QtWidgets.QListWidgetItem(layer.name)
             item.setData(LAYER_ID_ROLE, layer.id)
+            item.setIcon(QIcon(blank))
             item.setToolTip(f"{layer.name}: {layer.size[1]}×{layer.size[0]} px")
             self.layer_list.addItem(item)
             item.setSelected(layer.id in selected)
@@ -321,7 +404,9 @@ class Panel(QtWidgets.QWidget):
         _select(self.output_combo, wanted)
         self.output_combo.blockSignals(False)
         self._output_changed()
-        if layers and (self._reference is None or self._reference[0] != self.reference_combo.currentData()):
+        if layers and (
+            self._reference is None or self._reference[0] != self.reference_combo.currentData()
+        ):
             self._reference_chosen()
         self._mark_reference()
         if not layers:
@@ -340,7 +425,9 @@ class Panel(QtWidgets.QWidget):
         if layer_id is None:
             return
         try:
-            self.set_reference(layer_id, self.host.read_pixels(layer_id), self.host.revision(layer_id))
+            self.set_reference(
+                layer_id, self.host.read_pixels(layer_id), self.host.revision(layer_id)
+            )
         except IcmError as error:
             self.show_error(str(error))
 
@@ -356,7 +443,9 @@ class Panel(QtWidgets.QWidget):
         self._set_status("Brush over the subject in the reference, then Run.")
 
     def choose_reference_file(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Reference image", "", _image_filter())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Reference image", "", _image_filter()
+        )
         if path:
             self.use_reference_file(path)
 
@@ -371,7 +460,9 @@ class Panel(QtWidgets.QWidget):
                 self._reference_chosen()
             else:
                 stat = Path(path).stat()
-                self.set_reference(f"file:{path}", imageio.read_image(path), (stat.st_mtime_ns, stat.st_size))
+                self.set_reference(
+                    f"file:{path}", imageio.read_image(path), (stat.st_mtime_ns, stat.st_size)
+                )
         except (IcmError, OSError) as error:
             self.show_error(str(error))
 
@@ -457,7 +548,9 @@ class Panel(QtWidgets.QWidget):
             key = self.engine_combo.itemData(index)
             ok, reason = engines.availability(key)
             model.item(index).setEnabled(ok)
-            self.engine_combo.setItemData(index, reason or ENGINES[key], Qt.ItemDataRole.ToolTipRole)
+            self.engine_combo.setItemData(
+                index, reason or ENGINES[key], Qt.ItemDataRole.ToolTipRole
+            )
             if not ok:
                 self._engine_problems[key] = reason
         if self.engine_combo.currentData() in self._engine_problems:
@@ -467,13 +560,17 @@ class Panel(QtWidgets.QWidget):
     def _engine_changed(self) -> None:
         problem = self._engine_problems.get("icm")
         # The first sentence in the panel, all of it in the tooltip and the weights dialog.
-        self.engine_reason.setText(f"ICM is unavailable. {problem.split('. ')[0].rstrip('.')}." if problem else "")
+        self.engine_reason.setText(
+            f"ICM is unavailable. {problem.split('. ')[0].rstrip('.')}." if problem else ""
+        )
         self.engine_reason.setToolTip(problem or "")
         self.engine_reason.setVisible(bool(problem))
         self.weights_button.setVisible(bool(problem))
         lite = self.engine_combo.currentData() == "lite"
         self.device_combo.setEnabled(not lite)
-        self.device_combo.setToolTip("The lite engine runs on the CPU." if lite else "Where the model runs")
+        self.device_combo.setToolTip(
+            "The lite engine runs on the CPU." if lite else "Where the model runs"
+        )
         self.save_settings()
 
     def open_weights_setup(self) -> None:
@@ -498,7 +595,10 @@ class Panel(QtWidgets.QWidget):
     def engine_options(self) -> tuple[tuple[str, object], ...]:
         engine = self.engine_combo.currentData()
         options = dict(QUALITY[self.quality_combo.currentData()][1][engine])
-        if engine != "lite":
+        if engine == "lite":
+            # Leave one core to the GUI thread so the panel stays responsive during a run.
+            options["threads"] = max(1, (os.cpu_count() or 2) - 1)
+        else:
             options["device"] = self.device_combo.currentData()
         return tuple(sorted(options.items()))
 
@@ -518,12 +618,16 @@ class Panel(QtWidgets.QWidget):
         self.clear_error()
         engine = self.engine_combo.currentData()
         if engine in self._engine_problems:
-            return self._refuse(f"The {ENGINES[engine]} engine cannot run: {self._engine_problems[engine]}")
+            return self._refuse(
+                f"The {ENGINES[engine]} engine cannot run: {self._engine_problems[engine]}"
+            )
         if self._reference is None:
             return self._refuse("Choose a reference image first.")
         mask = self.canvas.mask()
         if mask is None or mask.max() <= 0.5:
-            return self._refuse("The reference mask is empty: brush over the subject in the reference image.")
+            return self._refuse(
+                "The reference mask is empty: brush over the subject in the reference image."
+            )
         ids = self.target_ids()
         if not ids:
             hint = "select layers in the list" if self.selected_radio.isChecked() else "add images"
@@ -533,12 +637,16 @@ class Panel(QtWidgets.QWidget):
         overwrite = False
         if existing:
             if not self.confirm_overwrite(existing):
-                return self._refuse("Run cancelled: nothing was overwritten. Choose another output folder.")
+                return self._refuse(
+                    "Run cancelled: nothing was overwritten. Choose another output folder."
+                )
             overwrite = True
         names = {layer.id: layer.name for layer in self.host.layers()}
         try:
             if self.host.thread_safe:
-                targets = tuple(Target(i, names[i], load=partial(self.host.read_pixels, i)) for i in ids)
+                targets = tuple(
+                    Target(i, names[i], load=partial(self.host.read_pixels, i)) for i in ids
+                )
                 write = partial(_write, self.host, mode=mode, overwrite=overwrite)
             else:
                 targets = tuple(Target(i, names[i], pixels=self.host.read_pixels(i)) for i in ids)
@@ -549,7 +657,13 @@ class Panel(QtWidgets.QWidget):
         job = Job(
             engine=engine,
             options=options,
-            reference_key=(engine, options, self._reference, self._reference_generation, self.canvas.document.revision),
+            reference_key=(
+                engine,
+                options,
+                self._reference,
+                self._reference_generation,
+                self.canvas.document.revision,
+            ),
             reference_image=self._reference_pixels,
             reference_mask=mask,
             targets=targets,
@@ -573,7 +687,8 @@ class Panel(QtWidgets.QWidget):
         """Ask before overwriting existing results (tests replace this)."""
         listing = "\n".join(str(p) for p in paths[:8]) + ("\n…" if len(paths) > 8 else "")
         answer = QtWidgets.QMessageBox.question(
-            self, "Overwrite results?",
+            self,
+            "Overwrite results?",
             f"{len(paths)} result file(s) already exist:\n{listing}\n\nOverwrite them?",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
             QtWidgets.QMessageBox.StandardButton.No,
@@ -587,8 +702,14 @@ class Panel(QtWidgets.QWidget):
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.engine_combo, self.device_combo, self.quality_combo, self.output_combo,
-                       self.reference_combo, self.reference_file_button):
+        for widget in (
+            self.engine_combo,
+            self.device_combo,
+            self.quality_combo,
+            self.output_combo,
+            self.reference_combo,
+            self.reference_file_button,
+        ):
             widget.setEnabled(not running)
         if running:
             self.overall_bar.setValue(0)
@@ -607,15 +728,19 @@ class Panel(QtWidgets.QWidget):
         self._set_status(f"{name} ({progress.index + 1}/{progress.count}): {progress.message}")
         if item is not None:
             item.setText(f"{name} — {progress.fraction:.0%}")
+        self.progressed.emit(progress)
 
     def _on_target_done(self, done: TargetDone) -> None:
         written = done.written
         if written is None:  # a GUI-thread host: write now
             try:
-                written = self.host.write_result(done.layer_id, done.alpha, done.foreground, self._run_mode,
-                                                 self._run_overwrite)
+                written = self.host.write_result(
+                    done.layer_id, done.alpha, done.foreground, self._run_mode, self._run_overwrite
+                )
             except IcmError as error:
-                self._on_target_failed(TargetFailed(done.index, done.layer_id, done.name, str(error)))
+                self._on_target_failed(
+                    TargetFailed(done.index, done.layer_id, done.name, str(error))
+                )
                 return
         self.results[done.layer_id] = done
         item = self._item(done.layer_id)
@@ -624,8 +749,11 @@ class Panel(QtWidgets.QWidget):
             item.setToolTip(f"{written.description} ({done.seconds:.1f} s)")
             if self.layer_list.currentItem() is None or self.layer_list.currentItem() is item:
                 # show it without touching the selection (which may define the targets)
-                self.layer_list.setCurrentItem(item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.layer_list.setCurrentItem(
+                    item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate
+                )
         self.show_preview()
+        self.target_finished.emit(done)
 
     def _mark_done(self, item, done: TargetDone) -> None:
         item.setText(f"{_name(item)} — done")
@@ -637,12 +765,15 @@ class Panel(QtWidgets.QWidget):
             item.setText(f"{_name(item)} — failed")
             item.setToolTip(failed.message)
         self.show_error(f"{failed.name}: {failed.message}", append=True)
+        self.target_finished.emit(failed)
 
     def _on_finished(self, finished: Finished) -> None:
         self._set_running(False)
         for item in self._items():
             if item.text().endswith(("queued", "%")):
-                item.setText(f"{_name(item)} — not run" if finished.status != "done" else _name(item))
+                item.setText(
+                    f"{_name(item)} — not run" if finished.status != "done" else _name(item)
+                )
         if finished.status == "done":
             self.overall_bar.setValue(1000)
         if finished.status == "failed":
@@ -662,12 +793,18 @@ class Panel(QtWidgets.QWidget):
         pixmap = QPixmap.fromImage(image_from_array(pixels))
         size = self.preview_label.size()
         self.preview_label.setPixmap(
-            pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            pixmap.scaled(
+                size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
         )
 
     # == messages ================================================================================
     def show_error(self, message: str, append: bool = False) -> None:
-        text = f"{self.error_label.text()}\n{message}" if append and self.error_label.isVisible() else message
+        text = (
+            f"{self.error_label.text()}\n{message}"
+            if append and self.error_label.isVisible()
+            else message
+        )
         self.error_label.setText(text)
         self.error_label.show()
 
@@ -744,7 +881,9 @@ class WeightsDialog(QtWidgets.QDialog):
         if folder:
             path = QtWidgets.QFileDialog.getExistingDirectory(self, "Stable Diffusion 2.1 folder")
         else:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Weights file", "", "Weights (*.ckpt *.safetensors *.pth)")
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self, "Weights file", "", "Weights (*.ckpt *.safetensors *.pth)"
+            )
         if path:
             weights.remember(**{role: path})
             self.refresh()

@@ -48,10 +48,20 @@ QShortcut = getattr(QtGui, "QShortcut", None) or QtWidgets.QShortcut
 QActionGroup = getattr(QtGui, "QActionGroup", None) or QtWidgets.QActionGroup
 
 Qt = QtCore.Qt
-QObject, QThread, QTimer, QSettings = QtCore.QObject, QtCore.QThread, QtCore.QTimer, QtCore.QSettings
+QObject, QThread, QTimer, QSettings = (
+    QtCore.QObject,
+    QtCore.QThread,
+    QtCore.QTimer,
+    QtCore.QSettings,
+)
 QPointF, QRectF, QRect, QSize = QtCore.QPointF, QtCore.QRectF, QtCore.QRect, QtCore.QSize
 QColor, QImage, QPainter, QPen, QPixmap, QIcon = (
-    QtGui.QColor, QtGui.QImage, QtGui.QPainter, QtGui.QPen, QtGui.QPixmap, QtGui.QIcon,
+    QtGui.QColor,
+    QtGui.QImage,
+    QtGui.QPainter,
+    QtGui.QPen,
+    QtGui.QPixmap,
+    QtGui.QIcon,
 )
 QKeySequence, QBrush, QTransform = QtGui.QKeySequence, QtGui.QBrush, QtGui.QTransform
 
@@ -62,7 +72,7 @@ def exec_(obj) -> int:
     return run()
 
 
-def image_from_array(pixels) -> "QtGui.QImage":
+def image_from_array(pixels) -> QtGui.QImage:
     """A QImage that OWNS a copy of ``pixels`` (H×W uint8 grey, H×W×3 RGB or H×W×4 RGBA).
 
     ``QImage(buffer, …)`` only aliases numpy memory, which may be freed while Qt still draws
@@ -81,7 +91,7 @@ def image_from_array(pixels) -> "QtGui.QImage":
     return QImage(pixels.data, width, height, width * channels, fmt).copy()
 
 
-def ensure_app(argv: list[str] | None = None) -> "QtWidgets.QApplication":
+def ensure_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     """The running QApplication, or a new one for the standalone app (never inside a host)."""
     app = QtWidgets.QApplication.instance()
     return app if app is not None else QtWidgets.QApplication(argv or [sys.argv[0]])

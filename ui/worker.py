@@ -15,10 +15,11 @@ import gc
 import threading
 import time
 import traceback
+from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,9 @@ class Worker(QObject):
             self.finished.emit(Finished("failed", str(error)))
         except Exception as error:  # a bug: report it, keep the thread alive
             traceback.print_exc()
-            self.finished.emit(Finished("failed", f"Unexpected error ({type(error).__name__}: {error})."))
+            self.finished.emit(
+                Finished("failed", f"Unexpected error ({type(error).__name__}: {error}).")
+            )
 
     def _run(self, job: Job) -> Finished:
         engine = self._engine(job)
@@ -157,14 +160,25 @@ class Worker(QObject):
             try:
                 pixels = target.pixels if target.pixels is not None else target.load()
                 result = engine.matte(
-                    pixels, reference, progress=progress, cancel=self.cancel, seed=job.seed, foreground=job.foreground
+                    pixels,
+                    reference,
+                    progress=progress,
+                    cancel=self.cancel,
+                    seed=job.seed,
+                    foreground=job.foreground,
                 )
-                written = job.write(target.layer_id, result.alpha, result.foreground) if job.write else None
+                written = (
+                    job.write(target.layer_id, result.alpha, result.foreground)
+                    if job.write
+                    else None
+                )
             except Cancelled:
                 return _cancelled(done, failed)
             except IcmError as error:
                 failed.append(target.layer_id)
-                self.target_failed.emit(TargetFailed(index, target.layer_id, target.name, str(error)))
+                self.target_failed.emit(
+                    TargetFailed(index, target.layer_id, target.name, str(error))
+                )
                 continue
             except Exception as error:
                 traceback.print_exc()
@@ -175,11 +189,21 @@ class Worker(QObject):
             done.append(target.layer_id)
             preview = previews(pixels, result.alpha, result.foreground)
             self.target_done.emit(
-                TargetDone(index, target.layer_id, target.name, result.alpha, result.foreground, preview,
-                           written, time.perf_counter() - started)
+                TargetDone(
+                    index,
+                    target.layer_id,
+                    target.name,
+                    result.alpha,
+                    result.foreground,
+                    preview,
+                    written,
+                    time.perf_counter() - started,
+                )
             )
         if failed:
-            return Finished("done", f"{len(done)} done, {len(failed)} failed.", tuple(done), tuple(failed))
+            return Finished(
+                "done", f"{len(done)} done, {len(failed)} failed.", tuple(done), tuple(failed)
+            )
         return Finished("done", f"{len(done)} done.", tuple(done), ())
 
     def _engine(self, job: Job):
@@ -222,7 +246,9 @@ def quiet_gc():
 
 
 def _cancelled(done, failed) -> Finished:
-    return Finished("cancelled", f"Cancelled; {len(done)} finished results kept.", tuple(done), tuple(failed))
+    return Finished(
+        "cancelled", f"Cancelled; {len(done)} finished results kept.", tuple(done), tuple(failed)
+    )
 
 
 def previews(source: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None) -> dict:
@@ -258,7 +284,7 @@ class MatteRunner(QObject):
         self._start.connect(self.worker.run)  # queued: runs in the worker thread
         self._warm_up.connect(self.worker.warm_up)
         self.worker.finished.connect(self._on_finished)
-        self.worker.warmed.connect(self.warm.add)
+        self.worker.warmed.connect(self._on_warmed)
         self.busy = False
         self.thread.start()
 
@@ -283,6 +309,9 @@ class MatteRunner(QObject):
 
     def _on_finished(self, _summary) -> None:
         self.busy = False
+
+    def _on_warmed(self, engine: str) -> None:
+        self.warm.add(engine)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel any run and stop the thread (call before the owner goes away)."""

@@ -11,8 +11,15 @@ def register(subparsers) -> None:
         help="open the standalone matting app",
         description="Open the standalone app: brush a reference mask, matte the other images.",
     )
-    parser.add_argument("inputs", nargs="*", metavar="FILE_OR_FOLDER", help="images (or folders of images) to open as layers")
-    parser.add_argument("--out", metavar="FOLDER", help="write results into FOLDER instead of next to the inputs")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="FILE_OR_FOLDER",
+        help="images (or folders of images) to open as layers",
+    )
+    parser.add_argument(
+        "--out", metavar="FOLDER", help="write results into FOLDER instead of next to the inputs"
+    )
     parser.set_defaults(run=run)
 
 

@@ -44,15 +44,25 @@ def availability(name: str) -> tuple[bool, str]:
     missing = [package for package in REQUIREMENTS.get(name, ()) if find_spec(package) is None]
     if missing:
         extra = "" if name == "lite" else "[icm]"
-        return False, f"Missing Python packages: {', '.join(missing)}. Install them with pip install icm-matting{extra}."
+        return False, (
+            f"Missing Python packages: {', '.join(missing)}. "
+            f"Install them with pip install icm-matting{extra}."
+        )
     if name == "icm":
         from .. import weights
 
         sd = str(os.environ.get(weights.ENV_SD) or weights.remembered().get("sd") or "")
-        if weights._looks_like_repo_id(sd) and not (weights._download_folder(sd) / "unet" / "config.json").is_file():
+        downloaded = (weights._download_folder(sd) / "unet" / "config.json").is_file()
+        if weights._looks_like_repo_id(sd) and not downloaded:
             # weights.status() would start the download; a probe must never do that.
-            return False, f"Stable Diffusion {sd} is not downloaded yet: run `icm-matting weights download`."
-        problems = [entry for entry in weights.status() if entry.path is None and entry.role != "prompt embedding"]
+            return False, (
+                f"Stable Diffusion {sd} is not downloaded yet: run `icm-matting weights download`."
+            )
+        problems = [
+            entry
+            for entry in weights.status()
+            if entry.path is None and entry.role != "prompt embedding"
+        ]
         if problems:
             return False, " ".join(f"{_sentence(entry.role)}: {entry.problem}" for entry in problems)
     return True, ""

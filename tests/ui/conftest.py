@@ -47,7 +47,9 @@ class FakeEngine:
 
         self.thread_ids.add(threading.get_ident())
         if target.shape[:2] in self.fail_on:
-            raise InvalidInput(f"The target is {target.shape[1]}×{target.shape[0]} px; the fake refuses it.")
+            raise InvalidInput(
+                f"The target is {target.shape[1]}×{target.shape[0]} px; the fake refuses it."
+            )
         for stage in range(self.stages):
             check_cancel(cancel)
             report(progress, stage / self.stages, f"stage {stage + 1}/{self.stages}")
@@ -73,7 +75,12 @@ def fake_engine(monkeypatch):
         return real_get_engine(name, **options)
 
     monkeypatch.setattr(engines, "get_engine", get_engine)
-    monkeypatch.setattr(engines, "availability", lambda name: (True, "") if name == "lite" else (False, "ICM weights are not installed."), raising=False)
+    monkeypatch.setattr(
+        engines,
+        "availability",
+        lambda name: (True, "") if name == "lite" else (False, "ICM weights are not installed."),
+        raising=False,
+    )
     return engine
 
 

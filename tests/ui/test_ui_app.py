@@ -13,7 +13,7 @@ from icm_core.api import InvalidInput, OutputError
 from tests.ui.helpers import brush_subject, scene, screenshot
 from ui.app import MainWindow
 from ui.hostapi import FileHost
-from ui.qt import QPointF, Qt, QtCore, QtGui, QtWidgets
+from ui.qt import QPointF, QSettings, Qt, QtCore, QtGui, QtWidgets
 
 H, W = 90, 120
 
@@ -74,7 +74,7 @@ def test_file_host_layers_alpha_and_atomic_never_overwriting_writes(folder, tmp_
     layer = host.layers()[1].id
     alpha = np.linspace(0, 1, H * W, dtype=np.float32).reshape(H, W)
     written = host.write_result(layer, alpha, scene(H, W)[0], "files")
-    assert [p.name for p in written.paths] == ["frame1.alpha.png", "frame1.cutout.png"]
+    assert [p.name for p in written.paths] == ["frame1_alpha.png", "frame1_cutout.png"]
     np.testing.assert_allclose(imageio.read_mask(written.paths[0]), alpha, atol=1 / 255)
     assert host.existing_outputs([layer]) == list(written.paths)
     before = written.paths[0].read_bytes()
@@ -87,6 +87,14 @@ def test_file_host_layers_alpha_and_atomic_never_overwriting_writes(folder, tmp_
     host.add([folder])  # our own results are not taken as inputs
     assert len(host.layers()) == 4
 
+    twin = tmp_path / "other" / "frame1.png"  # same name from another folder, one output folder
+    imageio.write_image(twin, scene(H, W)[0])
+    host.out_dir = tmp_path / "results"
+    [twin_id] = host.add([twin])
+    assert host.output_paths(twin_id)[0].name == "other_frame1_png_alpha.png"
+    assert host.output_paths(layer)[0].name == "series_frame1_png_alpha.png"
+    assert host.output_paths(host.layers()[0].id)[0] == tmp_path / "results" / "frame0_alpha.png"
+
 
 def test_app_runs_lite_out_of_the_box_and_asks_before_overwriting(qtbot, window, folder):
     main = window([folder])
@@ -96,23 +104,30 @@ def test_app_runs_lite_out_of_the_box_and_asks_before_overwriting(qtbot, window,
     screenshot(main, "app-reference-painted")
     summary = run(qtbot, panel)  # the real lite engine
     assert summary.status == "done" and len(summary.done) == 2
-    outputs = sorted(p.name for p in folder.glob("*.png") if ".alpha" in p.name or ".cutout" in p.name)
-    assert outputs == ["frame1.alpha.png", "frame1.cutout.png", "frame2.alpha.png", "frame2.cutout.png"]
-    alpha = imageio.read_mask(folder / "frame1.alpha.png")
+    outputs = sorted(
+        p.name for p in folder.glob("*.png") if "_alpha" in p.name or "_cutout" in p.name
+    )
+    assert outputs == [
+        "frame1_alpha.png",
+        "frame1_cutout.png",
+        "frame2_alpha.png",
+        "frame2_cutout.png",
+    ]
+    alpha = imageio.read_mask(folder / "frame1_alpha.png")
     _, truth = scene(H, W, seed=1)
     assert alpha.shape == (H, W) and alpha[truth > 0.99].mean() > alpha[truth < 0.01].mean() + 0.5
     screenshot(main, "app-results")
 
     asked = []
     panel.confirm_overwrite = lambda paths: asked.append(paths) or False
-    stamp = (folder / "frame1.alpha.png").stat().st_mtime_ns
+    stamp = (folder / "frame1_alpha.png").stat().st_mtime_ns
     assert not panel.run()
     assert len(asked[0]) == 4 and "nothing was overwritten" in panel.error_label.text()
-    assert (folder / "frame1.alpha.png").stat().st_mtime_ns == stamp
+    assert (folder / "frame1_alpha.png").stat().st_mtime_ns == stamp
 
     panel.confirm_overwrite = lambda paths: True
     assert run(qtbot, panel).status == "done"
-    assert (folder / "frame1.alpha.png").stat().st_mtime_ns != stamp
+    assert (folder / "frame1_alpha.png").stat().st_mtime_ns != stamp
 
 
 def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_path, fake_engine):
@@ -123,28 +138,48 @@ def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_
     screenshot(main, "app-empty")
 
     mime = QtCore.QMimeData()
-    mime.setUrls([QtCore.QUrl.fromLocalFile(str(folder / "frame1.png")), QtCore.QUrl.fromLocalFile(str(folder / "frame2.png"))])
+    mime.setUrls(
+        [
+            QtCore.QUrl.fromLocalFile(str(folder / "frame1.png")),
+            QtCore.QUrl.fromLocalFile(str(folder / "frame2.png")),
+        ]
+    )
     position = QPointF(200, 200)
     with warnings.catch_warnings():  # PySide6 flags the QPoint constructor Qt 6 still requires
         warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QtGui.QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime,
-                                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        enter = QtGui.QDragEnterEvent(
+            position.toPoint(),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
     QtWidgets.QApplication.sendEvent(main, enter)
     assert enter.isAccepted()
-    drop = QtGui.QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    drop = QtGui.QDropEvent(
+        position,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QtWidgets.QApplication.sendEvent(main, drop)
     assert [layer.name for layer in main.host.layers()] == ["frame1.png", "frame2.png"]
     assert panel.reference_combo.currentText() == "frame1.png"
 
-    panel.use_reference_file(str(folder / "frame0.png"))  # a file as the reference: joins the layers
+    panel.use_reference_file(
+        str(folder / "frame0.png")
+    )  # a file as the reference: joins the layers
     assert panel.reference_combo.currentText() == "frame0.png"
     brush(panel)
     assert run(qtbot, panel).done == tuple(str(folder / f"frame{i}.png") for i in (1, 2))
     assert sorted(p.name for p in out.iterdir()) == [
-        "frame1.alpha.png", "frame1.cutout.png", "frame2.alpha.png", "frame2.cutout.png",
+        "frame1_alpha.png",
+        "frame1_cutout.png",
+        "frame2_alpha.png",
+        "frame2_cutout.png",
     ]
-    assert not list(folder.glob("*.alpha.png"))  # nothing next to the inputs
+    assert not list(folder.glob("*_alpha.png"))  # nothing next to the inputs
 
     mask = panel.canvas.mask()
     panel.layer_list.item(1).setSelected(True)
@@ -166,3 +201,32 @@ def test_gui_command_is_registered_and_lazy():
     gui.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["gui", "a.png", "shots", "--out", "results"])
     assert args.inputs == ["a.png", "shots"] and args.out == "results" and args.run is gui.run
+
+
+def test_gui_command_opens_the_window_with_the_given_images(qtbot, folder, monkeypatch, tmp_path):
+    import ui.app
+    from icm_core import cli
+
+    monkeypatch.setattr(
+        ui.app,
+        "QSettings",
+        lambda *a: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+    )
+    shown = []
+
+    def fake_exec(app):  # stands in for the event loop: look at the window, then close it
+        [window] = [
+            w
+            for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, MainWindow) and w.isVisible()
+        ]
+        shown.append([layer.name for layer in window.host.layers()])
+        window.close()
+        return 0
+
+    monkeypatch.setattr(ui.app, "exec_", fake_exec)
+    assert (
+        cli.main(["gui", str(folder / "frame2.png"), str(folder), "--out", str(tmp_path / "out")])
+        == 0
+    )
+    assert shown == [["frame2.png", "frame0.png", "frame1.png"]]

@@ -119,7 +119,10 @@ def test_large_reference_paints_on_proxy_and_keeps_full_mask(qtbot):
     assert mask.shape == document_size
     assert mask[1000, 1000] == 1.0 and mask[2000, 3000] == 1.0 and mask[1500, 2000] == 1.0
     assert mask[1000 + 60, 1000] == 0.0 and mask[0, 0] == 0.0
-    assert widget.document.proxy[int(1500 * widget.document.scale), int(2000 * widget.document.scale)] == 1.0
+    assert (
+        widget.document.proxy[int(1500 * widget.document.scale), int(2000 * widget.document.scale)]
+        == 1.0
+    )
 
 
 def test_zoom_pan_fit_and_brush_keys(canvas, qtbot):
@@ -131,9 +134,14 @@ def test_zoom_pan_fit_and_brush_keys(canvas, qtbot):
 
     # wheel zooms around the cursor
     event = QtGui.QWheelEvent(
-        QPointF(200, 150), QPointF(canvas.mapToGlobal(QtCore.QPoint(200, 150))), QtCore.QPoint(0, 0),
-        QtCore.QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase, False,
+        QPointF(200, 150),
+        QPointF(canvas.mapToGlobal(QtCore.QPoint(200, 150))),
+        QtCore.QPoint(0, 0),
+        QtCore.QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     at = canvas.to_image(QPointF(200, 150))
     QtWidgets.QApplication.sendEvent(canvas, event)
@@ -191,3 +199,21 @@ def test_document_without_widget_is_binding_free():
     document.undo()
     assert document.revision > revision and document.mask().max() == 0.0
     document.close()
+
+
+def test_zoomed_in_shows_full_resolution_pixels(qtbot):
+    widget = MaskCanvas(proxy_max_side=100)  # a proxy 4× smaller than the picture
+    qtbot.addWidget(widget)
+    widget.resize(W, H)
+    widget.show()
+    stripes = np.zeros((H, W, 3), np.float32)
+    stripes[:, 1::2] = 1.0  # one-pixel stripes: the proxy averages them to grey
+    widget.set_reference(stripes)
+    widget.zoom_at(4.0 / widget.zoom, QPointF(0, 0))
+    widget._offset = QPointF(0, 0)  # image (x, y) at screen (4x, 4y)
+    image = widget.grab().toImage()
+    shown = [QColor(image.pixel(4 * x + 2, 10)).red() for x in range(6)]
+    assert shown == [0, 255, 0, 255, 0, 255]
+    widget.zoom_at(0.2 / widget.zoom, QPointF(0, 0))  # smaller than the proxy: drawn from it
+    widget._offset = QPointF(0, 0)
+    assert 100 < QColor(widget.grab().toImage().pixel(40, 30)).red() < 160  # stripes averaged

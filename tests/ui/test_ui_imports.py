@@ -19,7 +19,11 @@ def run_python(code: str, **env) -> str:
     import os
 
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=dict(os.environ, QT_QPA_PLATFORM="offscreen", **env),
     )
     assert result.returncode == 0, result.stderr

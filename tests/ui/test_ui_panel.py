@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -52,30 +53,43 @@ def run_and_wait(qtbot, panel, timeout=20000):
     return finished.args[0]
 
 
-def test_run_streams_results_into_every_output_mode_on_the_gui_thread(qtbot, make_panel, host, fake_engine):
+def test_run_streams_results_into_every_output_mode_on_the_gui_thread(
+    qtbot, make_panel, host, fake_engine
+):
     panel = make_panel(host)
     assert panel.reference_combo.currentData() == "ref"
     screenshot(panel, "panel-empty-mask")
     brush_subject(panel)
     streamed = []
-    panel.runner.signals.target_done.connect(lambda done: streamed.append(done.layer_id))
+    panel.target_finished.connect(lambda done: streamed.append(done.layer_id))
     for mode in ("layer", "mask", "selection"):
         panel.output_combo.setCurrentIndex(panel.output_combo.findData(mode))
         finished = run_and_wait(qtbot, panel)
         assert finished.status == "done" and finished.done == ("a", "b", "c")
         assert streamed[-3:] == ["a", "b", "c"]
-        assert [(layer, m) for layer, m, _ in host.written[-3:]] == [("a", mode), ("b", mode), ("c", mode)]
+        assert [(layer, m) for layer, m, _ in host.written[-3:]] == [
+            ("a", mode),
+            ("b", mode),
+            ("c", mode),
+        ]
     assert host.call_threads == {threading.get_ident()}  # host touched on the GUI thread only
     assert threading.get_ident() not in fake_engine.thread_ids  # engine ran in the worker
     assert host.written[-1][2].shape == (H, W)
     assert panel.overall_bar.value() == 1000
-    assert [panel.layer_list.item(i).text() for i in range(4)] == ["ref", "a — done", "b — done", "c — done"]
+    assert [panel.layer_list.item(i).text() for i in range(4)] == [
+        "ref",
+        "a — done",
+        "b — done",
+        "c — done",
+    ]
     assert not panel.layer_list.item(1).icon().isNull()
     assert panel.preview_label.pixmap() is not None and not panel.preview_label.pixmap().isNull()
     screenshot(panel, "panel-results")
 
 
-def test_reference_is_encoded_again_only_when_image_or_mask_change(qtbot, make_panel, host, fake_engine):
+def test_reference_is_encoded_again_only_when_image_or_mask_change(
+    qtbot, make_panel, host, fake_engine
+):
     panel = make_panel(host)
     brush_subject(panel)
     run_and_wait(qtbot, panel)
@@ -86,7 +100,11 @@ def test_reference_is_encoded_again_only_when_image_or_mask_change(qtbot, make_p
     assert fake_engine.encoded == 2
     panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fast"))  # new engine options
     run_and_wait(qtbot, panel)
-    assert fake_engine.encoded == 3 and fake_engine.options == {"feature_side": 448, "matting_side": 512}
+    assert fake_engine.encoded == 3 and fake_engine.options == {
+        "feature_side": 448,
+        "matting_side": 512,
+        "threads": max(1, (os.cpu_count() or 2) - 1),  # one core left to the GUI
+    }
     panel.reference_combo.setCurrentIndex(1)
     panel.reference_combo.activated.emit(1)  # as when the artist picks it
     assert panel.target_ids() == ["ref", "b", "c"]
@@ -104,7 +122,11 @@ def test_selected_targets_and_undo_redo_shortcuts(qtbot, make_panel, host):
     panel.canvas.setFocus()
     qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert panel.canvas.mask().max() == 0 and panel.redo_button.isEnabled()
-    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        panel.canvas,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     np.testing.assert_array_equal(panel.canvas.mask(), painted)
 
     panel.selected_radio.setChecked(True)
@@ -139,7 +161,9 @@ def test_errors_are_shown_inline_with_what_to_do(qtbot, make_panel, host, fake_e
     assert run_and_wait(qtbot, panel).done == ("a", "b", "c")
 
 
-def test_unexpected_engine_errors_come_back_as_messages(qtbot, make_panel, host, fake_engine, monkeypatch):
+def test_unexpected_engine_errors_come_back_as_messages(
+    qtbot, make_panel, host, fake_engine, monkeypatch
+):
     panel = make_panel(host)
     brush_subject(panel)
 
@@ -155,16 +179,25 @@ def test_unexpected_engine_errors_come_back_as_messages(qtbot, make_panel, host,
     assert run_and_wait(qtbot, panel).status == "done"  # same worker thread, still alive
 
 
-def test_engine_without_weights_is_disabled_with_the_reason(qtbot, make_panel, host, monkeypatch):
+def test_engine_without_weights_is_disabled_with_the_reason(
+    qtbot, make_panel, host, monkeypatch, settings
+):
+    settings.setValue("engine", "icm")  # chosen last time, when the weights were there
     panel = make_panel(host)
+    assert panel.engine_combo.currentData() == "lite"
     index = panel.engine_combo.findData("icm")
     assert not panel.engine_combo.model().item(index).isEnabled()
-    assert panel.engine_reason.isVisible() and "ICM weights are not installed" in panel.engine_reason.text()
+    assert (
+        panel.engine_reason.isVisible()
+        and "ICM weights are not installed" in panel.engine_reason.text()
+    )
     assert panel.weights_button.isVisible()
     screenshot(panel, "panel-icm-disabled")
 
     opened = []
-    monkeypatch.setattr(WeightsDialog, "exec_dialog", lambda dialog: opened.append(dialog.text.text()))
+    monkeypatch.setattr(
+        WeightsDialog, "exec_dialog", lambda dialog: opened.append(dialog.text.text())
+    )
     panel.weights_button.click()
     assert opened and "Not ready" in opened[0]
 
@@ -208,7 +241,9 @@ def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
     alpha = preview_pixels(done.preview, "alpha")
     side = preview_pixels(done.preview, "side")
     composite = preview_pixels(done.preview, "composite")
-    assert alpha.shape == (H, W) and composite.shape == (H, W, 3) and side.shape == (H, 2 * W + 8, 3)
+    assert (
+        alpha.shape == (H, W) and composite.shape == (H, W, 3) and side.shape == (H, 2 * W + 8, 3)
+    )
     transparent = done.preview["alpha"] == 0
     assert len(np.unique(composite[transparent].reshape(-1, 3), axis=0)) == 2  # the checkerboard
     for mode in ("alpha", "composite", "side"):

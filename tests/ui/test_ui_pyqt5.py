@@ -23,10 +23,16 @@ def test_ui_suite_passes_on_pyqt5():
     if importlib.util.find_spec("PyQt5") is None:
         pytest.skip("PyQt5 is not installed (pip install -e '.[dev]' brings it)")
     env = dict(os.environ, PYTEST_QT_API="pyqt5", QT_API="pyqt5", QT_QPA_PLATFORM="offscreen")
-    files = sorted(str(path) for path in HERE.glob("test_ui_*.py") if path.name != Path(__file__).name)
+    files = sorted(
+        str(path) for path in HERE.glob("test_ui_*.py") if path.name != Path(__file__).name
+    )
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
-        cwd=HERE.parents[1], env=env, capture_output=True, text=True, timeout=900,
+        cwd=HERE.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, f"PyQt5 run failed:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
     assert "passed" in run.stdout

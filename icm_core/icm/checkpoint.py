@@ -51,7 +51,11 @@ def read_checkpoint(path: str | Path) -> dict:
         except (SafetensorError, OSError) as error:
             raise WeightsCorrupt(f"{path} is not a readable safetensors file ({error}); "
                                  "download or convert it again.") from error
-    if not zipfile.is_zipfile(path):
+    try:
+        archive = zipfile.is_zipfile(path)
+    except zipfile.BadZipFile:  # e.g. a damaged end record claiming several disks
+        archive = False
+    if not archive:
         raise WeightsCorrupt(f"{path} is not a PyTorch checkpoint (not a zip archive); it may "
                              "be truncated or an old-format file. Download it again.")
     try:

@@ -161,3 +161,20 @@ def test_damaged_pickle_inside_a_checkpoint_is_weights_corrupt(tmp_path, pickled
         archive.writestr("archive/version", "3\n")
     with pytest.raises(WeightsCorrupt, match="damaged|could not be read safely"):
         read_checkpoint(path)
+
+
+def test_checkpoint_claiming_several_disks_is_weights_corrupt(tmp_path):
+    """Found by the fuzzer: zipfile.is_zipfile raised BadZipFile for this end record."""
+    import io as _io
+
+    from icm_core.icm.checkpoint import read_checkpoint
+
+    buffer = _io.BytesIO()
+    torch.save({"state_dict": {"w": torch.ones(2)}}, buffer)
+    data = bytearray(buffer.getvalue())
+    locator = data.rindex(b"PK\x06\x07")  # the zip64 end locator torch writes
+    data[locator + 4:locator + 8] = (3).to_bytes(4, "little")  # "the end record is on disk 3"
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsCorrupt):
+        read_checkpoint(path)

@@ -1,5 +1,9 @@
 """Faults lose nothing: a full or read-only disk, exhausted memory, damaged weights.
 
+(A real address-space cap (RLIMIT_AS) is not tested here: under it OpenBLAS sometimes aborts
+the process itself, which no code of ours can catch; the messages torch and OpenCV gave under
+such a cap are replayed below.)
+
 (A job killed mid-series and resumed is covered by tests/batch/test_batch_local.py; an engine
 exception and cancel in the panel's worker by tests/ui/test_ui_panel.py and test_ui_worker.py.)
 """
@@ -82,34 +86,30 @@ def test_read_only_output_folder(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_alpha.png"]
 
 
-def test_real_out_of_memory_fails_cleanly(tmp_path):
-    """With the address space capped, a big target gives OutOfMemory (not a cv2/torch error),
-    and the engine gives the same alpha for a small target once memory is back."""
-    result = _run("""
-        import resource
-        import numpy as np
-        import psutil
-        from icm_core import synthetic
-        from icm_core.api import OutOfMemory
-        from icm_core.engines import get_engine
-        engine = get_engine("lite")
-        scene = synthetic.scene(0, (128, 128))
-        reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
-        small = synthetic.scene(1, (128, 128)).image
-        expected = engine.matte(small, reference).alpha  # loads every lazy module first
-        big = np.random.default_rng(0).random((6000, 6000, 3), dtype=np.float32)
-        used = psutil.Process().memory_info().vms
-        for spare in (100_000_000, 300_000_000):  # the first fails in torch, the second in numpy
-            resource.setrlimit(resource.RLIMIT_AS, (used + spare, resource.RLIM_INFINITY))
-            try:
-                engine.matte(big, reference)
-            except OutOfMemory as error:
-                print("OOM", error)
-            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        assert np.array_equal(engine.matte(small, reference).alpha, expected)
-        print("STILL WORKS")
-    """)
-    assert result.stdout.count("OOM Not enough memory") == 2 and "STILL WORKS" in result.stdout
+@pytest.mark.parametrize("message", [
+    "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried "
+    "to allocate 39321600 bytes. Error code 12 (Cannot allocate memory)",  # torch
+    "OpenCV(5.0.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 144000000 bytes",
+])
+def test_library_allocation_failures_become_out_of_memory(monkeypatch, message):
+    """Seen under a real memory cap: torch and OpenCV say it in words, not with MemoryError."""
+    import cv2
+
+    from icm_core import synthetic
+    from icm_core.api import OutOfMemory
+    from icm_core.engines import get_engine
+
+    engine = get_engine("lite", feature_side=128, matting_side=256)
+    scene = synthetic.scene(0, (48, 48))
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    kind = cv2.error if "OpenCV" in message else RuntimeError
+
+    def exhausted(*args, **kwargs):
+        raise kind(message)
+
+    monkeypatch.setattr("icm_core.lite.incontext.coarse_probability", exhausted)
+    with pytest.raises(OutOfMemory, match="matting_side"):
+        engine.matte(scene.image, reference)
 
 
 def test_wrong_shape_and_truncated_weights_are_named():

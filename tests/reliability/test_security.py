@@ -69,7 +69,7 @@ def test_bare_pickle_checkpoint_is_refused_unread(tmp_path):
 
 def test_importing_and_using_the_package_opens_no_socket(tmp_path):
     """With every socket refused (and counted), import everything and matte one picture."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import socket, sys
         attempts = []
         class NoNetwork(socket.socket):

@@ -25,7 +25,7 @@ class LiteEngine:
     name = "lite"
 
     def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
-                 device: str = "cpu", threads: int | None = None):
+                 device: str = "cpu", threads: int = 1):
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
@@ -34,6 +34,10 @@ class LiteEngine:
             raise InvalidInput(f"matting_side must be within 256…4096 px, got {matting_side}.")
         self.feature_side = feature_side
         self.matting_side = matting_side
+        if threads < 1:
+            raise InvalidInput(f"threads must be at least 1, got {threads}.")
+        # The feature network is small: one intra-op thread is about as fast on an idle CPU and
+        # several times faster when the host or other jobs share the cores (OpenMP spin-waits).
         self.threads = threads
 
     def _describe(self, image: np.ndarray):
@@ -41,9 +45,12 @@ class LiteEngine:
 
         from ..lite.features import describe
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        return describe(image, self.feature_side)
+        previous = torch.get_num_threads()  # a process-wide setting: restore it for other users
+        torch.set_num_threads(self.threads)
+        try:
+            return describe(image, self.feature_side)
+        finally:
+            torch.set_num_threads(previous)
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
         from ..lite.incontext import reference_tokens

@@ -52,24 +52,6 @@ TARGET_THREADS = 1
 
 # --- shared with `icm-matting matte` ------------------------------------------------------------
 
-def parse_options(pairs: list[str]) -> dict:
-    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` (numbers and true/false converted)."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"Engine options look like KEY=VALUE, got {pair!r}.")
-        for convert in (int, float):
-            try:
-                options[key] = convert(value)
-                break
-            except ValueError:
-                continue
-        else:
-            options[key] = {"true": True, "false": False}.get(value.lower(), value)
-    return options
-
-
 def _stems(sources: list[Path]) -> list[str]:
     """Output name stems; stems that collide get the parent folder's name."""
     counts = Counter(source.stem for source in sources)

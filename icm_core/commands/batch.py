@@ -7,12 +7,12 @@ import argparse
 from pathlib import Path
 
 from ..api import InvalidInput
+from . import parse_options
 from ..batch import (
     MANIFEST_NAME,
     Job,
     MatteSettings,
     collect_sources,
-    parse_options,
     plan_targets,
     run_batch,
 )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..api import InvalidInput
+from . import parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,19 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="accept manifest paths that point outside the manifest's folder",
     )
     parser.set_defaults(run=run)
-
-
-def parse_options(pairs: list[str]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, separator, text = pair.partition("=")
-        if not separator or not key:
-            raise InvalidInput(f"--engine-option expects KEY=VALUE, got {pair!r}.")
-        try:
-            options[key] = json.loads(text)
-        except json.JSONDecodeError:
-            options[key] = text
-    return options
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..api import InvalidInput
-from ..batch import Job, MatteSettings, Target, output_paths, parse_options, run_batch
+from . import parse_options
+from ..batch import Job, MatteSettings, Target, output_paths, run_batch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -60,18 +60,23 @@ def real_files(draw):
     return suffix, encoded_image(pixels, suffix)
 
 
+def _truncate_or_flip(draw, data: bytes, damage: str, max_flips: int) -> bytes:
+    """Cut ``data`` short, or overwrite up to ``max_flips`` of its bytes."""
+    if damage == "truncate":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    buffer = bytearray(data)
+    for _ in range(draw(st.integers(1, max_flips))):
+        buffer[draw(st.integers(0, len(buffer) - 1))] = draw(st.integers(0, 255))
+    return bytes(buffer)
+
+
 @st.composite
 def damaged_files(draw):
     """A real image file truncated, with bytes overwritten, or with garbage appended."""
     suffix, data = draw(real_files())
     damage = draw(st.sampled_from(["truncate", "flip", "append", "header-only"]))
-    if damage == "truncate":
-        data = data[: draw(st.integers(0, len(data) - 1))]
-    elif damage == "flip":
-        buffer = bytearray(data)
-        for _ in range(draw(st.integers(1, 8))):
-            buffer[draw(st.integers(0, len(buffer) - 1))] = draw(st.integers(0, 255))
-        data = bytes(buffer)
+    if damage in ("truncate", "flip"):
+        data = _truncate_or_flip(draw, data, damage, max_flips=8)
     elif damage == "append":
         data += draw(st.binary(min_size=1, max_size=64))
     else:
@@ -305,13 +310,8 @@ def damaged_checkpoints(draw):
     suffix = draw(st.sampled_from([".safetensors", ".ckpt"]))
     data = real_checkpoint_bytes(suffix)
     damage = draw(st.sampled_from(["none", "truncate", "flip", "random"]))
-    if damage == "truncate":
-        data = data[: draw(st.integers(0, len(data) - 1))]
-    elif damage == "flip":
-        buffer = bytearray(data)
-        for _ in range(draw(st.integers(1, 6))):
-            buffer[draw(st.integers(0, len(buffer) - 1))] = draw(st.integers(0, 255))
-        data = bytes(buffer)
+    if damage in ("truncate", "flip"):
+        data = _truncate_or_flip(draw, data, damage, max_flips=6)
     elif damage == "random":
         data = draw(st.binary(max_size=512))
     return suffix, data

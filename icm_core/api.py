@@ -87,7 +87,8 @@ class MatteResult:
 
 
 def check_cancel(cancel: CancelToken | None) -> None:
-    """Raise :class:`Cancelled` if the token is set; engines call it between stages."""
+    """Raise :class:`Cancelled` if the token is set; engines call it between stages (icm also
+    between the blocks of its networks)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("Cancelled by the user.")
 

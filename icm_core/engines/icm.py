@@ -178,8 +178,9 @@ class IcmEngine:
         box = Letterbox.fit(target.shape[:2], self.size)
         pixels = self._model_input(box.apply(target))
         report(progress, 0.1, "Stable Diffusion features")
-        features = self._guarded(lambda: self.extractor.target_features(
-            pixels, self._draws(pixels, seed)))
+        with self.extractor.cancellable(cancel):  # within a block, not a whole pass
+            features = self._guarded(lambda: self.extractor.target_features(
+                pixels, self._draws(pixels, seed)))
         timings["features"] = time.perf_counter() - started
         check_cancel(cancel)
         report(progress, 0.8, "Decoding alpha")

@@ -12,12 +12,14 @@ use ``scaled_dot_product_attention``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ..api import CancelToken, check_cancel
 from .fusion import TargetFeatures
 
 
@@ -171,6 +173,29 @@ class FeatureExtractor:
     @property
     def dtype(self) -> torch.dtype:
         return self.unet.dtype
+
+    @contextmanager
+    def cancellable(self, cancel: CancelToken | None):
+        """Honour ``cancel`` before every VAE-encoder and UNet block while inside: a UNet pass
+        takes tens of seconds on a CPU, a block a few.  The hooks only read the token, so the
+        numbers do not change; they are removed on the way out, whatever happens."""
+        if cancel is None:
+            yield
+            return
+
+        def check(module, args):
+            check_cancel(cancel)
+
+        encoder = self.vae.encoder
+        blocks = [*(d for block in encoder.down_blocks for d in block.downsamplers or ()),
+                  encoder.mid_block, *self.unet.down_blocks, self.unet.mid_block,
+                  *self.unet.up_blocks]
+        hooks = [block.register_forward_pre_hook(check) for block in blocks]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
 
     def latent_shape(self, size: int, batch: int = 1) -> tuple[int, ...]:
         factor = 2 ** (len(self.vae.config.block_out_channels) - 1)

@@ -108,6 +108,46 @@ def test_cancel_and_bad_input(engine):
         engine.encode_reference(image, np.zeros((64, 64), np.float32))
 
 
+def _unet_blocks(unet) -> dict:
+    return {**{f"down_blocks.{i}": b for i, b in enumerate(unet.down_blocks)},
+            "mid_block": unet.mid_block,
+            **{f"up_blocks.{i}": b for i, b in enumerate(unet.up_blocks)}}
+
+
+@pytest.mark.parametrize("where", ["down_blocks.0", "mid_block"])
+def test_cancel_inside_the_unet_pass_stops_before_the_next_block(engine, where):
+    """The cancel is set while the UNet runs (after its block ``where``): not one more block,
+    UNet pass or decoder runs, and the engine is unchanged afterwards."""
+    unet = engine.extractor.unet
+    blocks = _unet_blocks(unet)
+    image, mask = scene(96, 96)
+    reference = engine.encode_reference(image, mask)
+    target = scene(96, 96, shift=0.03, seed=4)[0]
+    expected = engine.matte(target, reference).alpha
+    cancel = threading.Event()
+    passes, after_cancel, decoded = [], [], []
+
+    def finished(name):
+        return lambda module, args, output: after_cancel.append(name) if cancel.is_set() else None
+
+    hooks = [unet.register_forward_pre_hook(lambda module, args: passes.append(1)),
+             engine.decoder.register_forward_pre_hook(lambda module, args: decoded.append(1))]
+    hooks += [block.register_forward_hook(finished(name)) for name, block in blocks.items()]
+    hooks.append(blocks[where].register_forward_hook(lambda *_: cancel.set()))
+    try:
+        with pytest.raises(Cancelled):
+            engine.matte(target, reference, cancel=cancel)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert cancel.is_set() and passes == [1]
+    assert after_cancel == [] and decoded == []
+    assert not any(block._forward_pre_hooks for block in blocks.values())  # ours are gone
+    np.testing.assert_array_equal(engine.matte(target, reference).alpha, expected)
+    never = threading.Event()  # the checks themselves change no number
+    np.testing.assert_array_equal(engine.matte(target, reference, cancel=never).alpha, expected)
+
+
 def test_get_engine_without_weights_says_what_to_do():
     from icm_core.engines import get_engine
 

@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 HANG_SECONDS = 20.0
+SLOWEST_KEPT = 8  # per family, with what the input was, to find what makes inputs slow
 FAMILIES = ("bytes", "damaged", "arrays", "engine", "dataset", "batch_manifest", "plugin_json",
             "checkpoint")
 FAST_LITE = {"feature_side": 128, "matting_side": 256}
@@ -50,7 +51,8 @@ def fuzz_family(family: str, seconds: float) -> dict:
 
     warnings.simplefilter("ignore")
     folder = Path(tempfile.mkdtemp(prefix=f"fuzz-{family}-"))
-    counts = {"inputs_tried": 0, "foreign_exceptions": 0, "hangs": 0, "examples": []}
+    counts = {"inputs_tried": 0, "foreign_exceptions": 0, "hangs": 0, "examples": [],
+              "slowest": []}
     engine = None
     if family == "engine":
         from icm_core.engines import get_engine
@@ -79,6 +81,7 @@ def fuzz_family(family: str, seconds: float) -> dict:
         for name in ("a.png", "b.png"):
             (folder / name).write_bytes(harness.encoded_image(np.zeros((4, 4), np.uint8), ".png"))
     strategy, call = calls[family]
+    slowest = counts["slowest"]  # [(seconds, what the input was)], slowest first
     deadline = time.monotonic() + seconds
 
     @settings(max_examples=10**9, deadline=None, database=None, phases=[Phase.generate],
@@ -96,14 +99,29 @@ def fuzz_family(family: str, seconds: float) -> dict:
             if len(counts["examples"]) < 5:
                 counts["examples"].append(f"{type(error).__name__}: {str(error)[:200]} "
                                           f"for {repr(argument)[:200]}")
-        if time.monotonic() - started > HANG_SECONDS:
+        seconds_taken = time.monotonic() - started
+        if seconds_taken > HANG_SECONDS:
             counts["hangs"] += 1
+        slowest.append((seconds_taken, _describe_input(argument)))
+        slowest.sort(key=lambda entry: -entry[0])
+        del slowest[SLOWEST_KEPT:]
 
     try:
         run()
     except _BudgetSpent:
         pass
     return counts
+
+
+def _describe_input(argument) -> str:
+    """A short readable account of a fuzz input: arrays by dtype and shape, bytes by length."""
+    if isinstance(argument, np.ndarray):
+        return f"{argument.dtype}{list(argument.shape)}"
+    if isinstance(argument, (bytes, bytearray)):
+        return f"bytes[{len(argument)}]"
+    if isinstance(argument, (tuple, list)):
+        return "(" + ", ".join(_describe_input(part) for part in argument) + ")"
+    return repr(argument)[:60]
 
 
 def run_fuzzing(seconds: float) -> dict:
@@ -329,11 +347,32 @@ def cancel_latency() -> dict:
     small = synthetic.scene(0, (size, size))
     encoded = icm.encode_reference(small.image, (small.alpha > 0.5).astype(np.float32))
     target = synthetic.scene(1, (size, size)).image
-    unet_pass = min(icm.matte(target, encoded).timings["features"] for _ in range(3))
+    unet_pass = _unet_pass_seconds(icm, encoded, target)
     latencies, whole = _cancel_latencies(icm, encoded, target, 8)
-    result.update(icm_tiny=max(latencies, default=float("nan")), icm_tiny_unet_pass_s=unet_pass, icm_tiny_matte_s=whole,
-                  icm_tiny_cancelled=len(latencies))
+    latency = max(latencies, default=float("nan"))
+    result.update(icm_tiny=latency, icm_tiny_unet_pass_s=unet_pass,
+                  icm_tiny_within_one_unet_pass=bool(latency <= unet_pass),
+                  icm_tiny_matte_s=whole, icm_tiny_cancelled=len(latencies))
     return result
+
+
+def _unet_pass_seconds(engine, reference, target) -> float:
+    """The UNet call of a matte alone (fastest of three), timed by hooks from its entry to the
+    end of up_blocks[2], the last block a target pass runs: no VAE, no decoder."""
+    unet = engine.extractor.unet
+    marks = []
+    hooks = [unet.register_forward_pre_hook(lambda *_: marks.append(time.perf_counter())),
+             unet.up_blocks[2].register_forward_hook(lambda *_: marks.append(time.perf_counter()))]
+    try:
+        passes = []
+        for _ in range(3):
+            marks.clear()
+            engine.matte(target, reference)
+            passes.append(marks[1] - marks[0])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return min(passes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,8 +81,9 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out, array.min(), array.max())
 
 
-def scale_to_fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """The (height, width) of ``size`` scaled down so its long side is at most ``max_side``."""
+def scale_to_fit(size: tuple[int, int], max_side: int, min_side: int = 0) -> tuple[int, int]:
+    """The (height, width) of ``size`` scaled down so its long side is at most ``max_side``,
+    unless that would make its short side smaller than ``min_side`` (long strips)."""
     height, width = size
-    factor = min(1.0, max_side / max(height, width))
+    factor = min(1.0, max(max_side / max(height, width), min_side / min(height, width)))
     return max(1, round(height * factor)), max(1, round(width * factor))

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 640  # graph cut resolution (long side)
 MATTING_SIDE = 1024  # closed-form matting resolution (long side)
+# Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
+# high, where closed-form matting has no 3×3 window and its solver divides by zero.
+MATTING_MIN_SIDE = 16
 
 
 def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
@@ -103,7 +106,8 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
     left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, trimap.shape[1])
     box = (slice(top, bottom), slice(left, right))
     local = trimap[box]
-    if (local > 0.75).any() and (local < 0.25).any():
+    has_windows = min(local.shape) >= 3  # the matting Laplacian is built from 3×3 windows
+    if has_windows and (local > 0.75).any() and (local < 0.25).any():
         solved = estimate_alpha_cf(image[box].astype(np.float64), local.astype(np.float64))
         alpha[box] = np.clip(solved, 0.0, 1.0)
     return alpha
@@ -153,7 +157,7 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     work_image = resize(image, scale_to_fit(size, work_side))
     subject = segment(work_image, probability, support, seed=seed)
     checkpoint("graph cut")
-    matting_size = scale_to_fit(size, matting_side)
+    matting_size = scale_to_fit(size, matting_side, MATTING_MIN_SIDE)
     matting_image = resize(image, matting_size)
     subject = cv2.resize(subject.astype(np.uint8), matting_size[::-1], interpolation=cv2.INTER_NEAREST) > 0
     coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)

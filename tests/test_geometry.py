@@ -136,3 +136,13 @@ def test_scale_to_fit_never_enlarges_and_keeps_aspect(h, w, max_side):
     factor = min(1.0, max_side / max(h, w))
     assert abs(out_h - h * factor) <= 0.5 + 1e-9 or out_h == 1
     assert abs(out_w - w * factor) <= 0.5 + 1e-9 or out_w == 1
+
+
+@given(h=sides, w=sides, max_side=st.integers(1, 4096), min_side=st.integers(1, 64))
+def test_scale_to_fit_keeps_a_short_side_of_min_side_for_strips(h, w, max_side, min_side):
+    out_h, out_w = scale_to_fit((h, w), max_side, min_side)
+    assert 1 <= out_h <= h and 1 <= out_w <= w  # never enlarges
+    assert min(out_h, out_w) >= min(min_side, h, w) - 0.5 - 1e-9
+    assert max(out_h, out_w) <= max(max_side, max(h, w) * min_side / min(h, w) + 0.5)
+    assert scale_to_fit((16, 4000), 256, 16) == (16, 4000)
+    assert scale_to_fit((400, 6000), 1024, 16) == (68, 1024)

@@ -137,7 +137,8 @@ MASK_KINDS = ("random", "empty", "full", "one-pixel", "one-pixel-out", "half")
 @st.composite
 def engine_inputs(draw, max_side: int = 40):
     """A reference, its mask and a target: mostly valid, sometimes with a wrong dtype, NaN/Inf,
-    out-of-range values, a mismatched mask or a degenerate mask; sizes include huge aspect ratios."""
+    out-of-range values, a mismatched mask or a degenerate mask; sizes include huge aspect ratios
+    and targets that are long strips."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
 
     def side() -> int:
@@ -166,7 +167,11 @@ def engine_inputs(draw, max_side: int = 40):
     }[kind]()
     if kind in ("one-pixel", "one-pixel-out"):
         mask[0, 0] = 1.0 - mask[0, 0]
-    target_shape = (side(), side(), 3)
+    if draw(st.integers(0, 7)):
+        target_shape = (side(), side(), 3)
+    else:  # a long strip, 1:100 and more: scaled naively it is 1 px high somewhere inside
+        short, long = draw(st.sampled_from([1, 16, 17, 23])), 100 * max_side
+        target_shape = (short, long, 3) if draw(st.booleans()) else (long, short, 3)
     target = rng.random(target_shape, dtype=np.float32)
     return image, mask, target
 

@@ -71,14 +71,16 @@ def test_engine_boundary(lite, inputs):
 
 
 def test_engine_boundary_accepts_the_edge_cases(lite):
-    """Not just refusals: a 1-pixel mask, a 16 px side and a 1:10 aspect ratio all give alphas."""
+    """Not just refusals: a 1-pixel mask, a 16 px side, 1:10 and 1:250 aspect ratios all give
+    alphas (a strip scaled to the matting side used to be 1 px high: pymatting's solver divided
+    by zero for 10,000 iterations, then raised ValueError)."""
     rng = np.random.default_rng(0)
     image = rng.random((16, 160, 3), dtype=np.float32)
     for painted in (0.0, 1.0):  # one pixel painted; everything painted but one pixel
         mask = np.full((16, 160), painted, np.float32)
         mask[8, 80] = 1.0 - painted
         reference = lite.encode_reference(image, mask)
-        for shape in ((16, 16, 3), (160, 16, 3), (17, 300, 3)):
+        for shape in ((16, 16, 3), (160, 16, 3), (17, 300, 3), (16, 4000, 3), (4000, 16, 3)):
             alpha = lite.matte(rng.random(shape, dtype=np.float32), reference).alpha
             assert alpha.shape == shape[:2] and np.isfinite(alpha).all()
 

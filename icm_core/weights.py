@@ -39,6 +39,8 @@ CHECKPOINT_HELP = (
     "https://github.com/tiny-smart/in-context-matting); after downloading it run "
     "`icm-matting weights locate --checkpoint PATH` or set ICM_MATTING_CHECKPOINT."
 )
+#: in a downloaded folder: the commit and the verified size and sha256 of every file
+DOWNLOAD_RECORD = "icm-matting-download.json"
 # The empty prompt through SD 2.1's OpenCLIP tokenizer: start, end, then "!" (id 0) padding.
 EMPTY_PROMPT_IDS = [49406, 49407] + [0] * 75
 
@@ -132,44 +134,128 @@ def _download_folder(repo_id: str) -> Path:
 
 
 def sd_source(explicit: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """A local SD 2.1 folder or single file; a hub id is downloaded (only when asked for)."""
+    """A local SD 2.1 folder or single file; a hub id is downloaded (only when asked for).
+    A downloaded folder is used only once verified, and only while its sizes still match."""
     value = explicit or os.environ.get(ENV_SD) or remembered().get("sd")
     if value is None:
         default = _download_folder(DEFAULT_SD_REPO)
-        if (default / "unet" / "config.json").is_file():
-            return default
+        if download_record(default):
+            return _unchanged_download(default)
         raise WeightsMissing(
             "Stable Diffusion 2.1 is not set up. Run `icm-matting weights download` (about "
-            "5 GB from the community mirror), or point ICM_MATTING_SD / `icm-matting weights "
-            "locate --sd PATH` at a diffusers folder or a v2-1_768 .safetensors/.ckpt file.")
+            "5 GB from the community mirror; it resumes an interrupted download), or point "
+            "ICM_MATTING_SD / `icm-matting weights locate --sd PATH` at a diffusers folder or a "
+            "v2-1_768 .safetensors/.ckpt file.")
     value = str(value)
     if _looks_like_repo_id(value):
         folder = _download_folder(value)
-        if (folder / "unet" / "config.json").is_file():
-            return folder
+        if download_record(folder):
+            return _unchanged_download(folder)
         if not download:
-            raise WeightsMissing(f"{value} is not downloaded yet (`icm-matting weights download`).")
+            raise WeightsMissing(f"{value} is not downloaded and verified yet "
+                                 "(`icm-matting weights download`).")
         return download_sd(value)
     path = Path(value).expanduser()
     if path.is_dir() and not (path / "unet").is_dir():
         raise WeightsMissing(f"{path} is not a diffusers Stable Diffusion folder (no unet/).")
     if not path.exists():
         raise WeightsMissing(f"Stable Diffusion weights not found at {path}.")
-    return path
+    return _unchanged_download(path) if download_record(path) else path
+
+
+def _unchanged_download(folder: Path) -> Path:
+    """``folder`` if every file still has the size verified at download (no hashing)."""
+    problems = download_problems(folder)
+    if problems:
+        raise WeightsCorrupt(
+            f"The downloaded Stable Diffusion in {folder} changed since it was verified: "
+            f"{'; '.join(problems[:3])}. Run `icm-matting weights download` to repair it.")
+    return folder
 
 
 def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> Path:
-    """Download the parts of an SD 2.1 diffusers repo we use (resumable, with progress)."""
-    from huggingface_hub import snapshot_download
+    """Download the parts of an SD 2.1 diffusers repo we use (resumable, with progress), then
+    check every file against the size and hash the hub publishes for that exact commit before
+    anything reads it: LFS files (the weights) by sha256, small files by their git blob id."""
+    from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import filter_repo_objects
 
     folder = _download_folder(repo_id)
     try:
-        snapshot_download(repo_id, revision=revision, local_dir=folder, allow_patterns=SD_FILES)
+        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+        # the resolved commit, so the files and the published hashes are of the same version
+        snapshot_download(repo_id, revision=info.sha, local_dir=folder, allow_patterns=SD_FILES)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
         raise WeightsMissing(f"Could not download {repo_id} ({error}). Check the connection, "
                              "or download it elsewhere and use `weights locate --sd`.") from error
+    published = list(filter_repo_objects(info.siblings or [], allow_patterns=SD_FILES,
+                                         key=lambda sibling: sibling.rfilename))
+    record = {"repo_id": repo_id, "revision": info.sha, "files": {}}
+    for sibling in published:
+        path = folder / sibling.rfilename
+        problem = _published_mismatch(path, sibling)
+        if problem:
+            path.unlink(missing_ok=True)  # ours: just downloaded, and unusable
+            (folder / DOWNLOAD_RECORD).unlink(missing_ok=True)
+            raise WeightsCorrupt(
+                f"{sibling.rfilename} downloaded from {repo_id} ({info.sha[:12]}) {problem}; the "
+                "file was deleted. Run `icm-matting weights download` again (a proxy, a full disk "
+                "or a dropped connection can damage a download).")
+        record["files"][sibling.rfilename] = {"size": path.stat().st_size, "sha256": sha256(path)}
+    if not any(name.startswith("unet/") for name in record["files"]):
+        raise WeightsMissing(f"{repo_id} at {info.sha[:12]} has no diffusers UNet (unet/); give "
+                             "a Stable Diffusion 2.1 repository in the diffusers layout.")
+    temporary = folder / (DOWNLOAD_RECORD + ".partial")
+    temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    temporary.replace(folder / DOWNLOAD_RECORD)
     return folder
+
+
+def _published_mismatch(path: Path, sibling) -> str | None:
+    """How ``path`` differs from the hub's metadata for it (``RepoSibling``), or None."""
+    if not path.is_file():
+        return "is missing after the download"
+    size = sibling.lfs.size if sibling.lfs else sibling.size
+    if size is None or not (sibling.lfs or sibling.blob_id):
+        return "has no published size and hash to check it against"
+    if path.stat().st_size != size:
+        return f"is {path.stat().st_size} bytes but the hub publishes {size} bytes"
+    if sibling.lfs:
+        if sha256(path) != sibling.lfs.sha256:
+            return f"does not have the sha256 the hub publishes ({sibling.lfs.sha256[:12]}…)"
+    elif _git_blob_id(path) != sibling.blob_id:
+        return f"does not have the git blob id the hub publishes ({sibling.blob_id[:12]}…)"
+    return None
+
+
+def _git_blob_id(path: Path) -> str:
+    data = path.read_bytes()  # small, non-LFS files only
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+
+
+def download_record(folder: Path) -> dict | None:
+    """What a verified download of ``folder`` recorded (revision, sizes, sha256), if any."""
+    try:
+        record = json.loads((folder / DOWNLOAD_RECORD).read_text(encoding="utf-8"))
+        return record if isinstance(record.get("files"), dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def download_problems(folder: Path) -> list[str]:
+    """Files of a verified download that are missing or changed size since (cheap: no hashing;
+    ``icm-matting weights verify`` re-hashes)."""
+    record = download_record(folder) or {"files": {}}
+    problems = []
+    for name, expected in record["files"].items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != expected.get("size"):
+            problems.append(f"{name} is {path.stat().st_size} bytes, {expected.get('size')} "
+                            "when downloaded and verified")
+    return problems
 
 
 @dataclass
@@ -342,6 +428,6 @@ def status(checkpoint=None, sd=None) -> list[WeightFile]:
         entries.append(WeightFile("prompt embedding", prompt if prompt.is_file() else None,
                                   prompt.stat().st_size if prompt.is_file() else None,
                                   None if prompt.is_file() else "computed on first use"))
-    except WeightsMissing as error:
+    except (WeightsMissing, WeightsCorrupt) as error:
         entries.append(WeightFile("stable diffusion", None, None, str(error)))
     return entries

@@ -98,8 +98,21 @@ def _verify(args: argparse.Namespace) -> int:
         source = weights.sd_source(args.sd)
         files = [source] if source.is_file() else sorted(
             p for p in source.rglob("*") if p.is_file() and ".cache" not in p.parts)
+        record = weights.download_record(source) if source.is_dir() else None
+        verified = (record or {}).get("files", {})
         for path in files:
-            print(f"{_size(path.stat().st_size):>9}  sha256 {weights.sha256(path)}  {path}")
+            digest = weights.sha256(path)
+            expected = verified.get(path.relative_to(source).as_posix(), {}).get("sha256") \
+                if record else None
+            note = "" if expected is None else "  as downloaded" if digest == expected else \
+                "  CHANGED since the verified download"
+            if expected not in (None, digest):
+                problems.append(f"stable diffusion: {path} changed since it was downloaded and "
+                                "verified; run `icm-matting weights download` to repair it")
+            print(f"{_size(path.stat().st_size):>9}  sha256 {digest}  {path}{note}")
+        if record:
+            print(f"downloaded from {record.get('repo_id')} at {record.get('revision')}, "
+                  "verified against the hub's published sha256")
         problems += [f"stable diffusion: {p}" for p in weights.check_sd(source)]
     except IcmError as error:
         problems.append(f"stable diffusion: {error}")

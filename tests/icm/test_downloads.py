@@ -153,3 +153,16 @@ def test_later_runs_recheck_sizes_and_verify_rehashes(tiny_sd, monkeypatch, isol
         weights.sd_source()
     assert _cli("status") == 0
     assert "weights download` to repair it" in capsys.readouterr().out
+
+
+def test_a_listed_name_outside_the_folder_is_refused_and_never_deleted(tiny_sd, monkeypatch,
+                                                                       isolated_cache):
+    hub = FakeHub(tiny_sd, monkeypatch)
+    escape = "tokenizer/../../outside.txt"  # matched by our "tokenizer/*" pattern
+    hub.published[escape] = b"published, never served"
+    outside = weights._download_folder(REPO).parent / "outside.txt"
+    outside.parent.mkdir(parents=True)
+    outside.write_bytes(b"not the download's")
+    with pytest.raises(WeightsCorrupt, match="outside its folder"):
+        weights.download_sd(REPO)
+    assert outside.read_bytes() == b"not the download's"

@@ -243,13 +243,17 @@ class KritaHost:
     def _selection(self, alpha: np.ndarray):
         from krita import Selection
 
+        from ui.qt import qbytes
+
         selection = Selection()
         mask = pixels.mask_bytes(alpha)  # held until setPixelData has copied it
-        selection.setPixelData(_qbytes(mask), 0, 0, alpha.shape[1], alpha.shape[0])
+        selection.setPixelData(qbytes(mask), 0, 0, alpha.shape[1], alpha.shape[0])
         return selection
 
     def _set_pixels(self, node, array: np.ndarray) -> None:
-        node.setPixelData(_qbytes(array), 0, 0, self.document.width(), self.document.height())
+        from ui.qt import qbytes  # on PyQt5 it aliases ``array``, which we hold until Krita copied it
+
+        node.setPixelData(qbytes(array), 0, 0, self.document.width(), self.document.height())
 
 
 class GuiThread:
@@ -295,16 +299,6 @@ class GuiThread:
             box["error"] = error
         finally:
             done.set()
-
-
-def _qbytes(array: np.ndarray):
-    """A QByteArray over ``array``'s memory (no copy of 64 MB per 4096² layer).  Krita copies
-    it into its tiles during ``setPixelData``; the CALLER must hold ``array`` until then."""
-    from ui.qt import QtCore  # the binding Krita runs (PyQt5 or PyQt6)
-
-    if not array.flags.c_contiguous:
-        raise ValueError("pixel arrays handed to Krita must be C-contiguous")
-    return QtCore.QByteArray.fromRawData(array)
 
 
 def _id(node) -> str:

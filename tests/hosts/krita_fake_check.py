@@ -23,6 +23,7 @@ import time
 import traceback
 
 from tests.hosts import fake_krita
+from tests.hosts.helpers import ROOT
 from tests.hosts.krita_offscreen import (
     REPORT,
     bgra8,
@@ -204,6 +205,12 @@ def plugin_in_a_window(np) -> None:
                     / max(((stored > 127) | (truths["Target"] > 0.5)).sum(), 1))
         REPORT["figures"]["panel_iou"] = round(iou, 3)
         check("the lite matte finds the target's disc", iou > 0.8, f"IoU {iou:.3f}")
+
+    out = ROOT / "test-output" / "krita"
+    out.mkdir(parents=True, exist_ok=True)
+    docker.setFloating(True)  # a reviewable size
+    docker.resize(1100, 720)
+    check("docker screenshot saved", docker.grab().save(str(out / f"fake-docker-{REPORT['binding'].lower()}.png")))
 
     fake_krita.close_application()
     thread = panel.runner.thread

@@ -142,7 +142,7 @@ class KritaHost:
             )
         colours = foreground if foreground is not None and model == "RGBA" and pixels.transfer(profile) else None
         native = self._decode(raw, model, depth)
-        if native.flags.writeable:  # PyQt5: ``raw`` is our own copy; reuse it, no 64 MB copies
+        if native.flags.writeable:  # PyQt5 and 6: ``raw`` is our own copy; reuse it, no 64 MB copies
             pixels.compose(native, depth, alpha, colours, profile, out=native)
             layer.setPixelData(raw, 0, 0, self.document.width(), self.document.height())
         else:
@@ -251,8 +251,9 @@ class KritaHost:
         return selection
 
     def _set_pixels(self, node, array: np.ndarray) -> None:
-        from ui.qt import qbytes  # on PyQt5 it aliases ``array``, which we hold until Krita copied it
+        from ui.qt import qbytes
 
+        # On PyQt5 the QByteArray aliases ``array``, which we hold until Krita has copied it.
         node.setPixelData(qbytes(array), 0, 0, self.document.width(), self.document.height())
 
 

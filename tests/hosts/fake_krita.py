@@ -3,8 +3,8 @@ Krita 6 (PyQt6) and Krita 5.2/5.3 (PyQt5 with ``Document.createTransparencyMask`
 libkis has the same API as 5.2, so one fake serves both; :func:`install` picks the binding.
 
 Only the calls our plugin and the test scripts make, with the behaviour seen in Krita 5.1.5 here
-(tests/hosts/krita_offscreen.py runs the same checks against the real one; facts in
-../shared/notes/hosts.md §1 and the probe in this module's git history):
+(checked with a kritarunner probe; tests/hosts/krita_offscreen.py runs the same checks against
+the real one; more facts in ../shared/notes/hosts.md §1):
 
 - a node holds its pixels as bytes in its own colour space (B, G, R, A for integer depths,
   R, G, B, A for float); ``setPixelData`` copies them in, ``pixelData`` returns a new
@@ -44,6 +44,11 @@ DTYPES = {"U8": np.uint8, "U16": np.uint16, "F16": np.float16, "F32": np.float32
 CHANNELS = {"RGBA": 4, "GRAYA": 2}
 FULL = {"U8": 255.0, "U16": 65535.0, "F16": 1.0, "F32": 1.0}
 MASK_SPACE = ("A", "U8", "")  # masks and selections: one byte per pixel
+
+QtCore = QtGui = QtWidgets = None  # the host's binding, set by install()
+VERSION = ""
+# libkis classes with Qt bases (Extension, DockWidget, DockWidgetFactory…), also set by install()
+Extension = DockWidget = DockWidgetFactoryBase = DockWidgetFactory = Notifier = None
 
 
 def install(binding: str, version: str) -> None:
@@ -326,18 +331,6 @@ class Document:
     def rootNode(self):
         return _wrap(self._state.root)
 
-    def nodeByName(self, name):
-        def find(state):
-            for child in state.children:
-                if child.name == name:
-                    return child
-                found = find(child)
-                if found is not None:
-                    return found
-            return None
-
-        return _wrap(find(self._state.root))
-
     def createNode(self, name, kind):
         if kind not in ("paintlayer", "grouplayer"):
             raise NotImplementedError(f"the fake Krita creates paint and group layers, not {kind}")
@@ -418,9 +411,6 @@ class Krita:
 
     def activeWindow(self):
         return _APP.windows[-1] if _APP.windows else None
-
-    def windows(self):
-        return list(_APP.windows)
 
     def addExtension(self, extension):
         _APP.extensions.append(extension)
@@ -505,9 +495,6 @@ class Window:
     def qwindow(self):
         return self._qwindow
 
-    def views(self):
-        return list(self._views)
-
     def activeView(self):
         return self._views[-1] if self._views else None
 
@@ -567,7 +554,6 @@ def _define_qt_classes(binding: str) -> None:
 
     class Notifier(QtCore.QObject):
         applicationClosing = signal()
-        imageCreated = signal(object)
 
         def __init__(self):
             super().__init__()
@@ -575,9 +561,6 @@ def _define_qt_classes(binding: str) -> None:
 
         def setActive(self, active):
             self._active = bool(active)
-
-        def active(self):
-            return self._active
 
     for cls in (Extension, DockWidget, DockWidgetFactoryBase, DockWidgetFactory, Notifier):
         setattr(module, cls.__name__, cls)

@@ -26,6 +26,8 @@ from tests.hosts import fake_krita
 from tests.hosts.helpers import ROOT
 from tests.hosts.krita_offscreen import (
     REPORT,
+    _bgra16,
+    _rgbaf,
     bgra8,
     check,
     depths_and_profiles,
@@ -33,8 +35,6 @@ from tests.hosts.krita_offscreen import (
     series_through_worker,
     snapshot,
     untouched,
-    _bgra16,
-    _rgbaf,
 )
 
 VERSIONS = {"PyQt6": "6.0.1", "PyQt5": "5.3.1"}

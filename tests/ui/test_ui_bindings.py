@@ -37,6 +37,7 @@ def test_ui_suite_passes_on_krita_bindings(api):
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     output = f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
     assert run.returncode == 0, f"{BINDINGS[api]} run failed:\n{output}"

@@ -164,7 +164,6 @@ class _ImageState:
         self.root = _NodeState(self, "root", "grouplayer", self.space)
         self.selection: _Device | None = None
         self.active = None
-        self.open, self.modified = True, False
 
 
 def _wrap(state):
@@ -215,7 +214,6 @@ class Node:
         index = len(state.children) if above is None else state.children.index(above._state) + 1
         state.children.insert(index, child_state)
         child_state.parent = state
-        state.image.modified = True
         return True
 
     def colorModel(self):
@@ -244,7 +242,6 @@ class Node:
 
     def setPixelData(self, data, x, y, w, h):
         self._state.device.write(data, x, y, w, h)
-        self._state.image.modified = True
         return True
 
     def duplicate(self):
@@ -368,10 +365,9 @@ class Document:
         pass
 
     def setModified(self, modified):
-        self._state.modified = bool(modified)
+        pass  # nothing asks "save changes?" here
 
     def close(self):
-        self._state.open = False
         _APP.documents = [d for d in _APP.documents if d is not self._state]
         return True
 

@@ -6,7 +6,8 @@ The Krita plugin on a Krita this OS lacks — Krita 6 (PyQt6) or Krita 5.2/5.3 (
 1. the checks of krita_offscreen.py that need no colour management (the series through the
    panel's worker with the lite engine, every depth and profile) — the same code that runs
    inside the real Krita 5.1.5;
-2. transparency masks made the ≥ 5.2 way at every depth;
+2. transparency masks made the ≥ 5.2 way at every depth; colour conversion handed to Krita
+   (which the fake cannot do: only the hand-over and the clean-up are checked);
 3. the plugin as Krita loads it: loader → extension and docker → actions → a document opened
    in the window → the docker's panel runs the lite engine and writes a transparency mask →
    Krita closes.
@@ -71,6 +72,7 @@ def run(binding: str) -> None:
     series_through_worker(np)
     depths_and_profiles(np)
     transparency_masks(np)
+    conversion_is_left_to_krita(np)
     plugin_in_a_window(np)
     check("never PySide6 inside Krita", "PySide6" not in sys.modules)
     check(f"never {other} inside Krita", other not in sys.modules)
@@ -117,6 +119,32 @@ def transparency_masks(np) -> None:
         check(f"{depth}: the layer shows through the mask",
               np.abs(shown[..., 3].astype(np.float64) / scale - stored / 255).max() < 2e-3, "")
         doc.close()
+
+
+def conversion_is_left_to_krita(np) -> None:
+    """A profile only Krita can convert: the pixels go to a scratch document, which is closed
+    again whatever happens; the fake has no colour management, so the conversion itself fails."""
+    from krita import Krita
+
+    from icm_plugin.krita.host import KritaHost
+    from ui.qt import QtCore
+
+    height, width = 8, 12
+    doc = Krita.instance().createDocument(width, height, "gamma 2.2", "RGBA", "U8", "sRGB-elle-V2-g22.icc", 72.0)
+    node = doc.createNode("photo", "paintlayer")
+    node.setPixelData(QtCore.QByteArray(bgra8(np, scene(np, height, width, 5)[0]).tobytes()), 0, 0, width, height)
+    doc.rootNode().addChildNode(node, None)
+    before = snapshot(np, doc)
+    try:
+        KritaHost(doc).read_pixels(node.uniqueId().toString())
+        reached = "no conversion asked for"
+    except NotImplementedError as error:
+        reached = str(error)
+    check("an unreadable profile is handed to Krita's conversion", "convert" in reached, reached)
+    check("the scratch document is closed", [d.name() for d in Krita.instance().documents()] == ["gamma 2.2"],
+          f"{[d.name() for d in Krita.instance().documents()]}")
+    untouched(np, doc, before, "conversion")
+    doc.close()
 
 
 def plugin_in_a_window(np) -> None:

@@ -72,6 +72,20 @@ def exec_(obj) -> int:
     return run()
 
 
+def qbytes(array) -> QtCore.QByteArray:
+    """A QByteArray of a C-contiguous numpy array, for APIs that take one (Krita's
+    ``setPixelData``).  PyQt5 wraps the array's memory without a copy (``fromRawData``), so the
+    CALLER must hold ``array`` until Qt has copied it; PyQt6 has no ``fromRawData`` and copies
+    any buffer it is given; PySide6 takes bytes."""
+    if not array.flags.c_contiguous:
+        raise ValueError("arrays handed to Qt as bytes must be C-contiguous")
+    if API == "PyQt5":
+        return QtCore.QByteArray.fromRawData(array)
+    if API == "PyQt6":
+        return QtCore.QByteArray(array.data)
+    return QtCore.QByteArray(array.tobytes())
+
+
 def image_from_array(pixels) -> QtGui.QImage:
     """A QImage that OWNS a copy of ``pixels`` (H×W uint8 grey, H×W×3 RGB or H×W×4 RGBA).
 

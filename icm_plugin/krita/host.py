@@ -142,7 +142,7 @@ class KritaHost:
             )
         colours = foreground if foreground is not None and model == "RGBA" and pixels.transfer(profile) else None
         native = self._decode(raw, model, depth)
-        if native.flags.writeable:  # PyQt5: ``raw`` is our own copy; reuse it, no 64 MB copies
+        if native.flags.writeable:  # PyQt5 and 6: ``raw`` is our own copy; reuse it, no 64 MB copies
             pixels.compose(native, depth, alpha, colours, profile, out=native)
             layer.setPixelData(raw, 0, 0, self.document.width(), self.document.height())
         else:
@@ -243,13 +243,18 @@ class KritaHost:
     def _selection(self, alpha: np.ndarray):
         from krita import Selection
 
+        from ui.qt import qbytes
+
         selection = Selection()
         mask = pixels.mask_bytes(alpha)  # held until setPixelData has copied it
-        selection.setPixelData(_qbytes(mask), 0, 0, alpha.shape[1], alpha.shape[0])
+        selection.setPixelData(qbytes(mask), 0, 0, alpha.shape[1], alpha.shape[0])
         return selection
 
     def _set_pixels(self, node, array: np.ndarray) -> None:
-        node.setPixelData(_qbytes(array), 0, 0, self.document.width(), self.document.height())
+        from ui.qt import qbytes
+
+        # On PyQt5 the QByteArray aliases ``array``, which we hold until Krita has copied it.
+        node.setPixelData(qbytes(array), 0, 0, self.document.width(), self.document.height())
 
 
 class GuiThread:
@@ -295,16 +300,6 @@ class GuiThread:
             box["error"] = error
         finally:
             done.set()
-
-
-def _qbytes(array: np.ndarray):
-    """A QByteArray over ``array``'s memory (no copy of 64 MB per 4096² layer).  Krita copies
-    it into its tiles during ``setPixelData``; the CALLER must hold ``array`` until then."""
-    from ui.qt import QtCore  # the binding Krita runs (PyQt5 or PyQt6)
-
-    if not array.flags.c_contiguous:
-        raise ValueError("pixel arrays handed to Krita must be C-contiguous")
-    return QtCore.QByteArray.fromRawData(array)
 
 
 def _id(node) -> str:

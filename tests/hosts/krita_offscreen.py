@@ -57,6 +57,7 @@ def run() -> None:
     check("ui.qt follows Krita's binding", ui.qt.API == "PyQt5" and "PySide6" not in sys.modules, ui.qt.API)
     series_through_worker(np)
     depths_and_profiles(np)
+    colour_managed_read(np)
     timings(np)
     check("no scratch documents left open", [d.name() for d in Krita.instance().documents()
                                                    if "conversion" in d.name()] == [], "")
@@ -180,8 +181,10 @@ def series_through_worker(np) -> None:
           and layers["Group"].kind == "grouplayer" and layers["Target A"].kind == "paintlayer",
           f"{[(l.name, l.kind) for l in layers.values()]}")
     check("layer size is the document's", all(l.size == (height, width) for l in layers.values()), "")
+    # Krita >= 5.2 makes transparency masks itself; 5.1 only through a window's action.
+    modes = ["layer", "mask", "selection"] if hasattr(doc, "createTransparencyMask") else ["layer", "selection"]
     check("output modes offscreen (no window: no 5.1 transparency mask)",
-          host.output_modes() == ["layer", "selection"], f"{host.output_modes()}")
+          host.output_modes() == modes, f"{host.output_modes()}")
     reference = host.read_pixels(layers["Reference"].id)
     check("read_pixels: U8 BGRA → float32 sRGB RGB",
           reference.dtype == np.float32 and reference.shape == (height, width, 3)
@@ -265,8 +268,8 @@ def _all_nodes(parent):
 
 # ---------------------------------------------------------------------------------------------
 def depths_and_profiles(np) -> None:
-    """U16 and F32 (Krita's linear default profiles), F16, and CMYK through Krita's own colour
-    management; writes keep the source's own depth."""
+    """U16 and F32 (Krita's linear default profiles), F16, grey; writes keep the source's own
+    depth."""
     from krita import Krita
 
     from icm_plugin.krita import pixels
@@ -340,8 +343,16 @@ def depths_and_profiles(np) -> None:
     check("GRAYA U8 reads as equal R, G, B", np.abs(read - grey[..., :1] / 255).max() <= 1e-6, doc.colorProfile())
     doc.close()
 
-    # CMYK: only Krita can convert it; done in a scratch document, the user's node untouched.
-    doc = krita.createDocument(width, height, "cmyk", "CMYKA", "U8", "", 72.0)
+
+def colour_managed_read(np) -> None:
+    """CMYK: only Krita can convert it; done in a scratch document, the user's node untouched."""
+    from krita import Krita
+
+    from icm_plugin.krita.host import KritaHost
+    from ui.qt import QtCore
+
+    height, width = 40, 56
+    doc = Krita.instance().createDocument(width, height, "cmyk", "CMYKA", "U8", "", 72.0)
     node = doc.createNode("pixels", "paintlayer")
     cmyka = np.zeros((height, width, 5), np.uint8)
     cmyka[..., 2] = 255  # yellow ink

@@ -49,17 +49,32 @@ def test_core_and_cli_do_not_load_qt():
     assert loaded == "[]"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("PyQt5") is None, reason="PyQt5 not installed")
-def test_shim_follows_the_binding_the_host_loaded():
-    # Like Krita 5: PyQt5 is already imported; QT_API asks for PySide6 but must not win.
+@pytest.mark.parametrize("binding, action_module", [("PyQt5", "QtWidgets"), ("PyQt6", "QtGui")])
+def test_shim_follows_the_binding_the_host_loaded(binding, action_module):
+    # Like Krita 5 / 6: its PyQt is already imported; QT_API asks for PySide6 but must not win.
+    if importlib.util.find_spec(binding) is None:
+        pytest.skip(f"{binding} not installed")
     out = run_python(
-        "import sys, PyQt5.QtCore; from ui import qt; "
-        "print(qt.API, 'PySide6' in sys.modules, qt.QAction.__module__)",
+        f"import sys, {binding}.QtCore; from ui import qt; "
+        "print(qt.API, 'PySide6' in sys.modules, qt.QAction.__module__, "
+        "type(qt.qbytes(__import__('numpy').arange(4, dtype='uint8'))).__module__)",
         QT_API="pyside6",
     )
-    assert out == "PyQt5 False PyQt5.QtWidgets"
+    assert out == f"{binding} False {binding}.{action_module} {binding}.QtCore"
 
 
 def test_shim_defaults_to_pyside6_for_the_standalone_app():
     out = run_python("from ui import qt; print(qt.API, qt.QAction.__module__)", QT_API="")
     assert out == "PySide6 PySide6.QtGui"
+
+
+def test_qbytes_holds_the_arrays_bytes_on_this_binding():
+    import numpy as np
+
+    from ui.qt import QtCore, qbytes
+
+    array = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    data = qbytes(array)  # PyQt5 aliases ``array``: it stays alive until the check below
+    assert isinstance(data, QtCore.QByteArray) and bytes(data) == array.tobytes()
+    with pytest.raises(ValueError, match="C-contiguous"):
+        qbytes(array[:, ::2])

@@ -230,6 +230,23 @@ def test_settings_persist_across_panels(qtbot, make_panel, host, settings):
     assert again.canvas.overlay_color.name() == "#00ff00"
 
 
+def test_mask_from_menu_takes_the_selection_or_a_layers_alpha(qtbot, make_panel, host):
+    # The menu is built with QMenu.addAction(text, slot), whose overloads differ per binding.
+    panel = make_panel(host)
+    panel.mask_from_menu.aboutToShow.emit()
+    actions = {action.text(): action for action in panel.mask_from_menu.actions()}
+    assert list(actions) == ["Mask file…", "Selection", "Alpha of layer"]
+    actions["Selection"].trigger()
+    np.testing.assert_array_equal(panel.canvas.mask(), host.selection)
+    alpha_of = {action.text(): action for action in actions["Alpha of layer"].menu().actions()}
+    assert list(alpha_of) == ["ref", "a", "b", "c"]
+    alpha_of["b"].trigger()
+    np.testing.assert_allclose(panel.canvas.mask(), host.alphas["b"])
+    host.selection = None
+    actions["Selection"].trigger()
+    assert "no active selection" in panel.error_label.text()
+
+
 def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
     panel = make_panel(host)
     panel.mask_from_layer_alpha("a")  # opaque layer: told why

@@ -3,7 +3,8 @@
     python benchmarks/reliability.py [--fuzz-seconds 40] [--soak-targets 200] [--json PATH]
 
 Prints {"inputs_tried", "crashes", "hangs", "foreign_exceptions", "partial_files", "data_lost",
-"soak_rss_growth_pct", "cancel_latency_s": {"lite", "icm_tiny"}} plus details.  Each fuzz
+"soak_rss_growth_pct", "cancel_latency_s": {"lite", "icm_tiny", "icm_tiny_unet_pass_s",
+"icm_tiny_within_one_unet_pass"}} plus details.  Each fuzz
 family runs in its own process (a crash is a dead process, a hang a process past its budget or
 an input slower than HANG_SECONDS); the targets are those of tests/reliability/harness.py.
 The engine family warms its engine up before the clock starts (``warmup_s``): otherwise the
@@ -419,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         "data_lost": sum(f["data_lost"] for f in faults.values())
         + soaked["alpha_mismatches"],
         "soak_rss_growth_pct": round(soaked["rss_growth_pct"], 2),
-        "cancel_latency_s": {"lite": round(cancel["lite"], 3), "icm_tiny": round(cancel["icm_tiny"], 3)},
+        "cancel_latency_s": {"lite": round(cancel["lite"], 3), "icm_tiny": round(cancel["icm_tiny"], 3),
+                             "icm_tiny_unet_pass_s": round(cancel["icm_tiny_unet_pass_s"], 3),
+                             "icm_tiny_within_one_unet_pass": cancel["icm_tiny_within_one_unet_pass"]},
     }
     details = {"fuzz_families": fuzz["families"], "faults": faults, "soak": soaked, "cancel": cancel}
     print(json.dumps(figures, indent=1))

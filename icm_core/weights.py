@@ -234,7 +234,7 @@ def _published_mismatch(path: Path, sibling) -> str | None:
 
 def _git_blob_id(path: Path) -> str:
     data = path.read_bytes()  # small, non-LFS files only
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's object id
 
 
 def download_record(folder: Path) -> dict | None:

@@ -29,7 +29,7 @@ def no_network(monkeypatch):
 
 
 def _git_blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's object id
 
 
 class FakeHub:

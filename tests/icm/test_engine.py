@@ -114,12 +114,13 @@ def _unet_blocks(unet) -> dict:
             **{f"up_blocks.{i}": b for i, b in enumerate(unet.up_blocks)}}
 
 
-@pytest.mark.parametrize("where", ["down_blocks.0", "mid_block"])
+@pytest.mark.parametrize("where", ["vae", "down_blocks.0", "mid_block"])
 def test_cancel_inside_the_unet_pass_stops_before_the_next_block(engine, where):
-    """The cancel is set while the UNet runs (after its block ``where``): not one more block,
-    UNet pass or decoder runs, and the engine is unchanged afterwards."""
+    """The cancel is set while the VAE encoder or the UNet runs (after block ``where``): not
+    one more block, UNet pass or decoder runs, and the engine is unchanged afterwards."""
     unet = engine.extractor.unet
     blocks = _unet_blocks(unet)
+    first_vae_downsampler = engine.extractor.vae.encoder.down_blocks[0].downsamplers[0]
     image, mask = scene(96, 96)
     reference = engine.encode_reference(image, mask)
     target = scene(96, 96, shift=0.03, seed=4)[0]
@@ -133,16 +134,18 @@ def test_cancel_inside_the_unet_pass_stops_before_the_next_block(engine, where):
     hooks = [unet.register_forward_pre_hook(lambda module, args: passes.append(1)),
              engine.decoder.register_forward_pre_hook(lambda module, args: decoded.append(1))]
     hooks += [block.register_forward_hook(finished(name)) for name, block in blocks.items()]
-    hooks.append(blocks[where].register_forward_hook(lambda *_: cancel.set()))
+    setter = first_vae_downsampler if where == "vae" else blocks[where]
+    hooks.append(setter.register_forward_hook(lambda *_: cancel.set()))
     try:
         with pytest.raises(Cancelled):
             engine.matte(target, reference, cancel=cancel)
     finally:
         for hook in hooks:
             hook.remove()
-    assert cancel.is_set() and passes == [1]
+    assert cancel.is_set() and passes == ([] if where == "vae" else [1])
     assert after_cancel == [] and decoded == []
-    assert not any(block._forward_pre_hooks for block in blocks.values())  # ours are gone
+    assert not any(block._forward_pre_hooks  # ours are gone
+                   for block in [*blocks.values(), first_vae_downsampler])
     np.testing.assert_array_equal(engine.matte(target, reference).alpha, expected)
     never = threading.Event()  # the checks themselves change no number
     np.testing.assert_array_equal(engine.matte(target, reference, cancel=never).alpha, expected)

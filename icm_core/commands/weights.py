@@ -79,7 +79,9 @@ def _download(args: argparse.Namespace) -> int:
     repo = args.sd or weights.DEFAULT_SD_REPO
     folder = weights.download_sd(repo, args.revision)
     weights.remember(sd=str(folder))
-    print(f"stable diffusion: {folder}")
+    revision = weights.download_record(folder)["revision"]
+    print(f"stable diffusion: {folder}\n  revision {revision}: every file matches the size and "
+          "sha256 the hub publishes")
     print(weights.CHECKPOINT_HELP)
     return 0
 

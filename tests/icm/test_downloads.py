@@ -97,6 +97,16 @@ def test_a_good_download_is_verified_recorded_and_used(tiny_sd, monkeypatch, iso
     assert weights.check_sd(folder) == []
 
 
+def test_weights_download_command_reports_the_verified_revision(tiny_sd, monkeypatch,
+                                                                isolated_cache, capsys):
+    from .test_weights import _cli
+
+    FakeHub(tiny_sd, monkeypatch)
+    assert _cli("download", "--sd", REPO) == 0
+    assert f"revision {COMMIT}: every file matches" in capsys.readouterr().out
+    assert weights.remembered()["sd"] == str(weights._download_folder(REPO))
+
+
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte", "wrong size", "config edited"])
 def test_a_damaged_download_is_deleted_and_refused(tiny_sd, monkeypatch, isolated_cache, tmp_path,
                                                    damage):

@@ -4,6 +4,10 @@ icm58-dev (one reference per category group) and the alphamatting.com pseudo-gro
 as in ../shared/data/README.md; prints the per-group and overall tables.
 
     python benchmarks/lite_quality.py [--json PATH] [--engine lite] [--limit-groups N]
+                                      [--mask exact|half|rough] [--sets icm58-dev alphamatting]
+
+``--mask half`` brushes only half of each reference subject, ``rough`` overpaints it (see
+``icm_core.evaluation.reference_mask``): how the engine copes with an artist's quick stroke.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engine", default="lite")
     parser.add_argument("--limit-groups", type=int)
+    parser.add_argument("--mask", default="exact", help="exact, half or rough reference masks")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     args = parser.parse_args()
 
     from icm_core import evaluation
@@ -36,12 +42,14 @@ def main() -> None:
         sys.exit(f"{DATA} not found: the evaluation data lives beside the repository in ../shared")
     engine = get_engine(args.engine)
     results = {}
-    for name, manifest in SETS.items():
-        report = evaluation.evaluate(load_manifest(manifest), engine, limit_groups=args.limit_groups)
+    for name in args.sets:
+        report = evaluation.evaluate(load_manifest(SETS[name]), engine, limit_groups=args.limit_groups,
+                                     mask_style=args.mask)
         print(report.table(), "\n", flush=True)
         results[name] = report.as_json()
-    mse = results["icm58-dev"]["overall"]["mse"]
-    print(f"icm58-dev overall MSE {mse:.4f} (target ≤ {TARGET_MSE}: {'met' if mse <= TARGET_MSE else 'NOT met'})")
+    if "icm58-dev" in results and args.mask == "exact":
+        mse = results["icm58-dev"]["overall"]["mse"]
+        print(f"icm58-dev overall MSE {mse:.4f} (target ≤ {TARGET_MSE}: {'met' if mse <= TARGET_MSE else 'NOT met'})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -126,8 +126,11 @@ def evaluate(
     save_dir: Path | None = None,
     on_target: Callable[[TargetScore], None] | None = None,
     seed: int = 0,
+    mask_style: str = "exact",
 ) -> Report:
     """Run the in-context protocol; ``on_target`` is called after each scored target.
+
+    ``mask_style`` (see :func:`reference_mask`) stands in for how carefully an artist brushes.
 
     ``input_max_side`` shrinks images before the engine sees them (a quick, non-standard run);
     the prediction is scored against the ground truth at the same size.
@@ -140,7 +143,7 @@ def evaluate(
     report = Report(dataset.name, getattr(engine, "name", type(engine).__name__), input_max_side)
     for group in groups:
         image, mask = _load(group.reference, input_max_side)
-        mask = (mask >= 0.5).astype(np.float32)  # the protocol's brushed reference mask
+        mask = reference_mask(mask, mask_style)
         started = time.perf_counter()
         reference = engine.encode_reference(image, mask)
         report.reference_seconds[group.name] = time.perf_counter() - started
@@ -167,6 +170,32 @@ def evaluate(
         if save_dir is not None:
             imageio.write_image(_sheet_path(save_dir, group), _stack_rows(sheet_rows))
     return report
+
+
+MASK_STYLES = ("exact", "half", "rough")
+
+
+def reference_mask(alpha: np.ndarray, style: str = "exact") -> np.ndarray:
+    """The reference mask an artist might brush over a ground-truth alpha.
+
+    * ``exact`` — alpha ≥ 0.5 (the protocol);
+    * ``half`` — only the subject's left half (split at its bounding box's middle column): a
+      stroke that covers part of the subject, the rest left unpainted;
+    * ``rough`` — a fat brush: the subject grown by 3 % of the picture's long side.
+    """
+    mask = (alpha >= 0.5).astype(np.float32)
+    if style == "exact" or not mask.any():
+        return mask
+    if style == "half":
+        columns = np.flatnonzero(mask.any(axis=0))
+        middle = (columns[0] + columns[-1] + 1) // 2
+        mask[:, middle:] = 0
+        return mask
+    if style == "rough":
+        radius = max(1, round(0.03 * max(mask.shape)))
+        brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.dilate(mask, brush)
+    raise InvalidInput(f"Unknown mask style {style!r}: choose one of {', '.join(MASK_STYLES)}.")
 
 
 def count_targets(dataset: Dataset, limit_groups: int | None = None) -> int:

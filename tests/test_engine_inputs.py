@@ -64,7 +64,7 @@ def test_missing_and_wrong_weights(tmp_path):
         features.load_network(tmp_path / "absent.pth")
     damaged = tmp_path / features.WEIGHTS_FILE
     damaged.write_bytes(features.weights_path().read_bytes()[:1000])
-    with pytest.raises(WeightsCorrupt, match="sha256"):
+    with pytest.raises(WeightsCorrupt, match="damaged.*force-reinstall"):
         features.load_network(damaged)
 
 

@@ -257,3 +257,16 @@ def test_an_engine_breaking_the_alpha_contract_is_named(tmp_path):
 
     with pytest.raises(InvalidInput, match="discs/discs_01: The prediction values must be finite and lie in"):
         evaluation.evaluate(load_manifest(write_disc_dataset(tmp_path)), Overshooting())
+
+
+def test_reference_mask_styles_stand_in_for_quick_strokes():
+    alpha = np.zeros((100, 200), np.float32)
+    alpha[20:80, 40:160] = 1.0
+    exact = evaluation.reference_mask(alpha, "exact")
+    assert np.array_equal(exact, alpha)
+    half = evaluation.reference_mask(alpha, "half")
+    assert half[20:80, 40:100].all() and not half[:, 100:].any()
+    rough = evaluation.reference_mask(alpha, "rough")
+    assert rough[20:80, 40:160].all() and rough[15, 100] == 1 and rough[0, 0] == 0  # 6 px brush
+    with pytest.raises(InvalidInput, match="mask style"):
+        evaluation.reference_mask(alpha, "sloppy")

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from icm_core import synthetic
+from icm_core import evaluation, synthetic
 from icm_core.api import Cancelled, InvalidInput, Reference
 from icm_core.engines import get_engine
 
@@ -106,6 +106,16 @@ def test_scribbled_mask_still_guides(engine, scenes):
     reference = engine.encode_reference(scenes[0].image, mask)
     alpha = engine.matte(scenes[1].image, reference).alpha
     assert mse(alpha, scenes[1].alpha) < 0.05
+
+
+def test_stroke_over_half_the_subject_mattes_all_of_it(engine, scenes):
+    """The unpainted half of a subject is not taught as background."""
+    mask = evaluation.reference_mask(scenes[0].alpha, "half")
+    reference = engine.encode_reference(scenes[0].image, mask)
+    for scene in scenes[1:]:
+        alpha = engine.matte(scene.image, reference).alpha
+        assert alpha[scene.alpha > 0.99].mean() > 0.85  # 0.63-0.73 when it is
+        assert mse(alpha, scene.alpha) < 0.02
 
 
 def test_progress_is_reported_in_order(engine, scenes, reference):

@@ -21,6 +21,9 @@ import numpy as np
 # (chosen on icm58-dev and the alphamatting pseudo-groups together: 0.05 and 0.1 were worse).
 TEMPERATURE = 0.07
 NEIGHBOURS = 20
+FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpainted rest by
+LIKENESS = 0.6  # cosine similarity to the stroke's core below which a cell is never its subject
+EDGE_DEPTH = 2  # cells of a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class, per reference: bounds memory for many or huge references
 
 
@@ -57,10 +60,43 @@ def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
         likeness = (tokens @ tokens[subject].T).max(dim=1).values
         if background.any():
             background &= likeness <= likeness[background].median()
+    elif background.any():
+        subject, background = _clean_stroke(tokens, coverage.reshape(grid), subject, background)
     if not background.any():
         worst = float(coverage.min())
         background = coverage <= max(min(0.5, worst * 1.25 + 0.05), worst)
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))
+
+
+def _clean_stroke(tokens, coverage, subject, background):
+    """Artists brush quickly: a stroke may cover only part of the subject, or paint over its
+    edge.  Unpainted cells joined to the stroke that look like its core rather than like the
+    background far from it are left out of the background, and the stroke's edge cells that
+    look like the background next to it are left out of the subject."""
+    import cv2
+    import torch
+
+    shape = coverage.shape
+    unpainted = (coverage <= 0.01).numpy().astype(np.uint8)
+    outside = torch.from_numpy(cv2.distanceTransform(unpainted, cv2.DIST_L2, 3)).flatten()
+    inside = torch.from_numpy(cv2.distanceTransform(1 - unpainted, cv2.DIST_L2, 3)).flatten()
+    far = background & (outside >= float(subject.sum()) ** 0.5)
+    if far.sum() < FAR_CELLS:  # the subject fills the frame: the farthest quarter stands in
+        far = background & (outside >= outside[background].quantile(0.75))
+    core = subject & (inside > EDGE_DEPTH)
+    if core.sum() < FAR_CELLS:
+        core = subject
+    like_core = torch.zeros_like(background)
+    candidates = tokens[background]
+    likeness = (candidates @ tokens[core].T).max(dim=1).values
+    like_core[background] = (_nearest_vote(candidates, tokens[core], tokens[far]) > 0.5) & (likeness >= LIKENESS)
+    # only the parts joined to the stroke: a look-alike elsewhere is still background
+    _, labels = cv2.connectedComponents(((like_core | ~background).reshape(shape)).numpy().astype(np.uint8), connectivity=4)
+    labels = torch.from_numpy(labels).flatten()
+    joined = torch.isin(labels, labels[~background].unique())
+    background = background & ~(like_core & joined)
+
+    return subject, background
 
 
 def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:

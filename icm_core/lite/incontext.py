@@ -23,7 +23,7 @@ TEMPERATURE = 0.07
 NEIGHBOURS = 20
 FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpainted rest by
 LIKENESS = 0.6  # cosine similarity to the stroke's core below which a cell is never its subject
-EDGE_DEPTH = 2  # cells of a stroke's edge, where a generous brush also paints background
+EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class, per reference: bounds memory for many or huge references
 
 
@@ -38,9 +38,10 @@ class ReferenceTokens:
 def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
-    Cells fully inside the mask are subject, fully outside are background.  A thin or
-    scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
-    unpainted cells unlike them count as background.
+    Cells fully inside the mask are subject, fully outside are background, except unpainted
+    parts of the subject the stroke missed.  A thin or scribbled mask may cover no cell fully;
+    then the best-covered cells stand in, and only unpainted cells unlike them count as
+    background.
     """
     import torch
     import torch.nn.functional as F
@@ -61,22 +62,22 @@ def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
         if background.any():
             background &= likeness <= likeness[background].median()
     elif background.any():
-        subject, background = _clean_stroke(tokens, coverage.reshape(grid), subject, background)
+        background &= ~_unpainted_subject(tokens, coverage.reshape(grid), subject, background)
     if not background.any():
         worst = float(coverage.min())
         background = coverage <= max(min(0.5, worst * 1.25 + 0.05), worst)
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))
 
 
-def _clean_stroke(tokens, coverage, subject, background):
-    """Artists brush quickly: a stroke may cover only part of the subject, or paint over its
-    edge.  Unpainted cells joined to the stroke that look like its core rather than like the
-    background far from it are left out of the background, and the stroke's edge cells that
-    look like the background next to it are left out of the subject."""
+def _unpainted_subject(tokens, coverage, subject, background):
+    """Unpainted cells that belong to the subject: a stroke over part of it must not teach
+    that the rest is background.  Those are the unpainted cells joined to the stroke that look
+    like its core (not its edge, where a generous brush also paints background) more than like
+    the background far from it, and at least LIKENESS alike (the road under a car looks more
+    like the car than like far-off trees, yet is not the car)."""
     import cv2
     import torch
 
-    shape = coverage.shape
     unpainted = (coverage <= 0.01).numpy().astype(np.uint8)
     outside = torch.from_numpy(cv2.distanceTransform(unpainted, cv2.DIST_L2, 3)).flatten()
     inside = torch.from_numpy(cv2.distanceTransform(1 - unpainted, cv2.DIST_L2, 3)).flatten()
@@ -86,17 +87,15 @@ def _clean_stroke(tokens, coverage, subject, background):
     core = subject & (inside > EDGE_DEPTH)
     if core.sum() < FAR_CELLS:
         core = subject
-    like_core = torch.zeros_like(background)
     candidates = tokens[background]
     likeness = (candidates @ tokens[core].T).max(dim=1).values
-    like_core[background] = (_nearest_vote(candidates, tokens[core], tokens[far]) > 0.5) & (likeness >= LIKENESS)
+    like_core = torch.zeros_like(background)
+    like_core[background] = ((_nearest_vote(candidates, tokens[core], tokens[far]) > 0.5)
+                             & (likeness >= LIKENESS))
     # only the parts joined to the stroke: a look-alike elsewhere is still background
-    _, labels = cv2.connectedComponents(((like_core | ~background).reshape(shape)).numpy().astype(np.uint8), connectivity=4)
-    labels = torch.from_numpy(labels).flatten()
-    joined = torch.isin(labels, labels[~background].unique())
-    background = background & ~(like_core & joined)
-
-    return subject, background
+    regions = (like_core | ~background).reshape(coverage.shape).numpy().astype(np.uint8)
+    labels = torch.from_numpy(cv2.connectedComponents(regions, connectivity=4)[1]).flatten()
+    return like_core & torch.isin(labels, labels[~background].unique())
 
 
 def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:

@@ -184,6 +184,8 @@ class _Parser:
         )
 
     def _file(self, relative: str, where: str) -> Path:
+        if "\0" in relative:  # no file system accepts it (os.stat raises ValueError)
+            self._fail(f"{where}: the file name {relative!r} contains a NUL character")
         path = (self.root / relative).resolve()  # an absolute ``relative`` replaces the root
         if not self.allow_outside and not path.is_relative_to(self.root):
             self._fail(

@@ -104,6 +104,7 @@ def test_exif_transpose_flag(tmp_path):
         (lambda m: m["groups"][0]["members"][1].update(image="image/gone.png"), "missing files: image/gone.png"),
         (lambda m: m["groups"][0]["members"][1].update(image="../outside.png"), "outside the manifest's folder"),
         (lambda m: m["groups"][0]["members"][1].update(image="/etc/hostname"), "outside the manifest's folder"),
+        (lambda m: m["groups"][0]["members"][1].update(alpha="a.png\0x"), "NUL character"),
     ],
 )
 def test_bad_manifests_are_refused_with_the_reason(manifest_path, change, message):

@@ -54,23 +54,24 @@ def to_rgb_float(pixels: np.ndarray, what: str = "image") -> np.ndarray:
         shape = getattr(pixels, "shape", None)
         raise InvalidInput(f"The {what} is not a picture (array shape {shape}).")
     scale = _full_scale(pixels, what)
+    if pixels.ndim == 3 and pixels.shape[2] not in (1, 2, 3, 4):
+        raise InvalidInput(f"The {what} has {pixels.shape[2]} channels; expected grey, RGB or RGBA.")
+    # Channels are picked before converting: less to convert, and the result is contiguous.
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    pixels = pixels[..., :1] if pixels.shape[2] in (1, 2) else pixels[..., :3]
+    rgb = pixels.astype(np.float32, order="C")
     with np.errstate(over="ignore", invalid="ignore"):  # huge float64 values become inf: refused below
-        rgb = pixels.astype(np.float32) / scale
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[..., None], 3, axis=2)
-    elif rgb.shape[2] in (1, 2):  # grey, grey + alpha
-        rgb = np.repeat(rgb[..., :1], 3, axis=2)
-    elif rgb.shape[2] in (3, 4):
-        rgb = rgb[..., :3]
-    else:
-        raise InvalidInput(f"The {what} has {rgb.shape[2]} channels; expected grey, RGB or RGBA.")
-    if not np.isfinite(rgb).all():
-        raise InvalidInput(f"The {what} contains NaN or infinite values.")
-    if rgb.min() < 0.0 or rgb.max() > 1.0:
-        if np.issubdtype(pixels.dtype, np.floating):
+        np.divide(rgb, np.float32(scale), out=rgb)
+    if not np.issubdtype(pixels.dtype, np.integer) and pixels.dtype != np.bool_:
+        if not np.isfinite(rgb).all():
+            raise InvalidInput(f"The {what} contains NaN or infinite values.")
+        if rgb.min() < 0.0 or rgb.max() > 1.0:  # (integers always lie within [0, 1] once scaled)
             warnings.warn(f"The {what} has float values outside [0, 1]; they were clipped.", stacklevel=2)
-        rgb = np.clip(rgb, 0.0, 1.0)
-    return np.ascontiguousarray(rgb, dtype=np.float32)
+            np.clip(rgb, 0.0, 1.0, out=rgb)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    return rgb
 
 
 def _full_scale(pixels: np.ndarray, what: str) -> float:

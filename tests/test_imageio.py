@@ -112,6 +112,9 @@ def test_float_values_outside_the_unit_range_are_clipped_with_a_warning(tmp_path
     _cv2_write(tmp_path / "hdr.tif", values)
     with pytest.warns(UserWarning, match="clipped"):
         assert imageio.read_image(tmp_path / "hdr.tif").max() == 1.0
+    with pytest.warns(UserWarning, match="clipped"):  # a caller's array is never changed
+        assert imageio.to_rgb_float(values).max() == 1.0
+    assert (values == 1.5).all()
 
 
 def test_webp_lossless(tmp_path):

@@ -43,13 +43,14 @@ def main() -> None:
     engine = get_engine(args.engine)
     results = {}
     for name in args.sets:
-        report = evaluation.evaluate(load_manifest(SETS[name]), engine, limit_groups=args.limit_groups,
-                                     mask_style=args.mask)
+        report = evaluation.evaluate(load_manifest(SETS[name]), engine,
+                                     limit_groups=args.limit_groups, mask_style=args.mask)
         print(report.table(), "\n", flush=True)
         results[name] = report.as_json()
     if "icm58-dev" in results and args.mask == "exact":
         mse = results["icm58-dev"]["overall"]["mse"]
-        print(f"icm58-dev overall MSE {mse:.4f} (target ≤ {TARGET_MSE}: {'met' if mse <= TARGET_MSE else 'NOT met'})")
+        verdict = "met" if mse <= TARGET_MSE else "NOT met"
+        print(f"icm58-dev overall MSE {mse:.4f} (target ≤ {TARGET_MSE}: {verdict})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -55,7 +55,8 @@ def to_rgb_float(pixels: np.ndarray, what: str = "image") -> np.ndarray:
         raise InvalidInput(f"The {what} is not a picture (array shape {shape}).")
     scale = _full_scale(pixels, what)
     if pixels.ndim == 3 and pixels.shape[2] not in (1, 2, 3, 4):
-        raise InvalidInput(f"The {what} has {pixels.shape[2]} channels; expected grey, RGB or RGBA.")
+        raise InvalidInput(
+            f"The {what} has {pixels.shape[2]} channels; expected grey, RGB or RGBA.")
     # Channels are picked before converting: less to convert, and the result is contiguous.
     if pixels.ndim == 2:
         pixels = pixels[..., None]

@@ -346,4 +346,7 @@ def _position(event) -> QPointF:
 
 
 def _qimage_rgb(image: np.ndarray) -> QImage:
-    return image_from_array((np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8))
+    import cv2
+
+    # saturating and rounding in one pass: several times faster than numpy on a 24 MP picture
+    return image_from_array(cv2.convertScaleAbs(image, alpha=255.0))

@@ -456,8 +456,11 @@ class Panel(QtWidgets.QWidget):
             if hasattr(self.host, "add"):  # a files host: the reference becomes a layer too
                 self.host.add([path])
                 self.refresh_layers()
-                _select(self.reference_combo, str(Path(path).expanduser()))
-                self._reference_chosen()
+                layer_id = str(Path(path).expanduser())
+                _select(self.reference_combo, layer_id)
+                # refresh_layers may have just shown it (the first picture): read it only once
+                if self._reference != (layer_id, self.host.revision(layer_id)):
+                    self._reference_chosen()
             else:
                 stat = Path(path).stat()
                 self.set_reference(

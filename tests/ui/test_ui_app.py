@@ -189,6 +189,24 @@ def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_
     np.testing.assert_array_equal(panel.canvas.mask(), mask)
 
 
+def test_a_reference_file_is_read_once(window, folder, monkeypatch):
+    """Choosing a large reference blocks the window while it is read: never twice."""
+    main = window()
+    reads = []
+    original = main.host.read_pixels
+
+    def read_pixels(layer_id):
+        reads.append(layer_id)
+        return original(layer_id)
+
+    monkeypatch.setattr(main.host, "read_pixels", read_pixels)
+    main.panel.use_reference_file(str(folder / "frame0.png"))
+    assert reads == [str(folder / "frame0.png")]
+    assert main.panel.canvas.has_reference()
+    main.panel.use_reference_file(str(folder / "frame1.png"))  # another one: read, once
+    assert reads == [str(folder / "frame0.png"), str(folder / "frame1.png")]
+
+
 def test_gui_command_is_registered_and_lazy():
     from icm_core import cli
 

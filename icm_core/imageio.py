@@ -61,8 +61,8 @@ def to_rgb_float(pixels: np.ndarray, what: str = "image") -> np.ndarray:
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     pixels = pixels[..., :1] if pixels.shape[2] in (1, 2) else pixels[..., :3]
-    rgb = pixels.astype(np.float32, order="C")
     with np.errstate(over="ignore", invalid="ignore"):  # huge float64 values become inf: refused below
+        rgb = pixels.astype(np.float32, order="C")
         np.divide(rgb, np.float32(scale), out=rgb)
     if not np.issubdtype(pixels.dtype, np.integer) and pixels.dtype != np.bool_:
         if not np.isfinite(rgb).all():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -235,6 +236,10 @@ def test_to_rgb_float_refuses_what_is_not_a_picture():
             imageio.to_rgb_float(bad)
     with pytest.raises(InvalidInput, match="NaN"):
         imageio.to_rgb_float(np.full((4, 4, 3), np.nan, np.float32))
+    with warnings.catch_warnings():  # refused with our message, not a numpy overflow warning
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidInput, match="infinite"):
+            imageio.to_rgb_float(np.full((4, 4, 3), 1e300))
 
 
 # --- writing ---------------------------------------------------------------------------------

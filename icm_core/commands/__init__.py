@@ -7,6 +7,16 @@ import json
 from ..api import InvalidInput
 
 
+def add_engine_arguments(parser) -> None:
+    """--engine, --engine-option (read by :func:`parse_options`) and --seed, for every command
+    that mattes."""
+    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option, e.g. matting_side=1536 (repeatable); VALUE is read "
+                        "as JSON when it parses, else as text")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+
+
 def parse_options(pairs: list[str]) -> dict:
     """``--engine-option`` values: ``["a=1", "b=x", "c=[1,2]"]`` → ``{"a": 1, "b": "x", "c": [1, 2]}``.
 

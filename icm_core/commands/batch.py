@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..api import InvalidInput
-from . import parse_options
+from . import add_engine_arguments, parse_options
 from ..batch import (
     MANIFEST_NAME,
     Job,
@@ -33,14 +33,11 @@ def register(subparsers) -> None:
     parser.add_argument("--mask", type=Path, required=True,
                         help="the brushed mask of the reference (white = subject)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
-    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
-    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="engine option, e.g. matting_side=1536 (repeatable)")
+    add_engine_arguments(parser)
     parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
     parser.add_argument("--alpha-video", action="store_true",
                         help="also write OUT/VIDEO_alpha.mov (frames with their alpha, lossless PNG)")
     parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the job in --out: skip targets already done")
     parser.add_argument("--overwrite", action="store_true",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..api import InvalidInput
-from . import parse_options
+from . import add_engine_arguments, parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,14 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("manifest", type=Path, help="dataset manifest.json (or the folder holding it)")
-    parser.add_argument("--engine", default="lite", help="engine name (default: lite)")
-    parser.add_argument(
-        "--engine-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="option passed to the engine (repeatable); VALUE is read as JSON when it parses, else as text",
-    )
+    add_engine_arguments(parser)
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the scores as JSON")
     parser.add_argument("--save-dir", type=Path, metavar="DIR", help="write predictions and one contact sheet per group")
     parser.add_argument("--limit-groups", type=int, metavar="N", help="evaluate only the first N groups")
@@ -38,7 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="shrink images to this long side before matting (quick, non-standard runs)",
     )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--allow-outside-paths",
         action="store_true",

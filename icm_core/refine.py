@@ -191,6 +191,26 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     return alpha, matting_image, matting_alpha
 
 
+def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
+                  seed: int = 0, work_side: int = 320, keep: np.ndarray | None = None,
+                  remove: np.ndarray | None = None) -> np.ndarray:
+    """A quick alpha at ``image``'s size for live feedback: the graph cut at ``work_side``,
+    its edges softened by a guided filter on the picture instead of matting, then resized.
+    Corrections are pinned as in :func:`refine_alpha`."""
+    size = image.shape[:2]
+    work_size = scale_to_fit(size, work_side)
+    work_image = resize(image, work_size)
+    subject = segment(work_image, probability, support, seed=seed,
+                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
+    soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
+    alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)
+    for painted, value in ((keep, 1.0), (remove, 0.0)):
+        if painted is not None:
+            alpha[painted] = value
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
 def shrink(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
     """A boolean stroke mask at another (height, width): pixels at least half covered, or, for a
     stroke thinner than a pixel there, every pixel it touches."""

@@ -26,9 +26,7 @@ from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, P
 from ..validate import check_hints, check_image, check_mask
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
-#: a preview after a correction stroke: graph cut and matting at these long sides
-PREVIEW_WORK_SIDE = 320
-PREVIEW_MATTING_SIDE = 512
+PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
 
@@ -93,6 +91,10 @@ class LiteEngine:
             self._targets.popitem(last=False)
         return state
 
+    def forget(self) -> None:
+        """Drop every kept target state (memory back; recomputed on the next matte)."""
+        self._targets.clear()
+
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
         from ..lite.incontext import reference_tokens
 
@@ -120,7 +122,7 @@ class LiteEngine:
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
         from ..lite.incontext import coarse_probability, hint_cells
-        from ..refine import WORK_SIDE, estimate_foreground, refine_alpha
+        from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
         _check_reference(reference)
@@ -155,11 +157,13 @@ class LiteEngine:
                 None if keep is None else hint_cells(keep, grid),
                 None if remove is None else hint_cells(remove, grid))
             finished("similarity")
+            if preview:  # live feedback while correcting: no matting, no colours
+                alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
+                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove)
+                return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=min(self.matting_side, PREVIEW_MATTING_SIDE) if preview else self.matting_side,
-                work_side=PREVIEW_WORK_SIDE if preview else WORK_SIDE,
-                checkpoint=finished, keep=keep, remove=remove,
+                matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
             )
             finished("upsampling")
             colours = None

@@ -69,7 +69,7 @@ class CoarseMaps:
     """Maps on the target's token grid (h, w), float32."""
 
     probability: np.ndarray  # foreground probability after all three signals and the hints
-    cross: np.ndarray  # inter-similarity map spread by intra-similarity, max 1
+    cross: np.ndarray  # in-context support: the spread cross map, raised where keep strokes vouch
 
 
 def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -198,19 +198,17 @@ def coarse_probability(target: TargetTokens, votes: Evidence, reference: Referen
     tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
     keep = np.zeros(len(tokens), bool) if keep_cells is None else keep_cells
     remove = np.zeros(len(tokens), bool) if remove_cells is None else remove_cells
+    agreed_subject = (cross > 0.3) & (neighbours > 0.5)
+    agreed_background = (neighbours < 0.3) | ((cross < 0.02) & (neighbours < 0.6))
     removed = kept = np.zeros(len(tokens), np.float32)
     if remove.any():
-        removed = nearest_vote(tokens, tokens[remove],
-                               np.concatenate([reference.subject, tokens[keep]]), HINT_NEIGHBOURS)
+        removed = _look_alikes(tokens, remove, [reference.subject, tokens[keep]], agreed_subject)
     if keep.any():
-        kept = nearest_vote(tokens, tokens[keep],
-                            np.concatenate([reference.background, tokens[remove]]), HINT_NEIGHBOURS)
+        kept = _look_alikes(tokens, keep, [reference.background, tokens[remove]], agreed_background)
 
     # Prototypes from the target itself: where both signals agree, and where the artist said.
-    subject = ((cross > 0.3) & (neighbours > 0.5) & (removed < 0.5)) | keep
-    subject &= ~remove
-    background = ((neighbours < 0.3) | ((cross < 0.02) & (neighbours < 0.6)) | remove
-                  | (removed > 0.5)) & ~subject
+    subject = ((agreed_subject & (removed < 0.5)) | keep | (kept > 0.5)) & ~remove
+    background = (agreed_background | remove | (removed > 0.5)) & ~subject
     if subject.sum() < 2:
         subject = cross >= np.sort(cross)[-min(3, len(cross))]
     if background.sum() < 2:
@@ -220,8 +218,24 @@ def coarse_probability(target: TargetTokens, votes: Evidence, reference: Referen
     probability = target.affinity @ prior.astype(np.float32)
     probability[keep] = 1.0
     probability[remove] = 0.0
+    support = np.maximum(cross, kept)  # what a keep stroke vouches for needs no reference support
     return CoarseMaps(probability.reshape(target.grid).astype(np.float32),
-                      cross.reshape(target.grid).astype(np.float32))
+                      support.reshape(target.grid).astype(np.float32))
+
+
+def _look_alikes(tokens: np.ndarray, painted: np.ndarray, others: list[np.ndarray],
+                 same_class: np.ndarray) -> np.ndarray:
+    """P(each token is like the painted cells rather than like the other class).  The other
+    class is the reference's tokens, the opposite strokes, and the target's own tokens of
+    that class that the stroke does not resemble (those less alike than the median): without
+    them, whatever fills the target would look more like a stroke on it than like anything in
+    the reference picture."""
+    candidates = np.flatnonzero(same_class & ~painted)
+    if len(candidates):
+        likeness = (tokens[candidates] @ tokens[painted].T).max(axis=1)
+        candidates = candidates[likeness < np.median(likeness)]
+    bank = np.concatenate(others + [tokens[candidates]])
+    return nearest_vote(tokens, tokens[painted], bank, HINT_NEIGHBOURS)
 
 
 def hint_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

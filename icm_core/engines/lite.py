@@ -121,7 +121,8 @@ class LiteEngine:
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from ..lite.incontext import coarse_probability, hint_cells
+        from ..lite.corrections import correct
+        from ..lite.incontext import coarse_probability
         from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
@@ -151,11 +152,9 @@ class LiteEngine:
         with _memory_guard():
             state = self._target_state(target)
             check_cancel(cancel)  # the network and the similarity each take a fraction of a second
-            grid = state.tokens.grid
-            coarse = coarse_probability(
-                state.tokens, state.evidence(reference.data), reference.data,
-                None if keep is None else hint_cells(keep, grid),
-                None if remove is None else hint_cells(remove, grid))
+            votes = state.evidence(reference.data)
+            fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
+            coarse = coarse_probability(state.tokens, votes, fix)
             finished("similarity")
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,

@@ -43,7 +43,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", "
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
-# torch and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
+# torch (icm) and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
 # products in the matting solver) are added in an order that depends on the thread count, so the
 # last bits would differ between a multi-threaded single process and single-threaded workers.
 # numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
@@ -263,18 +263,22 @@ def set_threads(share: int) -> Callable[[], None]:
     that restores the previous sizes."""
     import cv2
     import numba
-    import torch
     from threadpoolctl import threadpool_limits
 
-    saved = torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
-    torch.set_num_threads(TARGET_THREADS)
+    # only the icm engine uses torch (lite never imports it); a worker process gets it from
+    # OMP_NUM_THREADS (worker_environment) when its engine loads
+    torch = sys.modules.get("torch")
+    saved = torch and torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    if torch:
+        torch.set_num_threads(TARGET_THREADS)
     cv2.setNumThreads(share)
     numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
     blas = threadpool_limits(TARGET_THREADS, user_api="blas")
 
     def restore() -> None:
         blas.restore_original_limits()
-        torch.set_num_threads(saved[0])
+        if torch:
+            torch.set_num_threads(saved[0])
         cv2.setNumThreads(saved[1])
         numba.set_num_threads(saved[2])
 

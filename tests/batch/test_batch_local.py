@@ -34,10 +34,10 @@ def manifest_of(out: Path) -> dict:
 
 
 def test_thread_pools_sized_for_identical_results_and_restored():
-    """Every mode mattes with torch and BLAS on TARGET_THREADS; numba's share may differ
-    (2 in the single process, 1 in each of 2 workers) without changing a bit of the result."""
+    """Every mode mattes with BLAS (and torch, for icm) on TARGET_THREADS; numba's share may
+    differ (2 in the single process, 1 in each of 2 workers) without changing a bit."""
     import numba
-    import torch
+    import torch  # the icm engine's pools are sized too when it is loaded
     from threadpoolctl import threadpool_info
 
     from icm_core import synthetic

@@ -1,7 +1,7 @@
 """Video files for batch jobs (PyAV): count and read frames as 8-bit RGB, and write an
 alpha-carrying video (PNG-in-MOV, RGBA, lossless) from frames and their alphas.
 
-PyAV is an optional dependency (``pip install icm-matting[batch]``); it is imported lazily.
+PyAV is an optional dependency (the ``batch`` extra); it is imported lazily.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import install_hint
 from .api import InvalidInput, OutputError, UnreadableFile
 
 SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mxf"})
@@ -27,9 +28,8 @@ def _av():
     try:
         import av
     except ImportError:
-        raise InvalidInput(
-            "Reading videos needs PyAV: run `pip install icm-matting[batch]` (or `pip install av`)."
-        ) from None
+        raise InvalidInput(f"Reading videos needs PyAV: run `{install_hint('batch')}` in the "
+                           "icm-matting folder (or `pip install av`).") from None
     return av
 
 

@@ -14,7 +14,7 @@ import pytest
 from icm_core.batch import MANIFEST_NAME, Job, collect_sources, plan_targets, run_batch
 from tests.batch.helpers import COUNT, output_files
 
-ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install icm-matting[batch]")
+ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install -e \".[batch]\"")
 psutil = pytest.importorskip("psutil")
 
 

@@ -7,7 +7,6 @@ PyAV is an optional dependency (the ``batch`` extra); it is imported lazily.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import install_hint
 from .api import InvalidInput, OutputError, UnreadableFile
+from .imageio import create_temporary
 
 SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mxf"})
 
@@ -87,10 +87,10 @@ def write_alpha_video(path: Path, frames: Iterable[np.ndarray], alphas: Iterable
     appears complete or not at all."""
     av = _av()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part.mov", dir=path.parent)
+    handle, temp = create_temporary(path, ".part.mov")
     os.close(handle)
     try:
-        with av.open(temp, "w", format="mov") as container:
+        with av.open(str(temp), "w", format="mov") as container:
             stream = None
             for rgb, alpha in zip(frames, alphas, strict=True):
                 if stream is None:

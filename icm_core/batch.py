@@ -35,11 +35,11 @@ import numpy as np
 
 from . import video
 from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
+from .imageio import IMAGE_SUFFIXES
 
 MANIFEST_NAME = "icm-batch.json"
 JOURNAL_NAME = "icm-batch.journal"  # finished targets since the manifest's last rewrite
 MANIFEST_FORMAT = "icm-matting batch manifest"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")

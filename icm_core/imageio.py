@@ -21,6 +21,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .api import InvalidInput, OutputError, UnreadableFile
 
+#: The image formats read (recognised by content; folders and globs pick these extensions).
+FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"),
+           "WebP": (".webp",), "BMP": (".bmp",)}
+FORMAT_NAMES = ", ".join(FORMATS)
+IMAGE_SUFFIXES = frozenset(suffix for suffixes in FORMATS.values() for suffix in suffixes)
+
 Image.MAX_IMAGE_PIXELS = 120_000_000  # bigger files are refused with a clear error, not a bomb warning
 
 
@@ -136,7 +142,7 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     # 16-bit, float and other deep pixels: OpenCV keeps their depth.
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise UnreadableFile(f"{path} is not an image format we can read (PNG, JPEG, TIFF, WebP).")
+        raise UnreadableFile(f"{path} is not an image format we can read ({FORMAT_NAMES}).")
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]

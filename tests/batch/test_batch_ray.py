@@ -32,6 +32,13 @@ def _run(series, out, **options):
     return run_batch(job, targets, ray="", show_progress=False, **options)
 
 
+def test_ray_keeps_its_token_in_the_temporary_home(local_ray):
+    """Ray writes ~/.ray/auth_token when it starts: under the suite's HOME, not the user's."""
+    from tests.conftest import TEMPORARY_HOME
+
+    assert (TEMPORARY_HOME / "home" / ".ray" / "auth_token").is_file()
+
+
 def test_ray_equals_single_process_bit_for_bit(local_ray, series, single_run, tmp_path):
     summary = _run(series, tmp_path)
     assert (summary.done, summary.failed) == (COUNT, 0)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from tests.ui.helpers import MemoryHost, drag, scene, screenshot
-from ui.panel import Panel, WeightsDialog, preview_pixels
+from ui.panel import Panel
+from ui.review import preview_pixels
+from ui.run_controls import WeightsDialog
 from ui.qt import QColor, Qt, QtWidgets
 
 H, W = 96, 128

@@ -6,23 +6,43 @@ the same widget.  Settings persist through the ``QSettings`` given (the app's ow
 
 The panel only wires its parts, each of which owns one job: :class:`ReferenceEditor` (the
 reference and its mask), :class:`TargetList` (layers, targets, their states),
-:class:`TargetReview` (the current target's result) and :class:`RunControls` (engine, output,
-Run, progress, messages).
+:class:`TargetReview` (the current target's result), :class:`CorrectionView` (keep / remove
+strokes on one target, shown in place of the reference editor while correcting) and
+:class:`RunControls` (engine, output, Run, progress, messages).
+
+Corrections: each stroke asks the worker for the target's alpha with the strokes as hints, a
+quick preview and then the final one.  Accept replaces that target's result (a files host
+rewrites our result files; an editor that can replaces the node we created); "Learn from
+this" also adds the target with its corrected matte to the reference for the next runs.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from icm_core.api import IcmError
 
+from .correction import CorrectionView
 from .hostapi import Host
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal
 from .reference_editor import ReferenceEditor
 from .review import TargetReview
 from .run_controls import RunControls
 from .target_list import TargetList
-from .worker import Finished, Job, MatteRunner, Progress, Target, TargetDone, TargetFailed
+from .worker import (
+    Corrected,
+    Correction,
+    Finished,
+    Job,
+    MatteRunner,
+    Progress,
+    Target,
+    TargetDone,
+    TargetFailed,
+    previews,
+)
 
 ORGANISATION, APPLICATION = "icm-matting", "panel"
 
@@ -41,21 +61,29 @@ class Panel(QtWidgets.QWidget):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.results: dict[str, TargetDone] = {}
+        #: corrected targets the next runs learn from: (image, alpha > 0.5 as mask)
+        self.learned: list[tuple] = []
+        self._written: dict[str, tuple] = {}  # layer id → (Written, output mode) of its result
+        self._correcting: tuple | None = None  # (TargetDone, target pixels) under correction
+        self._corrected: Corrected | None = None  # the final answer to the latest strokes
+        self._correction_serial = 0
         self.runner = MatteRunner(self)
         self._run_mode = "files"
         self._run_overwrite = False
+        self._run_folders: list = []  # where this run's files went
         self._loading_settings = True
         self._warmed_up = False
         self.reference = ReferenceEditor(host)
         self.targets = TargetList()
         self.review = TargetReview()
+        self.correction = CorrectionView()
         self.controls = RunControls(host)
         self.host = host
         self._build()
         self._connect()
         self._load_settings()
         self._loading_settings = False
-        self.controls.refresh_engines()
+        self.controls.refresh_engines(fall_back=True)
         self.refresh_layers()
 
     @property
@@ -90,9 +118,10 @@ class Panel(QtWidgets.QWidget):
         right = QtWidgets.QWidget()
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.targets, 1)
-        right_layout.addWidget(self.controls)
+        right_layout.addWidget(self.targets, 3)
+        right_layout.addWidget(self.controls.options)
         right_layout.addWidget(self.review, 2)
+        self.review.hide()  # until there is a result: the list takes the room
 
         scroll = QtWidgets.QScrollArea()  # a short docker scrolls instead of squashing rows
         scroll.setWidget(right)
@@ -102,21 +131,31 @@ class Panel(QtWidgets.QWidget):
         # never narrower than its content: the splitter then takes the room from the canvas
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
+        self.left = QtWidgets.QStackedWidget()  # the reference, or the target being corrected
+        self.left.addWidget(self.reference)
+        self.left.addWidget(self.correction)
         splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.reference)
+        splitter.addWidget(self.left)
         splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])  # the stretch factors share growth only: start at 3:2
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
+        layout.addWidget(self.controls)  # Run stays in view however short a docker is
+        layout.addWidget(splitter, 1)
 
         # Shortcuts live on the panel (not the window) so they never steal a host's Ctrl+Z.
         self.undo_action = self._action(
-            "Undo stroke", [QKeySequence.StandardKey.Undo], self.canvas.undo
+            "Undo stroke", [QKeySequence.StandardKey.Undo], lambda: self._active_canvas().undo()
         )
         self.redo_action = self._action(
-            "Redo stroke", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")], self.canvas.redo
+            "Redo stroke",
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
+            lambda: self._active_canvas().redo(),
+        )
+        self.correct_action = self._action(
+            "Correct result", [QKeySequence("E")], self.start_correction
         )
         self.run_action = self._action("Run", [QKeySequence("Ctrl+Return")], self.run)
         self.cancel_action = self._action("Cancel", [QKeySequence("Escape")], self.cancel)
@@ -137,6 +176,12 @@ class Panel(QtWidgets.QWidget):
             lambda: self.targets.mark_reference(self.reference.layer_id)
         )
         self.targets.current_changed.connect(self.show_preview)
+        self.review.correct_requested.connect(self.start_correction)
+        self.correction.hints_changed.connect(self._request_correction)
+        self.correction.accept_requested.connect(self.accept_correction)
+        self.correction.learn_requested.connect(self.learn_from_correction)
+        self.correction.closed.connect(self.close_correction)
+        self.reference.reference_changed.connect(self.learned.clear)  # a new series
         self.controls.run_requested.connect(self.run)
         self.controls.cancel_requested.connect(self.cancel)
         for part in (self.reference, self.targets, self.review, self.controls):
@@ -147,6 +192,7 @@ class Panel(QtWidgets.QWidget):
         signals.target_done.connect(self._on_target_done)
         signals.target_failed.connect(self._on_target_failed)
         signals.finished.connect(self._on_finished)
+        signals.corrected.connect(self._on_corrected)
 
     # == settings ==================================================================================
     def _load_settings(self) -> None:
@@ -164,10 +210,12 @@ class Panel(QtWidgets.QWidget):
     def refresh_layers(self) -> None:
         """Re-read the host's layers (after files were added, or the document changed)."""
         layers = self.host.layers()
-        self.targets.refresh(layers, self.host.selected_layer_ids(), self.results)
+        thumbnail = getattr(self.host, "thumbnail", None)
+        self.targets.refresh(layers, self.host.selected_layer_ids(), self.results, thumbnail)
         self.controls.refresh_outputs()
         self.reference.refresh(layers)
         self.targets.mark_reference(self.reference.layer_id)
+        self.show_preview()
         if not layers:
             self._set_status("Open images to start: drop files here or use File ▸ Open.")
 
@@ -233,22 +281,27 @@ class Panel(QtWidgets.QWidget):
                 write = None
         except IcmError as error:
             return self._refuse(str(error))
-        engine, options = self.controls.engine(), self.controls.engine_options()
-        job = Job(
-            engine=engine,
-            options=options,
-            reference_key=(engine, options, *self.reference.key()),
-            reference_image=self.reference.pixels,
-            reference_mask=self.canvas.mask(),
-            targets=targets,
-            foreground=self.controls.wants_cutouts(),
-            write=write,
-        )
-        self._run_mode, self._run_overwrite = mode, overwrite
+        job = self._job(targets, write, foreground=self.controls.wants_cutouts())
+        self._run_mode, self._run_overwrite, self._run_folders = mode, overwrite, []
         self.targets.mark_queued(ids)
         self._set_running(True)
         self.runner.start(job)
         return True
+
+    def _job(self, targets=(), write=None, foreground=False) -> Job:
+        engine, options = self.controls.engine(), self.controls.engine_options()
+        examples = tuple(self.learned)
+        return Job(
+            engine=engine,
+            options=options,
+            reference_key=(engine, options, *self.reference.key(), tuple(map(id, examples))),
+            reference_image=self.reference.pixels,
+            reference_mask=self.canvas.mask(),
+            targets=targets,
+            foreground=foreground,
+            write=write,
+            examples=examples,
+        )
 
     def cancel(self) -> None:
         if self.runner.busy:
@@ -293,6 +346,8 @@ class Panel(QtWidgets.QWidget):
                 )
                 return
         self.results[done.layer_id] = done
+        self._written[done.layer_id] = (written, self._run_mode)
+        self._run_folders.extend(path.parent for path in written.paths)
         self.targets.mark_done(done, f"{written.description} ({done.seconds:.1f} s)")
         self.show_preview()
         self.target_finished.emit(done)
@@ -305,11 +360,124 @@ class Panel(QtWidgets.QWidget):
     def _on_finished(self, finished: Finished) -> None:
         self._set_running(False)
         self.targets.mark_finished(completed=finished.status == "done")
-        self.controls.show_finished(finished)
+        self.controls.show_finished(finished, self._run_folders)
         self.run_finished.emit(finished)
+
+    # == correcting one target =====================================================================
+    def start_correction(self) -> bool:
+        """Show the current target's result for keep / remove strokes in place of the reference."""
+        done = self.results.get(self.targets.current_id())
+        if done is None or self.runner.busy or self._correcting is not None:
+            return False
+        try:
+            pixels = self.host.read_pixels(done.layer_id)
+        except IcmError as error:
+            return self._refuse(str(error))
+        if pixels.shape[:2] != done.alpha.shape:
+            return self._refuse(f"{done.name} changed size since its run: run it again first.")
+        self._correcting, self._corrected = (done, pixels), None
+        self.correction.set_target(done.layer_id, done.name, pixels, done.alpha)
+        self.left.setCurrentWidget(self.correction)
+        self.controls.run_button.setEnabled(False)
+        self.review.correct_button.setEnabled(False)
+        self.clear_error()
+        self._set_status(f"Correcting {done.name}: Accept keeps the corrected matte.")
+        self.correction.canvas.setFocus()
+        return True
+
+    def _request_correction(self) -> None:
+        done, pixels = self._correcting
+        self._correction_serial += 1
+        self._corrected = None
+        hints = self.correction.canvas.hints()
+        if hints is None:  # every stroke undone: the run's own result
+            self.correction.show_alpha(done.alpha, final=True)
+            self._corrected = Corrected(done.layer_id, self._correction_serial, done.alpha, None)
+            return
+        mode = self._written.get(done.layer_id, (None, self.controls.output_mode()))[1]
+        job = self._job(foreground=self.controls.wants_cutouts() and mode in ("files", "layer"))
+        self.runner.correct(Correction(job, done.layer_id, pixels, hints, self._correction_serial))
+
+    def _on_corrected(self, corrected: Corrected) -> None:
+        if self._correcting is None or corrected.serial != self._correction_serial:
+            return  # an answer to strokes since changed, or to a closed correction
+        if corrected.error:
+            self.show_error(corrected.error)
+            self.correction.set_state("The engine could not use these strokes.", final=False)
+            return
+        self.correction.show_alpha(corrected.alpha, corrected.final)
+        if corrected.final:
+            self._corrected = corrected
+
+    def accept_correction(self) -> bool:
+        """Replace the target's result with the corrected one; False if there is none yet."""
+        if self._correcting is None or self._corrected is None:
+            return False
+        done, pixels = self._correcting
+        corrected = self._corrected
+        if corrected.alpha is done.alpha:  # nothing painted: nothing to write
+            self.close_correction()
+            return True
+        foreground = corrected.foreground
+        written, mode = self._written.get(done.layer_id, (None, self.controls.output_mode()))
+        try:
+            if written is not None and hasattr(self.host, "replace_result"):
+                written = self.host.replace_result(
+                    written, done.layer_id, corrected.alpha, foreground, mode
+                )
+            else:  # our own result files are rewritten; editors get a new result
+                written = self.host.write_result(
+                    done.layer_id, corrected.alpha, foreground, mode, overwrite=True
+                )
+        except IcmError as error:
+            return self._refuse(str(error))
+        fixed = TargetDone(
+            done.index,
+            done.layer_id,
+            done.name,
+            corrected.alpha,
+            foreground,
+            previews(pixels, corrected.alpha, foreground),
+            written,
+            corrected.seconds,
+        )
+        self.results[done.layer_id] = fixed
+        self._written[done.layer_id] = (written, mode)
+        self.targets.mark_done(fixed, f"Corrected. {written.description}")
+        self.close_correction()
+        self._set_status(f"{done.name} corrected. {written.description}")
+        return True
+
+    def learn_from_correction(self) -> bool:
+        """Accept, and let the next runs learn from the corrected target."""
+        if self._correcting is None or self._corrected is None:
+            return False
+        _, pixels = self._correcting
+        alpha = self._corrected.alpha
+        name = self._correcting[0].name
+        if not self.accept_correction():
+            return False
+        self.learned.append((pixels, (alpha > 0.5).astype(np.float32)))
+        count = len(self.learned)
+        self._set_status(
+            f"{name} corrected and learned: the next run matches like the reference and "
+            f"{count} corrected target{'s' if count > 1 else ''}."
+        )
+        return True
+
+    def close_correction(self) -> None:
+        self._correcting, self._corrected = None, None
+        self._correction_serial += 1  # answers still on their way are dropped
+        self.left.setCurrentWidget(self.reference)
+        self.controls.run_button.setEnabled(not self.runner.busy)
+        self.show_preview()
+
+    def _active_canvas(self):
+        return self.correction.canvas if self._correcting is not None else self.canvas
 
     # == preview ===================================================================================
     def show_preview(self) -> None:
+        self.review.setVisible(bool(self.results))
         self.review.show_result(self.results.get(self.targets.current_id()))
 
     # == messages ==================================================================================

@@ -12,9 +12,11 @@ from icm_core.api import IcmError
 
 from .canvas import MaskCanvas
 from .qt import QColor, Qt, QtWidgets, Signal
-from .widgets import IMAGE_FILTER, as_bool, row, select, tool
+from .widgets import IMAGE_FILTER, as_bool, combo, row, select, tool
 
 _generation = itertools.count(1)
+#: the brush diameter as a fraction of the picture's long side, until the artist picks one
+DEFAULT_BRUSH_FRACTION = 0.05
 
 
 class ReferenceEditor(QtWidgets.QWidget):
@@ -32,12 +34,14 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.reference: tuple[str, object] | None = None  # (layer id, revision) on the canvas
         self.pixels: np.ndarray | None = None
         self.generation = 0
+        self.brush_fraction = DEFAULT_BRUSH_FRACTION
         self._build()
         self._connect()
 
     def _build(self) -> None:
         self.canvas = MaskCanvas()
-        self.combo = QtWidgets.QComboBox()
+        self.canvas.setMinimumHeight(100)  # a short docker keeps its Run button in view
+        self.combo = combo()
         self.combo.setToolTip("The image whose subject you brush; the others are matted like it.")
         self.file_button = QtWidgets.QPushButton("File…")
         self.file_button.setToolTip("Use an image file as the reference")
@@ -54,7 +58,8 @@ class ReferenceEditor(QtWidgets.QWidget):
         group.addButton(self.erase_button)
         self.size_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(1, 1000)
-        self.size_slider.setToolTip("Brush diameter in image pixels ([ and ])")
+        self.size_slider.setMinimumWidth(120)
+        self.size_slider.setToolTip("Brush diameter in image pixels ([ and ] over the picture)")
         self.size_label = QtWidgets.QLabel()
         self.size_label.setMinimumWidth(48)
         self.soft_check = QtWidgets.QCheckBox("Soft")
@@ -62,19 +67,13 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.color_button = tool("Colour", "Overlay colour")
         self.opacity_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setMinimumWidth(60)
         self.opacity_slider.setMaximumWidth(90)
-        self.opacity_slider.setToolTip("Overlay opacity")
-        brush_row = row(
-            self.paint_button,
-            self.erase_button,
-            QtWidgets.QLabel("Size"),
-            self.size_slider,
-            self.size_label,
-            self.soft_check,
-            self.color_button,
-            self.opacity_slider,
-        )
-        brush_row.setStretch(3, 1)
+        self.opacity_slider.setToolTip("How strongly the mask colour covers the picture")
+        opacity_label = QtWidgets.QLabel("Opacity")
+        opacity_label.setBuddy(self.opacity_slider)
+        size_label = QtWidgets.QLabel("Size")
+        size_label.setBuddy(self.size_slider)
 
         self.fit_button = tool("Fit", "Fit the reference in view (F)")
         self.undo_button = tool("Undo", "Undo the last stroke (Ctrl+Z)")
@@ -84,19 +83,23 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.mask_from_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         self.mask_from_menu = QtWidgets.QMenu(self)
         self.mask_from_button.setMenu(self.mask_from_menu)
-        edit_row = row(
-            self.fit_button,
-            self.undo_button,
-            self.redo_button,
-            self.clear_button,
-            self.mask_from_button,
-        )
-        edit_row.addStretch(1)
+        # One tool bar, most used first: in a narrow docker the last tools move into its »
+        # menu instead of squashing the size slider.
+        self.toolbar = QtWidgets.QToolBar()
+        for group in (
+            (self.paint_button, self.erase_button, size_label, self.size_slider, self.size_label),
+            (self.undo_button, self.redo_button, self.clear_button, self.mask_from_button),
+            (self.fit_button, self.soft_check, self.color_button, opacity_label),
+        ):
+            for widget in group:
+                self.toolbar.addWidget(widget)
+            self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.opacity_slider)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for line in (reference_row, brush_row, edit_row):
-            layout.addLayout(line)
+        layout.addLayout(reference_row)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas, 1)
 
     def _connect(self) -> None:
@@ -126,15 +129,14 @@ class ReferenceEditor(QtWidgets.QWidget):
 
     # -- settings ----------------------------------------------------------------------------------
     def load_settings(self, s) -> None:
-        self.size_slider.setValue(int(s.value("brush_size", 40)))
-        self.canvas.set_brush_radius(self.size_slider.value() / 2)
+        self.brush_fraction = float(s.value("brush_fraction", DEFAULT_BRUSH_FRACTION))
         self.soft_check.setChecked(as_bool(s.value("soft", False)))
         self.canvas.set_overlay(QColor(str(s.value("overlay_color", "#ff2850"))), None)
         self.opacity_slider.setValue(int(s.value("overlay_opacity", 50)))
         self.canvas.set_overlay(opacity=self.opacity_slider.value() / 100)
 
     def save_settings(self, s) -> None:
-        s.setValue("brush_size", self.size_slider.value())
+        s.setValue("brush_fraction", self.brush_fraction)
         s.setValue("soft", self.soft_check.isChecked())
         s.setValue("overlay_color", self.canvas.overlay_color.name())
         s.setValue("overlay_opacity", self.opacity_slider.value())
@@ -176,6 +178,9 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.pixels = pixels
         self.generation = next(_generation)
         self.canvas.set_reference(pixels)
+        # The same share of any picture: 40 px is a fine brush at 800 px, a dot at 6000 px.
+        diameter = self.brush_fraction * max(pixels.shape[:2])
+        self.canvas.set_brush_radius(min(max(diameter, 2), self.size_slider.maximum()) / 2)
         self._history_to_controls()
         self.reference_changed.emit()
         self.message.emit("Brush over the subject in the reference, then Run.")
@@ -274,6 +279,8 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.size_slider.setValue(round(self.canvas.brush_radius * 2))
         self.size_slider.blockSignals(False)
         self.size_label.setText(f"{self.canvas.brush_radius * 2:.0f} px")
+        if self.canvas.document is not None:
+            self.brush_fraction = self.canvas.brush_radius * 2 / max(self.canvas.document.size)
         self.erase_button.setChecked(self.canvas.erase_mode)
         self.paint_button.setChecked(not self.canvas.erase_mode)
         self.soft_check.setChecked(self.canvas.soft)

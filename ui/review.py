@@ -15,7 +15,10 @@ PREVIEWS = {
 
 
 class TargetReview(QtWidgets.QWidget):
+    """The current target's result, and the way into correcting it."""
+
     settings_changed = Signal()
+    correct_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -27,11 +30,19 @@ class TargetReview(QtWidgets.QWidget):
         self.label.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored
         )
+        self.correct_button = QtWidgets.QPushButton("Correct…")
+        self.correct_button.setToolTip(
+            "Fix this result with keep / remove strokes, previewed as you paint (E)"
+        )
+        self.correct_button.setEnabled(False)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row(QtWidgets.QLabel("Preview:"), self.mode_combo))
+        top = row(QtWidgets.QLabel("Preview:"), self.mode_combo, self.correct_button)
+        top.setStretch(1, 1)
+        layout.addLayout(top)
         layout.addWidget(self.label, 1)
         self.mode_combo.currentIndexChanged.connect(lambda *_: self._changed())
+        self.correct_button.clicked.connect(lambda *_: self.correct_requested.emit())
 
     def load_settings(self, s) -> None:
         select(self.mode_combo, s.value("preview", "composite"))
@@ -42,6 +53,7 @@ class TargetReview(QtWidgets.QWidget):
     def show_result(self, done) -> None:
         """Show ``done`` (a TargetDone), or a hint when there is none."""
         self.done = done
+        self.correct_button.setEnabled(done is not None)
         if done is None:
             self.label.clear()
             self.label.setText("Results appear here.")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 from .hostapi import OUTPUT_MODES
-from .qt import Qt, QtWidgets, Signal, exec_
+from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, exec_
 from .widgets import as_bool, combo, row, select
 
 ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
@@ -27,9 +28,15 @@ QUALITY = {
     ),
 }
 
+#: progress bar texts before a run, and during one
+IDLE_FORMATS = ("Overall: not started", "Current target: not started")
+RUN_FORMATS = ("Overall %p%", "Current %p%")
+
 
 class RunControls(QtWidgets.QWidget):
-    """``host`` is set by the panel; ``run_requested``/``cancel_requested`` go back to it."""
+    """Run/Cancel, progress and messages; its ``options`` widget holds engine and output.
+
+    ``host`` is set by the panel; ``run_requested``/``cancel_requested`` go back to it."""
 
     run_requested = Signal()
     cancel_requested = Signal()
@@ -44,8 +51,11 @@ class RunControls(QtWidgets.QWidget):
         self._connect()
 
     def _build(self) -> None:
+        # The options form goes into the panel's column; Run, progress and messages stay in
+        # this widget, which the panel keeps above everything that scrolls.
+        self.options = QtWidgets.QWidget()
         self.engine_combo = combo(ENGINES)
-        self.engine_reason = QtWidgets.QLabel()
+        self.engine_reason = QtWidgets.QLabel()  # shown only while ICM is chosen and not ready
         self.engine_reason.setWordWrap(True)
         # Qt 5's form layout ignores a wrapped label's height for width: keep two lines
         self.engine_reason.setMinimumHeight(2 * self.engine_reason.fontMetrics().lineSpacing() + 2)
@@ -53,30 +63,13 @@ class RunControls(QtWidgets.QWidget):
         self.weights_button = QtWidgets.QPushButton("Set up ICM weights…")
         self.device_combo = combo(DEVICES)
         self.quality_combo = combo({key: label for key, (label, _) in QUALITY.items()})
-        self.output_combo = QtWidgets.QComboBox()
-        self.cutout_check = QtWidgets.QCheckBox("Estimate subject colours (cutouts)")
+        self.output_combo = combo()
+        self.cutout_check = QtWidgets.QCheckBox("Cutouts (subject colours)")
         self.cutout_check.setChecked(True)
         self.out_dir_button = QtWidgets.QPushButton()
         self.out_dir_button.setVisible(hasattr(self.host, "out_dir"))
-        self.run_button = QtWidgets.QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.overall_bar = QtWidgets.QProgressBar()
-        self.overall_bar.setRange(0, 1000)
-        self.overall_bar.setFormat("Overall %p%")
-        self.target_bar = QtWidgets.QProgressBar()
-        self.target_bar.setRange(0, 1000)
-        self.target_bar.setFormat("Current %p%")
-        self.status_label = QtWidgets.QLabel("Ready.")
-        self.status_label.setWordWrap(True)
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet("color: #d23c3c;")  # this label only: hosts keep their theme
-        self.error_label.hide()
-
-        form = QtWidgets.QFormLayout()
+        form = QtWidgets.QFormLayout(self.options)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("", self.engine_reason)
         form.addRow("", self.weights_button)
@@ -85,14 +78,38 @@ class RunControls(QtWidgets.QWidget):
         form.addRow("Output:", self.output_combo)
         form.addRow("", self.cutout_check)
         form.addRow("Save to:", self.out_dir_button)
-        form.labelForField(self.out_dir_button).setVisible(self.out_dir_button.isVisible())
+        form.labelForField(self.out_dir_button).setVisible(hasattr(self.host, "out_dir"))
+
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.setToolTip("Matte the targets like the reference (Ctrl+Enter)")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.overall_bar = _bar(IDLE_FORMATS[0])
+        self.target_bar = _bar(IDLE_FORMATS[1])
+        self.status_label = QtWidgets.QLabel("Ready.")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_folder_button = QtWidgets.QPushButton("Open folder")
+        self.open_folder_button.setToolTip("Show the written files")
+        self.open_folder_button.hide()
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #d23c3c;")  # this label only: hosts keep their theme
+        self.error_label.hide()
+        self.written_folder: Path | None = None
+
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(form)
-        layout.addLayout(row(self.run_button, self.cancel_button))
-        layout.addWidget(self.overall_bar)
-        layout.addWidget(self.target_bar)
-        layout.addWidget(self.status_label)
+        layout.setSpacing(2)
+        bars = row(self.run_button, self.cancel_button, self.overall_bar, self.target_bar)
+        bars.setStretch(2, 1)
+        bars.setStretch(3, 1)
+        layout.addLayout(bars)
+        status = row(self.status_label, self.open_folder_button)
+        status.setStretch(0, 1)
+        layout.addLayout(status)
         layout.addWidget(self.error_label)
 
     def _connect(self) -> None:
@@ -100,6 +117,7 @@ class RunControls(QtWidgets.QWidget):
         self.weights_button.clicked.connect(lambda *_: self.open_weights_setup())
         self.out_dir_button.clicked.connect(lambda *_: self.choose_out_dir())
         self.output_combo.currentIndexChanged.connect(lambda *_: self._output_changed())
+        self.open_folder_button.clicked.connect(lambda *_: self.open_written_folder())
         self.run_button.clicked.connect(lambda *_: self.run_requested.emit())
         self.cancel_button.clicked.connect(lambda *_: self.cancel_requested.emit())
         for signal in (
@@ -138,35 +156,43 @@ class RunControls(QtWidgets.QWidget):
             s.setValue("out_dir", str(self.host.out_dir))
 
     # -- engine ------------------------------------------------------------------------------------
-    def refresh_engines(self) -> None:
-        """Probe which engines can run (cheap) and disable the others with the reason."""
+    def refresh_engines(self, fall_back: bool = False) -> None:
+        """Probe which engines can run (cheap); with ``fall_back``, leave one that cannot.
+
+        An engine that cannot run stays selectable: choosing it shows why and what to do."""
         from icm_core import engines
 
-        model = self.engine_combo.model()
         self.engine_problems = {}
         for index in range(self.engine_combo.count()):
             key = self.engine_combo.itemData(index)
             ok, reason = engines.availability(key)
-            model.item(index).setEnabled(ok)
-            self.engine_combo.setItemData(
-                index, reason or ENGINES[key], Qt.ItemDataRole.ToolTipRole
-            )
+            missing = [name for name in engines.REQUIREMENTS.get(key, ()) if not find_spec(name)]
+            if missing:
+                reason = f"not installed: pip install 'icm-matting[{key}]'"
+            state = "" if ok else " — not installed" if missing else " — not set up"
+            self.engine_combo.setItemText(index, ENGINES[key] + state)
+            tip = reason or ENGINES[key]
+            self.engine_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
             if not ok:
                 self.engine_problems[key] = reason
-        if self.engine_combo.currentData() in self.engine_problems:
+        if fall_back and self.engine() in self.engine_problems:
             select(self.engine_combo, "lite")
         self._engine_changed()
 
     def _engine_changed(self) -> None:
-        problem = self.engine_problems.get("icm")
-        # The first sentence in the panel, all of it in the tooltip and the weights dialog.
-        self.engine_reason.setText(
-            f"ICM is unavailable. {problem.split('. ')[0].rstrip('.')}." if problem else ""
-        )
+        engine = self.engine()
+        problem = self.engine_problems.get(engine)
+        installed = not (problem or "").startswith("not installed")
+        if problem and installed:
+            # The first sentence here; all of it in the tooltip and the weights dialog.
+            text = f"{ENGINES[engine]} needs its weights: {problem.split('. ')[0].rstrip('.')}."
+        else:
+            text = f"{ENGINES[engine]} is {problem}" if problem else ""
+        self.engine_reason.setText(text)
         self.engine_reason.setToolTip(problem or "")
         self.engine_reason.setVisible(bool(problem))
-        self.weights_button.setVisible(bool(problem))
-        lite = self.engine_combo.currentData() == "lite"
+        self.weights_button.setVisible(bool(problem) and installed and engine == "icm")
+        lite = engine == "lite"
         self.device_combo.setEnabled(not lite)
         self.device_combo.setToolTip(
             "The lite engine runs on the CPU." if lite else "Where the model runs"
@@ -241,8 +267,10 @@ class RunControls(QtWidgets.QWidget):
         ):
             widget.setEnabled(not running)
         if running:
-            self.overall_bar.setValue(0)
-            self.target_bar.setValue(0)
+            self.open_folder_button.hide()
+            for bar, text in zip((self.overall_bar, self.target_bar), RUN_FORMATS):
+                bar.setFormat(text)
+                bar.setValue(0)
         else:
             self._engine_changed()
 
@@ -251,12 +279,24 @@ class RunControls(QtWidgets.QWidget):
         self.target_bar.setValue(round(progress.fraction * 1000))
         self.set_status(f"{name} ({progress.index + 1}/{progress.count}): {progress.message}")
 
-    def show_finished(self, finished) -> None:
+    def show_finished(self, finished, folders=()) -> None:
+        """Say how the run ended and, for files, where they went (with a button to open it)."""
         if finished.status == "done":
             self.overall_bar.setValue(1000)
         if finished.status == "failed":
             self.show_error(finished.message, append=True)
-        self.set_status(finished.message)
+        message = finished.message
+        folders = sorted(set(folders))
+        if len(folders) == 1:
+            message += f" Saved in {folders[0]}."
+        elif folders:
+            message += f" Saved next to each image ({len(folders)} folders)."
+        self.written_folder = folders[0] if len(folders) == 1 else None
+        self.open_folder_button.setVisible(self.written_folder is not None)
+        self.set_status(message)
+
+    def open_written_folder(self) -> None:
+        open_folder(self.written_folder)
 
     # -- messages ----------------------------------------------------------------------------------
     def show_error(self, message: str, append: bool = False) -> None:
@@ -274,6 +314,20 @@ class RunControls(QtWidgets.QWidget):
 
     def set_status(self, message: str) -> None:
         self.status_label.setText(message)
+
+
+def open_folder(folder: Path | None) -> None:
+    """Show ``folder`` in the desktop's file manager."""
+    if folder is not None:
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
+
+
+def _bar(idle_text: str) -> QtWidgets.QProgressBar:
+    bar = QtWidgets.QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setValue(0)
+    bar.setFormat(idle_text)
+    return bar
 
 
 class WeightsDialog(QtWidgets.QDialog):

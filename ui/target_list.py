@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .qt import QColor, QIcon, QPixmap, Qt, QtCore, QtWidgets, Signal, image_from_array
+from icm_core.api import IcmError
+
+from .qt import QColor, QIcon, QPixmap, Qt, QtCore, QTimer, QtWidgets, Signal, image_from_array
 from .widgets import row
 
 LAYER_ID_ROLE = Qt.ItemDataRole.UserRole
@@ -16,13 +18,21 @@ class TargetList(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._thumbnails: dict = {}  # (layer id, size) → QIcon of the source
+        self._pending: list = []  # layers whose thumbnail is still to read
+        self._thumbnail = None  # the host's ``thumbnail(layer_id, side)``, if it has one
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._read_next_thumbnail)
         self.list = QtWidgets.QListWidget()
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setIconSize(QtCore.QSize(40, 40))
         self.list.setMinimumHeight(90)
-        self.all_radio = QtWidgets.QRadioButton("All layers")
-        self.selected_radio = QtWidgets.QRadioButton("Selected layers")
+        self.all_radio = QtWidgets.QRadioButton("All")
+        self.selected_radio = QtWidgets.QRadioButton("Selected")
         self.all_radio.setChecked(True)
+        self.all_radio.setToolTip("Matte every layer but the reference")
+        self.selected_radio.setToolTip("Matte the layers selected in this list")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QtWidgets.QLabel("Layers"))
@@ -40,7 +50,9 @@ class TargetList(QtWidgets.QWidget):
     def save_settings(self, s) -> None:
         s.setValue("targets", "all" if self.all_radio.isChecked() else "selected")
 
-    def refresh(self, layers, selected_ids, results: dict) -> None:
+    def refresh(self, layers, selected_ids, results: dict, thumbnail=None) -> None:
+        """Show ``layers``; ``thumbnail(layer_id, side)`` gives uint8 pixels of a source (or
+        ``None``), read one per event-loop turn so that a long series never blocks the GUI."""
         self.list.clear()
         blank = QPixmap(self.list.iconSize())
         blank.fill(QColor(0, 0, 0, 0))  # every row as tall as a row with a result thumbnail
@@ -54,6 +66,33 @@ class TargetList(QtWidgets.QWidget):
             item.setSelected(layer.id in selected)
             if layer.id in results:
                 self._show_done(item, results[layer.id])
+            elif (layer.id, layer.size) in self._thumbnails:
+                item.setIcon(self._thumbnails[(layer.id, layer.size)])
+        self._thumbnail = thumbnail
+        self._pending = [
+            layer
+            for layer in layers
+            if (layer.id, layer.size) not in self._thumbnails and layer.id not in results
+        ]
+        if thumbnail is not None and self._pending:
+            self._timer.start(0)
+
+    def _read_next_thumbnail(self) -> None:
+        if not self._pending:
+            return
+        layer = self._pending.pop(0)
+        try:
+            pixels = self._thumbnail(layer.id, self.list.iconSize().width())
+        except IcmError:
+            pixels = None  # the row keeps its blank icon; a run would report the problem
+        if pixels is not None:
+            icon = QIcon(QPixmap.fromImage(image_from_array(pixels)))
+            self._thumbnails[(layer.id, layer.size)] = icon
+            item = self._item(layer.id)
+            if item is not None and not item.text().endswith("done"):
+                item.setIcon(icon)
+        if self._pending:
+            self._timer.start(0)
 
     def target_ids(self, layers, reference_id) -> list[str]:
         if self.all_radio.isChecked():

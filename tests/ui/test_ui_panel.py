@@ -377,3 +377,132 @@ def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
     for mode in ("alpha", "composite", "side"):
         panel.preview_combo.setCurrentIndex(panel.preview_combo.findData(mode))
         assert not panel.preview_label.pixmap().isNull()
+
+
+def correct(qtbot, panel, layer_id):
+    """Open the correction view on ``layer_id``'s result, as the artist does."""
+    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(4)]
+    panel.layer_list.setCurrentRow(row.index(layer_id))
+    assert panel.review.correct_button.isEnabled()
+    panel.review.correct_button.click()
+    assert panel.left.currentWidget() is panel.correction
+    return panel.correction
+
+
+def stroke(view, points, key=None):
+    """One stroke through image points ``(x, y)``; ``key`` picks keep (K) / remove (R) first."""
+    canvas = view.canvas
+    if key is not None:
+        canvas.setFocus()
+        QtWidgets.QApplication.processEvents()
+        from pytestqt.qtbot import QtBot
+
+        QtBot.keyClick(canvas, key)
+    drag(canvas, [canvas.to_widget(x, y) for x, y in points])
+
+
+def wait_final(qtbot, view):
+    qtbot.waitUntil(view.accept_button.isEnabled, timeout=20000)
+
+
+def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
+    qtbot, make_panel, host, fake_engine
+):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    before = panel.results["a"].alpha.copy()
+    inside = tuple(int(v) for v in np.argwhere(before > 0.5).mean(axis=0))  # (y, x)
+    outside = (5, 5)
+    assert before[outside] == 0
+    written = len(host.written)
+
+    view = correct(qtbot, panel, "a")
+    assert not panel.run_button.isEnabled()  # one thing at a time: the worker is correcting
+    assert not view.accept_button.isEnabled()  # nothing corrected yet
+    view.canvas.set_brush_radius(4)
+    stroke(view, [(inside[1] - 3, inside[0]), (inside[1] + 3, inside[0])], Qt.Key.Key_R)
+    assert view.remove_button.isChecked() and view.canvas.erase_mode  # R chose remove
+    wait_final(qtbot, view)
+    hints, preview = fake_engine.hinted[-2]
+    assert preview and not fake_engine.hinted[-1][1]  # a preview first, then the final
+    assert hints.keep.max() == 0 and hints.remove[inside] == 1.0
+    assert hints.remove.shape == before.shape and hints.remove.dtype == np.float32
+    assert panel._corrected.alpha[inside] == 0.0
+    screenshot(panel, "panel-correction-remove")
+
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
+    view.canvas.setFocus()
+    qtbot.keyClick(view.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo
+    assert view.canvas.hints() is None and view.accept_button.isEnabled()
+    np.testing.assert_array_equal(panel._corrected.alpha, before)  # the run's own result
+    qtbot.keyClick(
+        view.canvas,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )  # redo
+    wait_final(qtbot, view)
+    assert panel._corrected.alpha[inside] == 0.0
+
+    # keep over part of the removed stroke: the two never overlap, keep wins where painted last
+    right = (inside[0], W - 5)
+    assert before[right] == 0
+    stroke(view, [(inside[1] + 3, inside[0]), (right[1], right[0])], Qt.Key.Key_K)
+    assert view.keep_button.isChecked()
+    wait_final(qtbot, view)
+    hints = view.canvas.hints()
+    assert not ((hints.keep > 0.5) & (hints.remove > 0.5)).any()
+    assert hints.keep[inside[0], inside[1] + 3] == 1 and hints.remove[inside[0], inside[1] + 3] == 0
+    corrected = panel._corrected.alpha
+    assert corrected[right] == 1.0 and corrected[inside[0], inside[1] - 3] == 0.0
+    screenshot(panel, "panel-correction-keep-and-remove")
+
+    assert panel.accept_correction()
+    assert panel.left.currentWidget() is panel.reference and panel.run_button.isEnabled()
+    assert len(host.written) == written + 1 and host.written[-1][0] == "a"
+    np.testing.assert_array_equal(host.written[-1][2], corrected)
+    np.testing.assert_array_equal(panel.results["a"].alpha, corrected)
+    assert "corrected" in panel.status_label.text()
+
+
+def test_back_leaves_the_result_and_late_answers_are_dropped(qtbot, make_panel, host):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    before = panel.results["b"].alpha.copy()
+    written = len(host.written)
+    view = correct(qtbot, panel, "b")
+    stroke(view, [(10, 10), (30, 10)], Qt.Key.Key_K)
+    view.back_button.click()  # before the answer arrives
+    qtbot.wait(300)
+    assert panel.left.currentWidget() is panel.reference
+    np.testing.assert_array_equal(panel.results["b"].alpha, before)
+    assert len(host.written) == written
+
+
+def test_learn_from_this_adds_the_corrected_target_to_the_reference(
+    qtbot, make_panel, host, fake_engine
+):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    encoded = fake_engine.encoded
+    view = correct(qtbot, panel, "c")
+    stroke(view, [(5, 5), (40, 5)], Qt.Key.Key_K)
+    wait_final(qtbot, view)
+    corrected = panel._corrected.alpha
+    assert panel.learn_from_correction()
+    [(image, mask)] = panel.learned
+    np.testing.assert_array_equal(image, host.images["c"])
+    np.testing.assert_array_equal(mask, (corrected > 0.5).astype(np.float32))
+    assert "learned" in panel.status_label.text()
+
+    run_and_wait(qtbot, panel)  # the reference and the learned target, combined
+    assert fake_engine.encoded == encoded + 2 and fake_engine.combined == [2]
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == encoded + 2  # cached until reference or lessons change
+
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)  # another reference: another series
+    assert panel.learned == []

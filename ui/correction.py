@@ -134,6 +134,9 @@ class CorrectionView(QtWidgets.QWidget):
         self.canvas = HintCanvas()
         self.canvas.setMinimumHeight(100)
         self.title = QtWidgets.QLabel()
+        self.title.setSizePolicy(  # a long name must not widen a docker
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        )
         self.keep_button = tool("Keep", "Paint what belongs to the subject (K)", checkable=True)
         self.remove_button = tool("Remove", "Paint what does not (R; right button)", checkable=True)
         self.keep_button.setChecked(True)
@@ -196,10 +199,8 @@ class CorrectionView(QtWidgets.QWidget):
 
     def set_target(self, layer_id: str, name: str, pixels: np.ndarray, alpha: np.ndarray) -> None:
         self.layer_id = layer_id
-        self.title.setText(
-            f"Correcting “{name}”: K keeps, R removes (right button: the other); the result "
-            "updates after each stroke."
-        )
+        self.title.setText(f"Correcting “{name}”: K keeps, R removes (right button: the other).")
+        self.title.setToolTip(self.title.text())
         self.canvas.blockSignals(True)  # a new picture is not a stroke
         self.canvas.set_target(pixels, alpha)
         self.canvas.set_brush_radius(max(pixels.shape[:2]) * 0.03 / 2)

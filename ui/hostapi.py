@@ -42,10 +42,12 @@ class Layer:
 
 @dataclass(frozen=True)
 class Written:
-    """What a host wrote for one result: a sentence for the artist and any file paths."""
+    """What a host wrote for one result: a sentence for the artist, any file paths, and the
+    ids of nodes an editor created (so a correction can replace exactly those)."""
 
     description: str
     paths: tuple[Path, ...] = ()
+    nodes: tuple[str, ...] = ()
 
 
 class Host(Protocol):
@@ -71,8 +73,9 @@ class Host(Protocol):
     def output_modes(self) -> list[str]:
         """Keys of :data:`OUTPUT_MODES` this host can write."""
 
-    # Optional: ``thumbnail(layer_id, side) -> uint8 H×W×3`` for the list's source icons, and
-    # ``out_dir`` (a files host's output folder).
+    # Optional: ``thumbnail(layer_id, side) -> uint8 H×W×3`` for the list's source icons,
+    # ``out_dir`` (a files host's output folder), and ``replace_result(written, layer_id,
+    # alpha, foreground, mode) -> Written`` (an editor replacing the result it created).
 
     def existing_outputs(self, layer_ids: list[str], mode: str) -> list[Path]:
         """Outputs that a run would overwrite (files hosts); editors return ``[]``."""

@@ -294,7 +294,7 @@ class Panel(QtWidgets.QWidget):
         return Job(
             engine=engine,
             options=options,
-            reference_key=(engine, options, *self.reference.key(), tuple(map(id, examples))),
+            reference_key=(engine, options, *self.reference.key(), len(examples)),
             reference_image=self.reference.pixels,
             reference_mask=self.canvas.mask(),
             targets=targets,
@@ -367,8 +367,10 @@ class Panel(QtWidgets.QWidget):
     def start_correction(self) -> bool:
         """Show the current target's result for keep / remove strokes in place of the reference."""
         done = self.results.get(self.targets.current_id())
-        if done is None or self.runner.busy or self._correcting is not None:
+        if done is None or self._correcting is not None:
             return False
+        if self.runner.busy:
+            return self._refuse("Wait for the run to finish (or cancel it), then correct.")
         try:
             pixels = self.host.read_pixels(done.layer_id)
         except IcmError as error:
@@ -381,7 +383,10 @@ class Panel(QtWidgets.QWidget):
         self.controls.run_button.setEnabled(False)
         self.review.correct_button.setEnabled(False)
         self.clear_error()
-        self._set_status(f"Correcting {done.name}: Accept keeps the corrected matte.")
+        self._set_status(
+            "Accept replaces the result with the corrected one; Learn from this also matches "
+            "the next runs on it."
+        )
         self.correction.canvas.setFocus()
         return True
 
@@ -394,8 +399,7 @@ class Panel(QtWidgets.QWidget):
             self.correction.show_alpha(done.alpha, final=True)
             self._corrected = Corrected(done.layer_id, self._correction_serial, done.alpha, None)
             return
-        mode = self._written.get(done.layer_id, (None, self.controls.output_mode()))[1]
-        job = self._job(foreground=self.controls.wants_cutouts() and mode in ("files", "layer"))
+        job = self._job(foreground=done.foreground is not None)  # as the result it replaces
         self.runner.correct(Correction(job, done.layer_id, pixels, hints, self._correction_serial))
 
     def _on_corrected(self, corrected: Corrected) -> None:

@@ -7,6 +7,11 @@ so every signal has exactly one ``object``).  Engines and the encoded reference 
 the worker: the reference is encoded again only when its key (layer, pixels revision, mask
 revision, engine and options) changes.  Cancel is a ``threading.Event`` the engine checks
 between stages.  Every exception comes back as a message; the thread never dies.
+
+Corrections (:meth:`MatteRunner.correct`) reuse the cached engine and reference: the worker
+answers the latest request only (a newer one replaces a waiting one), first with a preview,
+then, if no newer strokes came meanwhile, with the final alpha.  Learned examples (corrected
+targets) are encoded and combined with the reference.
 """
 
 from __future__ import annotations

@@ -179,7 +179,8 @@ class Trainer:
     def _load_state(self) -> None:
         state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
         saved = json.loads(state["config"])
-        changed = [k for k in RUN_DEFINING if saved.get(k) != getattr(self.config, k)]
+        current = json.loads(json.dumps(self.config.as_json()))  # tuples → lists, as saved
+        changed = [k for k in RUN_DEFINING if saved.get(k) != current[k]]
         if changed:
             raise InvalidInput(f"--resume: these settings differ from the saved run's: "
                                f"{', '.join(changed)}. Resume with the same settings.")

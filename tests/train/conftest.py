@@ -53,7 +53,8 @@ def scenes(tmp_path_factory):
     root = tmp_path_factory.mktemp("scenes")
     return {"train": write_scenes(root / "train", groups=3, per_group=4, seed=1),
             "segmentation": write_scenes(root / "seg", groups=1, per_group=3, seed=2, binary=True),
-            "val": write_scenes(root / "val", groups=2, per_group=3, seed=3)}
+            "val": write_scenes(root / "val", groups=2, per_group=3, seed=3),
+            "cache": root / "feature-cache"}  # content-keyed: shared by the tests
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +68,27 @@ def tiny_config(tiny_sd, scenes, out: Path, **changes) -> TrainConfig:
                     sd=str(tiny_sd), decoder_widths=dict(TINY_WIDTHS), size=TINY_SIZE,
                     ensemble_size=1, steps=6, warmup_steps=2, lr=2e-3, val_every=1000,
                     checkpoint_every=1000, log_every=1, device="cpu", progress=False,
-                    cache_dtype="float32", cache_dir=str(out.parent / "feature-cache"))
+                    cache_dtype="float32",
+                    cache_dir=str(scenes.get("cache") or out.parent / "feature-cache"))
     settings.update(changes)
     return TrainConfig(**settings)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine two spinning threads are 10× slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_extractor(tiny_sd, tmp_path_factory):
+    from icm_core.train.trainer import build_extractor
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ICM_MATTING_HOME", str(tmp_path_factory.mktemp("home")))
+        return build_extractor(tiny_config(tiny_sd, {"train": "x", "val": None},
+                                           tmp_path_factory.mktemp("x") / "out"),
+                               torch.device("cpu"))

@@ -28,7 +28,11 @@ WORK_SIDE = 640  # graph cut resolution (long side)
 MATTING_SIDE = 1024  # closed-form matting resolution (long side)
 #: how much wider (in band widths) the unknown band grows where the boundary is textured;
 #: chosen by leave-one-group-out (benchmarks/lite_quality.py)
-TEXTURE_BAND = 0.0
+TEXTURE_BAND = 1.5
+#: multilevel foreground estimation: two more passes over the pyramid and a tenth of the
+#: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
+#: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
+FOREGROUND_ML = {"n_big_iterations": 4, "gradient_weight": 0.1}
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -247,7 +251,8 @@ def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_al
     (pymatting) at the matting resolution, plus the full-resolution picture's fine detail."""
     from pymatting import estimate_foreground_ml
 
-    low = estimate_foreground_ml(matting_image.astype(np.float64), matting_alpha.astype(np.float64))
+    low = estimate_foreground_ml(matting_image.astype(np.float64), matting_alpha.astype(np.float64),
+                                 **FOREGROUND_ML)
     low = low.astype(np.float32)
     if matting_image.shape == image.shape:
         return np.clip(low, 0.0, 1.0)

@@ -17,6 +17,7 @@ import numpy as np
 class Scene:
     image: np.ndarray  # H×W×3 float32
     alpha: np.ndarray  # H×W float32, exact
+    foreground: np.ndarray | None = None  # H×W×3 float32: the subject's true colours, if known
 
 
 def _smooth_noise(rng: np.random.Generator, size: tuple[int, int], cells: int) -> np.ndarray:
@@ -78,7 +79,7 @@ def scene(index: int, size: tuple[int, int] = (480, 640), seed: int = 0) -> Scen
     colour, alpha = _subject(size, centre, radii, rng.uniform(-0.6, 0.6), rng)
     background = _background(rng, size, index % 4)
     image = alpha[..., None] * colour + (1 - alpha[..., None]) * background
-    return Scene(image.astype(np.float32), alpha)
+    return Scene(image.astype(np.float32), alpha, colour)
 
 
 def series(count: int, size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Scene]:

@@ -122,7 +122,8 @@ def test_help_lists_every_engine_option_with_its_range(command, capsys):
     for name in engine_names():
         for option in engine_class(name).OPTIONS:
             assert f"    {option.name}: {option.allowed()}" in text
-    assert "matting_side: a whole number 256…4096, default 1024" in text
+    assert "matting_side: a whole number 256…4096" in text
+    assert "quality: one of fast, balanced, best, default balanced" in text
     assert "--device {auto,cpu,cuda,mps}" in text
     assert max(map(len, options_help().splitlines())) <= 80  # a terminal's width
 

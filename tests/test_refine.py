@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from icm_core import refine
+from icm_core import refine, synthetic
 
 
 def _half_textured_disc(size=200):
@@ -37,3 +37,16 @@ def test_unknown_band_widens_only_where_textured(monkeypatch):
     left, right = np.s_[:, :100], np.s_[:, 100:]
     assert unknown_wide[left].sum() > 1.5 * unknown_plain[left].sum()
     assert unknown_wide[right].sum() < 1.2 * unknown_plain[right].sum()
+
+
+def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
+    """Fringe: the foreground estimate's colour error where alpha is soft, weighted by alpha
+    (how much of it shows).  The pymatting defaults scored 0.021 here, the picture itself 0.10."""
+    errors = []
+    for index in range(3):
+        scene = synthetic.scene(index, size=(240, 320))
+        foreground = refine.estimate_foreground(scene.image, scene.image, scene.alpha)
+        rim = (scene.alpha > 0.05) & (scene.alpha < 0.95)
+        error = np.abs(foreground - scene.foreground).mean(-1) * scene.alpha
+        errors.append(error[rim].sum() / scene.alpha[rim].sum())
+    assert np.mean(errors) < 0.015

@@ -103,10 +103,9 @@ def main() -> None:
             for value in values:
                 setattr(module, constant, value)
                 engine = get_engine(args.engine, **options)  # nothing cached from another value
-                scores[f"{constant}={value}"] = group_mse(run_sets(engine, args))
+                by_group = scores[f"{constant}={value}"] = group_mse(run_sets(engine, args))
                 print(f"{constant}={value}: mean over groups "
-                      f"{sum(scores[f'{constant}={value}'].values()) / len(scores[f'{constant}={value}']):.4f}",
-                      flush=True)
+                      f"{sum(by_group.values()) / len(by_group):.4f}", flush=True)
         finally:
             setattr(module, constant, kept)
         logo = evaluation.leave_one_group_out(scores)

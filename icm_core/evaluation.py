@@ -219,11 +219,13 @@ class LeaveOneGroupOut:
     def table(self) -> str:
         lines = [f"{'left-out group':<30}{'chosen':>20}{'left-out':>10}{'in-sample':>10}"]
         for group, score in self.left_out.items():
-            lines.append(f"{group:<30}{self.chosen[group]:>20}{score:>10.4f}{self.in_sample[group]:>10.4f}")
+            lines.append(f"{group:<30}{self.chosen[group]:>20}{score:>10.4f}"
+                         f"{self.in_sample[group]:>10.4f}")
         lines.append("-" * len(lines[0]))
         ratio = self.left_out_mean / self.in_sample_mean if self.in_sample_mean else float("nan")
-        lines.append(f"{'mean over groups':<30}{self.in_sample_choice:>20}{self.left_out_mean:>10.4f}"
-                     f"{self.in_sample_mean:>10.4f}   (left-out / in-sample {ratio:.2f})")
+        lines.append(f"{'mean over groups':<30}{self.in_sample_choice:>20}"
+                     f"{self.left_out_mean:>10.4f}{self.in_sample_mean:>10.4f}"
+                     f"   (left-out / in-sample {ratio:.2f})")
         return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ def brush(panel):
 
 
 def run(qtbot, panel):
-    with qtbot.waitSignal(panel.run_finished, timeout=60000) as finished:
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as finished:  # a hang guard, not a speed target
         assert panel.run(), panel.error_label.text()
     return finished.args[0]
 

@@ -186,6 +186,15 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     cy, cx = int(ys.mean()), int(xs.mean())
     assert before[cy, cx] > 0.5
 
+    engine = panel.runner.worker.cache.engine  # the real LiteEngine the run used
+    calls = []
+    real_matte = engine.matte
+
+    def matte(target, reference, **options):
+        calls.append((options["preview"], options["hints"]))
+        return real_matte(target, reference, **options)
+
+    engine.matte = matte
     panel.layer_list.setCurrentRow(1)
     assert panel.start_correction()
     view = panel.correction
@@ -198,6 +207,9 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     qtbot.waitUntil(view.accept_button.isEnabled, timeout=60000)
     corrected = panel._corrected.alpha
     assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
+    assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final
+    hints = calls[-1][1]
+    assert hints.keep.max() == 0 and hints.remove[cy, cx] == 1 and hints.remove.shape == (H, W)
     screenshot(main, "app-correction-lite")
 
     assert panel.learn_from_correction()
@@ -205,7 +217,6 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     assert (out / "frame2_alpha.png").read_bytes() == untouched
     assert panel.results[target].alpha[cy, cx] < 0.1
 
-    engine = panel.runner.worker.cache.engine
     combined = []
     real_combine = engine.combine
     engine.combine = lambda references: combined.append(len(references)) or real_combine(

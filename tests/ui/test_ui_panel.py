@@ -479,6 +479,12 @@ def test_back_leaves_the_result_and_late_answers_are_dropped(qtbot, make_panel, 
     assert panel.left.currentWidget() is panel.reference
     np.testing.assert_array_equal(panel.results["b"].alpha, before)
     assert len(host.written) == written
+    assert panel.review.correct_button.isEnabled()
+    with qtbot.waitSignal(panel.run_finished, timeout=20000):
+        assert panel.run()
+        assert not panel.review.correct_button.isEnabled()  # not while the worker runs
+        assert not panel.start_correction() and "Wait for the run" in panel.error_label.text()
+    assert panel.review.correct_button.isEnabled()
 
 
 def test_learn_from_this_adds_the_corrected_target_to_the_reference(

@@ -49,7 +49,7 @@ def brush_subject(panel):
     drag(canvas, [canvas.to_widget(55, 45), canvas.to_widget(70, 50)])
 
 
-def run_and_wait(qtbot, panel, timeout=20000):
+def run_and_wait(qtbot, panel, timeout=180_000):  # a hang guard, not a speed target
     with qtbot.waitSignal(panel.run_finished, timeout=timeout) as finished:
         assert panel.run(), panel.error_label.text()
     return finished.args[0]

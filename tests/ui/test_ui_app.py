@@ -49,7 +49,7 @@ def brush(panel):
 
 
 def run(qtbot, panel):
-    with qtbot.waitSignal(panel.run_finished, timeout=60000) as finished:
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as finished:  # a hang guard
         assert panel.run(), panel.error_label.text()
     return finished.args[0]
 
@@ -150,7 +150,8 @@ def test_sources_have_thumbnails_and_the_finish_message_says_where_files_went(
         "frame2.png",
     ]
     qtbot.waitUntil(  # the subject's colour: the picture itself, not a blank
-        lambda: all(c.red() > 180 and c.green() > 120 and c.blue() < 120 for c in centres())
+        lambda: all(c.red() > 180 and c.green() > 120 and c.blue() < 120 for c in centres()),
+        timeout=180_000,  # a hang guard
     )
     screenshot(main, "app-thumbnails")
 
@@ -204,7 +205,7 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     from tests.ui.helpers import drag
 
     drag(canvas, [canvas.to_widget(cx - 5, cy), canvas.to_widget(cx + 5, cy)])
-    qtbot.waitUntil(view.accept_button.isEnabled, timeout=60000)
+    qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
     corrected = panel._corrected.alpha
     assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
     assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final

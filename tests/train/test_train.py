@@ -200,3 +200,49 @@ def test_command_reports_bad_settings(tmp_path, capsys):
     assert "Unknown training setting(s): learning_rate" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "o"), "--train", "m.json", "--steps", "0"]) == 2
     assert "steps must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkilled_command_resumes_exactly(tiny_sd, scenes, tmp_path):
+    """A real kill (SIGKILL) of ``icm-matting train`` mid-run, then --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    def settings(out):
+        config = tiny_config(tiny_sd, scenes, out, steps=8, checkpoint_every=2, val=None,
+                             threads=1).as_json()
+        path = tmp_path / f"{out.name}.json"
+        path.write_text(json.dumps(config))
+        return path
+
+    train(tiny_config(tiny_sd, scenes, tmp_path / "whole", steps=8, checkpoint_every=2,
+                      val=None))
+    killed = tmp_path / "killed"
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "icm_core.cli", "train", "--config", str(settings(killed))],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            log = killed / "log.csv"
+            if (killed / "training-state.pt").is_file() and log.is_file() and len(rows(log)) >= 3:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        process.kill()
+    steps_done = len(rows(killed / "log.csv"))
+    assert 3 <= steps_done < 8
+    assert main(["train", "--config", str(settings(killed)), "--resume"]) == 0
+    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(killed / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in rows(tmp_path / "whole" / "log.csv")] == [
+        r["loss"] for r in rows(killed / "log.csv")]

@@ -76,6 +76,16 @@ class Reference:
         return len(self.image_sizes)
 
 
+@dataclass(frozen=True)
+class Hints:
+    """Corrections painted on one target: ``keep`` and ``remove`` are target-sized ``H×W``
+    float32 masks (or None); painted pixels (> 0.5) are hard constraints, the rest is free.
+    They also re-classify what looks like them elsewhere in the same target."""
+
+    keep: np.ndarray | None = None
+    remove: np.ndarray | None = None
+
+
 @dataclass
 class MatteResult:
     """``alpha`` has exactly the target's height and width; ``foreground`` (H×W×3, optional)

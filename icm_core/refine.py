@@ -32,18 +32,24 @@ MATTING_MIN_SIDE = 16
 
 
 def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
-            seed: int = 0, sure: float = 0.9) -> np.ndarray:
+            seed: int = 0, sure: float = 0.9, keep: np.ndarray | None = None,
+            remove: np.ndarray | None = None) -> np.ndarray:
     """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
 
     Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
     (background); the rest is decided by GrabCut.  With ``support`` (a map of in-context
     evidence), connected regions whose peak support is far below the best region's are dropped.
+    ``keep`` / ``remove`` (boolean, ``image``'s size) are hard labels, kept whatever the support.
     """
     height, width = image.shape[:2]
     prob = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
     labels = np.where(prob > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     labels[prob > sure] = cv2.GC_FGD
     labels[prob < 1.0 - sure] = cv2.GC_BGD
+    if keep is not None:
+        labels[keep] = cv2.GC_FGD
+    if remove is not None:
+        labels[remove] = cv2.GC_BGD
     has_both = (labels == cv2.GC_FGD).any() and (labels == cv2.GC_BGD).any()
     if has_both and (labels >= cv2.GC_PR_BGD).any():
         pixels = cv2.cvtColor((image * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
@@ -53,7 +59,10 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     if support is not None:
-        subject = _keep_supported(subject, cv2.resize(support, (width, height)))
+        support = cv2.resize(support, (width, height))
+        if keep is not None:
+            support[keep] = max(float(support.max()), 1.0)
+        subject = _keep_supported(subject, support)
     return subject
 
 
@@ -146,16 +155,21 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
 
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                  seed: int = 0, matting_side: int = MATTING_SIDE, work_side: int = WORK_SIDE,
-                 checkpoint=lambda stage: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 checkpoint=lambda stage: None, keep: np.ndarray | None = None,
+                 remove: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coarse ``probability`` (any size) → alpha at ``image``'s full size.
 
     Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
     let callers estimate foreground colours cheaply.  ``checkpoint(stage)`` is called between
     stages with the name of the stage just finished (engines raise there to cancel).
+    ``keep`` / ``remove`` (boolean, ``image``'s size) are corrections: hard labels for the
+    graph cut, pinned in the trimap and in the returned alpha (1 / 0).
     """
     size = image.shape[:2]
-    work_image = resize(image, scale_to_fit(size, work_side))
-    subject = segment(work_image, probability, support, seed=seed)
+    work_size = scale_to_fit(size, work_side)
+    work_image = resize(image, work_size)
+    subject = segment(work_image, probability, support, seed=seed,
+                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
     checkpoint("graph cut")
     matting_size = scale_to_fit(size, matting_side, MATTING_MIN_SIDE)
     matting_image = resize(image, matting_size)
@@ -163,10 +177,48 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)
     uncertainty = 1.0 - np.abs(2.0 * coarse - 1.0)
     trimap = trimap_from_segmentation(subject, uncertainty)
+    for painted, value in ((shrink(keep, matting_size), 1.0), (shrink(remove, matting_size), 0.0)):
+        if painted is not None:
+            trimap[painted] = value
+            subject[painted] = bool(value)
     checkpoint("trimap")
     matting_alpha = closed_form_alpha(matting_image, trimap, subject)
     checkpoint("matting")
-    return guided_upsample(image, matting_image, matting_alpha), matting_image, matting_alpha
+    alpha = guided_upsample(image, matting_image, matting_alpha)
+    for painted, value in ((keep, 1.0), (remove, 0.0)):
+        if painted is not None:
+            alpha[painted] = value
+    return alpha, matting_image, matting_alpha
+
+
+def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
+                  seed: int = 0, work_side: int = 320, keep: np.ndarray | None = None,
+                  remove: np.ndarray | None = None) -> np.ndarray:
+    """A quick alpha at ``image``'s size for live feedback: the graph cut at ``work_side``,
+    its edges softened by a guided filter on the picture instead of matting, then resized.
+    Corrections are pinned as in :func:`refine_alpha`."""
+    size = image.shape[:2]
+    work_size = scale_to_fit(size, work_side)
+    work_image = resize(image, work_size)
+    subject = segment(work_image, probability, support, seed=seed,
+                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
+    soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
+    alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)
+    for painted, value in ((keep, 1.0), (remove, 0.0)):
+        if painted is not None:
+            alpha[painted] = value
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def shrink(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """A boolean stroke mask at another (height, width): pixels at least half covered, or, for a
+    stroke thinner than a pixel there, every pixel it touches."""
+    if mask is None or mask.shape == tuple(size):
+        return mask
+    covered = cv2.resize(mask.astype(np.float32), size[::-1], interpolation=cv2.INTER_AREA)
+    painted = covered >= 0.5
+    return painted if painted.any() else covered > 0
 
 
 def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_alpha: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import InvalidInput
+from .api import Hints, InvalidInput
 
 MIN_SIDE = 16
 MAX_PIXELS = 60_000_000
@@ -53,6 +53,39 @@ def check_mask(mask: np.ndarray, image_shape: tuple[int, ...], what: str = "mask
             "the tool can tell subject from background."
         )
     return mask
+
+
+def check_hints(hints: Hints, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate correction hints for a target of ``image_shape``; returns (keep, remove) as
+    boolean masks (an absent one is all False)."""
+    if not isinstance(hints, Hints):
+        raise InvalidInput(f"hints must be icm_core.api.Hints(keep, remove), got {type(hints).__name__}.")
+    painted = []
+    for name in ("keep", "remove"):
+        mask = getattr(hints, name)
+        if mask is None:
+            painted.append(np.zeros(image_shape[:2], bool))
+            continue
+        if not isinstance(mask, np.ndarray) or mask.ndim != 2 or mask.dtype != np.float32:
+            raise InvalidInput(f"The {name} hint must be a float32 H×W mask, got "
+                               f"{getattr(mask, 'dtype', type(mask).__name__)} {getattr(mask, 'shape', '')}.")
+        if mask.shape != tuple(image_shape[:2]):
+            raise InvalidInput(
+                f"The {name} hint is {mask.shape[1]}×{mask.shape[0]} px but its target is "
+                f"{image_shape[1]}×{image_shape[0]} px; paint corrections on the target itself."
+            )
+        _check_values(mask, f"{name} hint")
+        painted.append(mask > 0.5)
+    keep, remove = painted
+    if not keep.any() and not remove.any():
+        raise InvalidInput("The hints are empty: paint a keep or remove stroke on the target, "
+                           "or matte without hints.")
+    if (keep & remove).any():
+        raise InvalidInput(
+            f"{int((keep & remove).sum())} px are painted both keep and remove; erase one of the "
+            "two strokes there."
+        )
+    return keep, remove
 
 
 def _check_size(shape: tuple[int, ...], what: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from icm_core.api import InvalidInput, OutOfMemory, WeightsCorrupt, WeightsMissing
 from icm_core.engines import get_engine
-from icm_core.lite import features
+from icm_core.lite import backbone
 
 IMAGE = np.full((64, 64, 3), 0.5, np.float32)
 MASK = np.zeros((64, 64), np.float32)
@@ -60,12 +60,17 @@ def test_bad_target(engine):
 
 
 def test_missing_and_wrong_weights(tmp_path):
-    with pytest.raises(WeightsMissing, match="missing"):
-        features.load_network(tmp_path / "absent.pth")
-    damaged = tmp_path / features.WEIGHTS_FILE
-    damaged.write_bytes(features.weights_path().read_bytes()[:1000])
-    with pytest.raises(WeightsCorrupt, match="damaged.*force-reinstall"):
-        features.load_network(damaged)
+    with pytest.raises(WeightsMissing, match="missing.*reinstall"):
+        backbone.check_model(tmp_path / "absent.onnx")
+    damaged = tmp_path / backbone.MODEL_PATH.name
+    real = backbone.MODEL_PATH.read_bytes()
+    damaged.write_bytes(real[:1000])
+    with pytest.raises(WeightsCorrupt, match="damaged.*reinstall"):
+        backbone.check_model(damaged)
+    damaged.write_bytes(real[:1000] + bytes([real[1000] ^ 1]) + real[1001:])  # same size
+    with pytest.raises(WeightsCorrupt, match="sha256"):
+        backbone.check_model(damaged)
+    assert backbone.check_model() == backbone.MODEL_PATH
 
 
 def test_out_of_memory_becomes_an_actionable_error(engine, monkeypatch):

@@ -11,7 +11,6 @@ at once, no mutation of inputs or caches, no unused work.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import weights
-from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
+from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
 from ..geometry import Letterbox, resize
-from ..validate import check_image, check_mask
+from ..validate import check_hints, check_image, check_mask
+from .base import Option
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
 
@@ -71,6 +71,23 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 class IcmEngine:
     name = "icm"
+    OPTIONS = (
+        Option("checkpoint", str, None,
+               "the ICM checkpoint (default: weights locate, $ICM_MATTING_CHECKPOINT)"),
+        Option("sd", str, None,
+               "SD 2.1 folder, file or hub id (default: weights locate, $ICM_MATTING_SD)"),
+        Option("device", str, "auto", "auto: CUDA, then Apple MPS, else the CPU",
+               choices=("auto", "cpu", "cuda", "mps")),
+        Option("dtype", str, None, "default float16 on CUDA, float32 elsewhere",
+               choices=("float32", "float16", "bfloat16")),
+        Option("ensemble_size", int, 4, "noise samples averaged per image; each costs one "
+               "UNet pass", low=1),
+        Option("size", int, 768, "model input side (px), a multiple of 64", low=64),
+        Option("timestep", int, 200, "diffusion timestep of the features", low=0, high=999),
+        Option("attention_slicing", bool, "auto", "one attention head at a time: less memory, "
+               "slower (auto: < 8 GB free)", choices=("auto",)),
+        Option("decoder_widths", dict, None, "decoder layer widths, for small test models"),
+    )
 
     def __init__(
         self,
@@ -83,8 +100,7 @@ class IcmEngine:
         size: int = 768,
         timestep: int = 200,
         attention_slicing: bool | str = "auto",
-        decoder_widths: dict | str | None = None,
-        **other_engine_options,  # generic CLI options meant for other engines
+        decoder_widths: dict | None = None,
     ):
         import torch
 
@@ -95,8 +111,6 @@ class IcmEngine:
             raise InvalidInput(f"size must be a multiple of 64, got {size}.")
         if ensemble_size < 1:
             raise InvalidInput("ensemble_size must be at least 1.")
-        if isinstance(decoder_widths, str):  # from the CLI's --engine-option, as JSON
-            decoder_widths = json.loads(decoder_widths)
         self.device = pick_device(device)
         dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)
@@ -123,6 +137,7 @@ class IcmEngine:
 
     def _setup(self, extractor, decoder, size, attention_slicing) -> None:
         self.extractor, self.size = extractor, size
+        self.forget()  # the last target's (pixels digest, seed) and features: fast corrections
         self.decoder = decoder.eval().to(self.device)
         if attention_slicing == "auto":
             attention_slicing = _free_memory(self.device) < LOW_MEMORY_BYTES
@@ -166,11 +181,21 @@ class IcmEngine:
         cancel: CancelToken | None = None,
         seed: int = 0,
         foreground: bool = False,
+        hints: Hints | None = None,
+        preview: bool = False,
     ) -> MatteResult:
+        """``hints`` (keep / remove strokes) act after the decoder: its alpha becomes the prior
+        of a graph cut with the strokes as hard labels, and the trimap, matting and alpha are
+        pinned there (lite also re-classifies look-alikes at its token stage).  The target's
+        Stable Diffusion features are kept for the last target, so a new stroke reruns only
+        the decoder and the refinement; ``preview`` skips the matting."""
         import torch
 
         check_image(target, "target image")
         self._check_reference(reference)
+        keep = remove = None
+        if hints is not None:
+            keep, remove = check_hints(hints, target.shape)
         timings = {}
         started = time.perf_counter()
         report(progress, 0.0, "Fitting the target")
@@ -178,9 +203,13 @@ class IcmEngine:
         box = Letterbox.fit(target.shape[:2], self.size)
         pixels = self._model_input(box.apply(target))
         report(progress, 0.1, "Stable Diffusion features")
-        with self.extractor.cancellable(cancel):  # within a block, not a whole pass
-            features = self._guarded(lambda: self.extractor.target_features(
-                pixels, self._draws(pixels, seed)))
+        key = (hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).digest(), seed)
+        if self._last_target[0] != key:
+            with self.extractor.cancellable(cancel):  # within a block, not a whole pass
+                features = self._guarded(lambda: self.extractor.target_features(
+                    pixels, self._draws(pixels, seed)))
+            self._last_target = (key, features)
+        features = self._last_target[1]
         timings["features"] = time.perf_counter() - started
         check_cancel(cancel)
         report(progress, 0.8, "Decoding alpha")
@@ -191,6 +220,9 @@ class IcmEngine:
         timings["decoder"] = time.perf_counter() - started - timings["features"]
         check_cancel(cancel)
         report(progress, 0.9, "Full resolution")
+        if hints is not None:
+            return self._corrected(target, box, coarse, keep, remove, seed, preview, foreground,
+                                   timings, progress)
         alpha = self._full_resolution(target, box, coarse)
         result = MatteResult(alpha=alpha, timings=timings)
         if foreground:
@@ -201,7 +233,25 @@ class IcmEngine:
         report(progress, 1.0, "Done")
         return result
 
+    def forget(self) -> None:
+        """Drop the kept target features (they are recomputed on the next matte)."""
+        self._last_target = (None, None)
+
     # --- helpers ----------------------------------------------------------------------------
+
+    def _corrected(self, target, box, coarse, keep, remove, seed, preview, foreground, timings,
+                   progress) -> MatteResult:
+        from ..refine import estimate_foreground, preview_alpha, refine_alpha
+
+        prior = self._model_view(target, box, coarse)[1]
+        if preview:
+            alpha = preview_alpha(target, prior, seed=seed, keep=keep, remove=remove)
+            return MatteResult(alpha, None, timings)
+        alpha, matting_image, matting_alpha = refine_alpha(target, prior, seed=seed, keep=keep,
+                                                           remove=remove)
+        colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
+        report(progress, 1.0, "Done")
+        return MatteResult(alpha, colours, timings)
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
         """The model's alpha (letterboxed canvas) at the target's full size: carried up with

@@ -1,56 +1,110 @@
-"""``lite``: training-free in-context matting on EfficientNet-Lite0 features.
+"""``lite``: training-free in-context matting on EfficientNet-Lite2 features (ONNX Runtime).
 
 Reference: descriptors of the reference image split into subject and background tokens by
 the brushed mask.  Target: in-context similarity gives a coarse probability on a token grid
 (:mod:`icm_core.lite.incontext`); :func:`icm_core.refine.refine_alpha` snaps it to the
 target's edges, mattes the boundary band and returns the alpha at full resolution.
+
+A target's expensive state (features, token affinity, the reference's votes) is kept in a
+bounded LRU, so matting it again with correction hints recomputes only the cheap stages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
+from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
-from ..validate import check_image, check_mask
+from ..validate import check_hints, check_image, check_mask
+from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
+PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
+CACHE_MB = 256  # kept target states; the most recent one is always kept
+
+
+@dataclass
+class _TargetState:
+    tokens: object  # incontext.TargetTokens
+    votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
+
+    def evidence(self, reference_tokens):
+        from ..lite.incontext import evidence
+
+        key = id(reference_tokens)
+        kept = self.votes.get(key)
+        if kept is None or kept[0]() is not reference_tokens:
+            kept = (weakref.ref(reference_tokens), evidence(reference_tokens, self.tokens))
+            self.votes = {k: v for k, v in self.votes.items() if v[0]() is not None}
+            self.votes[key] = kept
+        return kept[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.tokens.nbytes + sum(v[1].neighbours.nbytes * 2 for v in self.votes.values())
 
 
 class LiteEngine:
     name = "lite"
+    OPTIONS = (
+        Option("feature_side", int, FEATURE_SIDE, "long side (px) of the feature network's input",
+               low=128, high=2048),
+        Option("matting_side", int, 1024, "long side (px) of the closed-form matting; "
+               "more is finer and slower", low=256, high=4096),
+        Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
+        Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
+        Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
+               low=0),
+    )
 
     def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
-                 device: str = "cpu", threads: int = 1):
+                 device: str = "cpu", threads: int = 1, cache_mb: int = CACHE_MB):
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
             raise InvalidInput(f"feature_side must be within 128…2048 px, got {feature_side}.")
         if not 256 <= matting_side <= 4096:
             raise InvalidInput(f"matting_side must be within 256…4096 px, got {matting_side}.")
-        self.feature_side = feature_side
-        self.matting_side = matting_side
         if threads < 1:
             raise InvalidInput(f"threads must be at least 1, got {threads}.")
-        # The feature network is small: one intra-op thread is about as fast on an idle CPU and
-        # several times faster when the host or other jobs share the cores (OpenMP spin-waits).
+        if cache_mb < 0:
+            raise InvalidInput(f"cache_mb must be 0 or more, got {cache_mb}.")
+        self.feature_side = feature_side
+        self.matting_side = matting_side
         self.threads = threads
+        self.cache_bytes = cache_mb * 2**20
+        self._targets: OrderedDict[tuple, _TargetState] = OrderedDict()
 
-    def _describe(self, image: np.ndarray):
-        import torch
+    def _describe(self, image: np.ndarray) -> np.ndarray:
+        from ..lite.backbone import describe
 
-        from ..lite.features import describe
+        return describe(image, self.feature_side, self.threads)
 
-        previous = torch.get_num_threads()  # a process-wide setting: restore it for other users
-        torch.set_num_threads(self.threads)
-        try:
-            return describe(image, self.feature_side)
-        finally:
-            torch.set_num_threads(previous)
+    def _target_state(self, target: np.ndarray) -> _TargetState:
+        """The target's kept state, computed on first use; least recently used states go first
+        once they exceed the cache budget."""
+        from ..lite.incontext import target_tokens
+
+        key = (target.shape, hashlib.blake2b(np.ascontiguousarray(target).data, digest_size=16).digest())
+        state = self._targets.pop(key, None)
+        if state is None:
+            state = _TargetState(target_tokens(self._describe(target)))
+        self._targets[key] = state
+        while len(self._targets) > 1 and sum(s.nbytes for s in self._targets.values()) > self.cache_bytes:
+            self._targets.popitem(last=False)
+        return state
+
+    def forget(self) -> None:
+        """Drop every kept target state (memory back; recomputed on the next matte)."""
+        self._targets.clear()
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
         from ..lite.incontext import reference_tokens
@@ -76,12 +130,17 @@ class LiteEngine:
 
     def matte(self, target: np.ndarray, reference: Reference, *,
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-              seed: int = 0, foreground: bool = False) -> MatteResult:
+              seed: int = 0, foreground: bool = False, hints: Hints | None = None,
+              preview: bool = False) -> MatteResult:
+        from ..lite.corrections import correct
         from ..lite.incontext import coarse_probability
-        from ..refine import estimate_foreground, refine_alpha
+        from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
         _check_reference(reference)
+        keep = remove = None
+        if hints is not None:
+            keep, remove = check_hints(hints, target.shape)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         # (stage, fraction of the work done when it ends), in order
@@ -102,13 +161,19 @@ class LiteEngine:
         report(progress, 0.0, "similarity")
         check_cancel(cancel)
         with _memory_guard():
-            features = self._describe(target)
-            check_cancel(cancel)  # the network and the similarity each take about half a second
-            coarse = coarse_probability(reference.data, features)
+            state = self._target_state(target)
+            check_cancel(cancel)  # the network and the similarity each take a fraction of a second
+            votes = state.evidence(reference.data)
+            fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
+            coarse = coarse_probability(state.tokens, votes, fix)
             finished("similarity")
+            if preview:  # live feedback while correcting: no matting, no colours
+                alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
+                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove)
+                return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=self.matting_side, checkpoint=finished,
+                matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
             )
             finished("upsampling")
             colours = None

@@ -1,5 +1,5 @@
 """In-context similarity on feature tokens: from a reference's masked tokens to a coarse
-foreground probability over the target's token grid.
+foreground probability over the target's token grid (numpy only).
 
 Three signals, as in In-Context Matting but training-free:
 * *nearest neighbours* — is a target token closer to the reference's subject tokens or to its
@@ -9,12 +9,15 @@ Three signals, as in In-Context Matting but training-free:
 * *intra-similarity* — the target's own token affinity spreads evidence inside the target, and
   target tokens that both signals agree on become prototypes for re-classifying the target by
   its own appearance.
+
+Corrections painted on a target (:mod:`icm_core.lite.corrections`) join those prototypes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # Cosine similarities live in [-1, 1]; this temperature makes votes and softmaxes decisive
@@ -24,18 +27,53 @@ NEIGHBOURS = 20
 FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpainted rest by
 LIKENESS = 0.6  # cosine similarity to the stroke's core below which a cell is never its subject
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
-MAX_TOKENS = 4096  # per class, per reference: bounds memory for many or huge references
+MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
 
 
 @dataclass(frozen=True)
 class ReferenceTokens:
-    """Subject and background descriptors of one or more references (torch tensors N×C)."""
+    """Subject and background descriptors of one or more references (float32 N×C)."""
 
-    subject: "object"
-    background: "object"
+    subject: np.ndarray
+    background: np.ndarray
 
 
-def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
+@dataclass(frozen=True)
+class TargetTokens:
+    """What a target's matte needs from its features whatever the reference or the hints:
+    its descriptors (N×C) on a (h, w) grid and its own token affinity (row-softmax, N×N)."""
+
+    tokens: np.ndarray
+    grid: tuple[int, int]
+    affinity: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.tokens.nbytes + self.affinity.nbytes
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The reference's votes on a target's tokens (N each): kept to re-apply new hints fast."""
+
+    neighbours: np.ndarray  # P(subject) by nearest reference tokens
+    cross: np.ndarray  # inter-similarity cross map spread by intra-similarity, max 1
+
+
+@dataclass
+class CoarseMaps:
+    """Maps on the target's token grid (h, w), float32."""
+
+    probability: np.ndarray  # foreground probability after all three signals and the hints
+    cross: np.ndarray  # in-context support: the spread cross map, raised where keep strokes vouch
+
+
+def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Fraction of each cell of a (h, w) token grid that a boolean pixel mask covers."""
+    return cv2.resize(mask.astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
+
+
+def reference_tokens(descriptors: np.ndarray, mask: np.ndarray) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background, except unpainted
@@ -43,117 +81,139 @@ def reference_tokens(descriptors, mask: np.ndarray) -> ReferenceTokens:
     then the best-covered cells stand in, and only unpainted cells unlike them count as
     background.
     """
-    import torch
-    import torch.nn.functional as F
-
-    grid = descriptors.shape[-2:]
-    binary = torch.from_numpy((mask > 0.5).astype(np.float32))[None, None]
-    coverage = F.interpolate(binary, size=grid, mode="area").flatten()
-    tokens = descriptors.flatten(1).T
-    subject = coverage >= 0.99
-    background = coverage <= 0.01
+    grid = descriptors.shape[1:]
+    covered = coverage(mask > 0.5, grid)
+    cells = covered.ravel()
+    tokens = descriptors.reshape(len(descriptors), -1).T
+    subject = cells >= 0.99
+    background = cells <= 0.01
     if not subject.any():
         # A scribble: its best-covered cells stand for the subject, and the unpainted rest may
         # be subject too, so only the half least like the stroke counts as background.
         # (a mask smaller than half a cell covers no cell half: its best cells stand in)
-        best = float(coverage.max())
-        subject = coverage >= min(max(0.5, best * 0.75), best)
-        likeness = (tokens @ tokens[subject].T).max(dim=1).values
+        best = float(cells.max())
+        subject = cells >= min(max(0.5, best * 0.75), best)
+        likeness = (tokens @ tokens[subject].T).max(axis=1)
         if background.any():
-            background &= likeness <= likeness[background].median()
+            background &= likeness <= np.median(likeness[background])
     elif background.any():
-        background &= ~_unpainted_subject(tokens, coverage.reshape(grid), subject, background)
+        background &= ~_unpainted_subject(tokens, covered, subject, background)
     if not background.any():
-        worst = float(coverage.min())
-        background = coverage <= max(min(0.5, worst * 1.25 + 0.05), worst)
+        worst = float(cells.min())
+        background = cells <= max(min(0.5, worst * 1.25 + 0.05), worst)
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))
 
 
-def _unpainted_subject(tokens, coverage, subject, background):
+def _unpainted_subject(tokens, covered, subject, background):
     """Unpainted cells that belong to the subject: a stroke over part of it must not teach
     that the rest is background.  Those are the unpainted cells joined to the stroke that look
     like its core (not its edge, where a generous brush also paints background) more than like
     the background far from it, and at least LIKENESS alike (the road under a car looks more
     like the car than like far-off trees, yet is not the car)."""
-    import cv2
-    import torch
-
-    unpainted = (coverage <= 0.01).numpy().astype(np.uint8)
-    outside = torch.from_numpy(cv2.distanceTransform(unpainted, cv2.DIST_L2, 3)).flatten()
-    inside = torch.from_numpy(cv2.distanceTransform(1 - unpainted, cv2.DIST_L2, 3)).flatten()
+    unpainted = (covered <= 0.01).astype(np.uint8)
+    outside = cv2.distanceTransform(unpainted, cv2.DIST_L2, 3).ravel()
+    inside = cv2.distanceTransform(1 - unpainted, cv2.DIST_L2, 3).ravel()
     far = background & (outside >= float(subject.sum()) ** 0.5)
     if far.sum() < FAR_CELLS:  # the subject fills the frame: the farthest quarter stands in
-        far = background & (outside >= outside[background].quantile(0.75))
+        far = background & (outside >= np.quantile(outside[background], 0.75))
     core = subject & (inside > EDGE_DEPTH)
     if core.sum() < FAR_CELLS:
         core = subject
     candidates = tokens[background]
-    likeness = (candidates @ tokens[core].T).max(dim=1).values
-    like_core = torch.zeros_like(background)
-    like_core[background] = ((_nearest_vote(candidates, tokens[core], tokens[far]) > 0.5)
+    likeness = (candidates @ tokens[core].T).max(axis=1)
+    like_core = np.zeros_like(background)
+    like_core[background] = ((nearest_vote(candidates, tokens[core], tokens[far]) > 0.5)
                              & (likeness >= LIKENESS))
     # only the parts joined to the stroke: a look-alike elsewhere is still background
-    regions = (like_core | ~background).reshape(coverage.shape).numpy().astype(np.uint8)
-    labels = torch.from_numpy(cv2.connectedComponents(regions, connectivity=4)[1]).flatten()
-    return like_core & torch.isin(labels, labels[~background].unique())
+    regions = (like_core | ~background).reshape(covered.shape).astype(np.uint8)
+    labels = cv2.connectedComponents(regions, connectivity=4)[1].ravel()
+    return like_core & np.isin(labels, np.unique(labels[~background]))
 
 
 def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
-    import torch
-
+    """One token set for several references, bounded like one reference's: each class is
+    thinned evenly across the references so a series that learns stays as fast."""
     return ReferenceTokens(
-        torch.cat([p.subject for p in parts]), torch.cat([p.background for p in parts])
+        _subsample(np.concatenate([p.subject for p in parts])),
+        _subsample(np.concatenate([p.background for p in parts])),
     )
 
 
-def _subsample(tokens):
+def _subsample(tokens: np.ndarray) -> np.ndarray:
     if len(tokens) <= MAX_TOKENS:
-        return tokens.clone()
+        return np.array(tokens, np.float32)
     step = len(tokens) / MAX_TOKENS
-    return tokens[(np.arange(MAX_TOKENS) * step).astype(np.int64)].clone()
+    return np.array(tokens[(np.arange(MAX_TOKENS) * step).astype(np.int64)], np.float32)
 
 
-def _nearest_vote(tokens, positives, negatives):
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _closeness(tokens: np.ndarray, bank: np.ndarray, neighbours: int) -> np.ndarray:
+    """Mean similarity of each token to its ``neighbours`` nearest tokens of ``bank``."""
+    similarity = tokens @ bank.T
+    k = min(neighbours, len(bank))
+    return np.partition(similarity, -k, axis=1)[:, -k:].mean(1)
+
+
+def nearest_vote(tokens, positives, negatives, neighbours: int = NEIGHBOURS) -> np.ndarray:
     """P(positive) from the mean similarity to the k nearest positives vs negatives."""
-    import torch
-
-    def closeness(bank):
-        return (tokens @ bank.T).topk(min(NEIGHBOURS, len(bank)), dim=1).values.mean(1)
-
-    return torch.sigmoid((closeness(positives) - closeness(negatives)) / TEMPERATURE)
+    return _sigmoid((_closeness(tokens, positives, neighbours)
+                     - _closeness(tokens, negatives, neighbours)) / TEMPERATURE)
 
 
-@dataclass
-class CoarseMaps:
-    """Maps on the target's token grid (h, w), float32 numpy."""
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
 
-    probability: np.ndarray  # foreground probability after all three signals
-    cross: np.ndarray  # inter-similarity map spread by intra-similarity, max 1
+
+def target_tokens(descriptors: np.ndarray) -> TargetTokens:
+    tokens = np.ascontiguousarray(descriptors.reshape(len(descriptors), -1).T, np.float32)
+    affinity = _softmax_rows(tokens @ tokens.T / np.float32(TEMPERATURE))
+    return TargetTokens(tokens, tuple(descriptors.shape[1:]), affinity)
 
 
-def coarse_probability(reference: ReferenceTokens, descriptors) -> CoarseMaps:
-    """Foreground probability of each token of a target's (C, h, w) descriptors."""
-    import torch
+def evidence(reference: ReferenceTokens, target: TargetTokens) -> Evidence:
+    tokens = target.tokens
+    neighbours = nearest_vote(tokens, reference.subject, reference.background)
+    # each reference subject token spreads a softmax over the target's positions; summed
+    cross = _softmax_rows(reference.subject @ tokens.T / np.float32(TEMPERATURE)).sum(0)
+    cross = target.affinity @ (cross / cross.max())
+    return Evidence(neighbours.astype(np.float32), (cross / cross.max()).astype(np.float32))
 
-    height, width = descriptors.shape[-2:]
-    tokens = descriptors.flatten(1).T
-    with torch.inference_mode():
-        neighbours = _nearest_vote(tokens, reference.subject, reference.background)
-        affinity = torch.softmax(tokens @ tokens.T / TEMPERATURE, dim=1)
-        cross = torch.softmax(reference.subject @ tokens.T / TEMPERATURE, dim=1).sum(0)
-        cross = affinity @ (cross / cross.max())
-        cross = cross / cross.max()
 
-        # Prototypes from the target itself: where both signals agree.
-        subject = (cross > 0.3) & (neighbours > 0.5)
-        background = ((neighbours < 0.3) | ((cross < 0.02) & (neighbours < 0.6))) & ~subject
-        if subject.sum() < 2:
-            subject = cross >= cross.topk(min(3, len(cross))).values[-1]
-        if background.sum() < 2:
-            background = cross <= cross.topk(min(3, len(cross)), largest=False).values[-1]
-        own = _nearest_vote(tokens, tokens[subject], tokens[background])
-        probability = affinity @ (0.5 * own + 0.5 * neighbours * own)
-    return CoarseMaps(
-        probability.reshape(height, width).numpy().astype(np.float32),
-        cross.reshape(height, width).numpy().astype(np.float32),
-    )
+def agreed(votes: Evidence) -> tuple[np.ndarray, np.ndarray]:
+    """Target tokens where both signals agree on subject, and on background."""
+    subject = (votes.cross > 0.3) & (votes.neighbours > 0.5)
+    background = (votes.neighbours < 0.3) | ((votes.cross < 0.02) & (votes.neighbours < 0.6))
+    return subject, background
+
+
+def coarse_probability(target: TargetTokens, votes: Evidence,
+                       corrections: "Corrections | None" = None) -> CoarseMaps:
+    """Foreground probability of each target token; ``corrections`` (from
+    :func:`icm_core.lite.corrections.correct`) join the target's own prototypes, take support
+    from what looks like a remove stroke, give it to what looks like a keep stroke, and pin."""
+    from .corrections import Corrections
+
+    tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
+    fix = corrections or Corrections.none(len(tokens))
+    # Prototypes from the target itself: where both signals agree, and where the artist said.
+    agreed_subject, agreed_background = agreed(votes)
+    subject = ((agreed_subject & (fix.removed < 0.5)) | fix.keep | (fix.kept > 0.5)) & ~fix.remove
+    background = (agreed_background | fix.remove | (fix.removed > 0.5)) & ~subject
+    if subject.sum() < 2:
+        subject = cross >= np.sort(cross)[-min(3, len(cross))]
+    if background.sum() < 2:
+        background = cross <= np.sort(cross)[min(3, len(cross)) - 1]
+    own = nearest_vote(tokens, tokens[subject], tokens[background])
+    prior = np.maximum((0.5 * own + 0.5 * neighbours * own) * (1.0 - fix.removed), fix.kept)
+    probability = target.affinity @ prior.astype(np.float32)
+    probability[fix.keep] = 1.0
+    probability[fix.remove] = 0.0
+    support = np.maximum(cross, fix.kept)  # what a keep stroke vouches for needs no reference
+    return CoarseMaps(probability.reshape(target.grid).astype(np.float32),
+                      support.reshape(target.grid).astype(np.float32))

@@ -64,12 +64,12 @@ def test_manifest_describes_hosts_engines_models_and_disk_footprint():
 
 def test_manifest_model_facts_are_the_ones_the_code_checks():
     from icm_core import weights
-    from icm_core.lite import features
+    from icm_core.lite import backbone
 
     m = icm_core.manifest()
     lite = next(e for e in m["engines"] if e["id"] == "lite")["models"][0]
     assert (lite["file"], lite["sha256"], lite["size_bytes"]) == (
-        features.WEIGHTS_FILE, features.WEIGHTS_SHA256, features.WEIGHTS_SIZE)
+        backbone.MODEL_PATH.name, backbone.MODEL_SHA256, backbone.MODEL_SIZE)
     sd = next(e for e in m["engines"] if e["id"] == "icm")["models"][1]
     assert sd["sha256"] is None  # never invented: the hub's published values are checked instead
     assert weights.DEFAULT_SD_REPO in sd["source"] and weights.DOWNLOAD_RECORD in sd["verification"]

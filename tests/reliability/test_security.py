@@ -153,21 +153,3 @@ def test_dataset_symlink_leaving_the_root_is_refused(tmp_path):
     with pytest.raises(InvalidInput, match="outside"):
         load_manifest(root)
     assert load_manifest(root, allow_outside=True).singles[0].image_path == outside.resolve()
-
-
-def test_lite_weights_are_hash_checked_before_unpickling(tmp_path):
-    """A file at the weights' place with a pickle payload is refused by its size or sha256 first."""
-    from icm_core.lite import features
-
-    marker = tmp_path / "pwned"
-    path = tmp_path / features.WEIGHTS_FILE
-    buffer = io.BytesIO()
-    torch.save({"x": Payload(builtins.open, str(marker), "w")}, buffer)
-    path.write_bytes(buffer.getvalue())
-    with pytest.raises(WeightsCorrupt, match="bytes but the package publishes 18826032 bytes"):
-        features.load_network(path)
-    assert not marker.exists()
-    real = features.weights_path().read_bytes()  # same size, one byte changed: the hash says so
-    path.write_bytes(real[:1000] + bytes([real[1000] ^ 1]) + real[1001:])
-    with pytest.raises(WeightsCorrupt, match="sha256 the package publishes.*force-reinstall"):
-        features.load_network(path)

@@ -253,7 +253,8 @@ class Trainer:
         extra = None
         if "composition" in self.terms and not picture.segmentation:
             extra = self.backbone.cached_extra("fg/bg", target.image, target.alpha, lambda: dict(
-                zip(("foreground", "background"), foreground_background(target.image, target.alpha))))
+                zip(("foreground", "background"),
+                    foreground_background(target.image, target.alpha))))
         image, alpha = target.image, target.alpha
         band = config.segmentation_band if picture.segmentation else config.unknown_band
         unknown = unknown_band(alpha, round(band * config.size),

@@ -71,7 +71,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_sd, scenes, tmp
     for name in ("last.safetensors", "best.safetensors"):
         a, b = load_file(tmp_path / "whole" / name), load_file(tmp_path / "broken" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
-    whole_log, broken_log = rows(tmp_path / "whole" / "log.csv"), rows(tmp_path / "broken" / "log.csv")
+    whole_log = rows(tmp_path / "whole" / "log.csv")
+    broken_log = rows(tmp_path / "broken" / "log.csv")
     drop = ("seconds", "features_computed")
     assert [{k: v for k, v in r.items() if k not in drop} for r in whole_log] == [
         {k: v for k, v in r.items() if k not in drop} for r in broken_log]
@@ -144,8 +145,8 @@ BAD = {
                               "g0_1.*144×112 px image but a 10×12 px alpha"),
     "unwritable output": (lambda p, s: dict(out=str(p / "file.txt" / "run")), OutputError,
                           "cannot be written"),
-    "checkpoint of another architecture": (lambda p, s: dict(checkpoint=str(_other_architecture(p))),
-                                           WeightsCorrupt, "wrong shapes"),
+    "checkpoint of another architecture": (
+        lambda p, s: dict(checkpoint=str(_other_architecture(p))), WeightsCorrupt, "wrong shapes"),
 }
 
 
@@ -242,7 +243,8 @@ def test_sigkilled_command_resumes_exactly(tiny_sd, scenes, tmp_path):
     steps_done = len(rows(killed / "log.csv"))
     assert 3 <= steps_done < 8
     assert main(["train", "--config", str(settings(killed)), "--resume"]) == 0
-    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(killed / "last.safetensors")
+    a = load_file(tmp_path / "whole" / "last.safetensors")
+    b = load_file(killed / "last.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["loss"] for r in rows(tmp_path / "whole" / "log.csv")] == [
         r["loss"] for r in rows(killed / "log.csv")]

@@ -29,7 +29,7 @@ def get_engine(name: str = "lite", **options: Any) -> Engine:
 
 #: Python packages each engine needs at run time (import names).
 REQUIREMENTS = {
-    "lite": ("onnxruntime", "pymatting"),
+    "lite": ("onnxruntime", "scipy", "cv2"),
     "icm": ("torch", "diffusers", "transformers", "safetensors"),
 }
 
@@ -44,10 +44,7 @@ def availability(name: str) -> tuple[bool, str]:
     missing = [package for package in REQUIREMENTS.get(name, ()) if find_spec(package) is None]
     if missing:
         extra = "" if name == "lite" else "[icm]"
-        return False, (
-            f"Missing Python packages: {', '.join(missing)}. "
-            f"Install them with pip install icm-matting{extra}."
-        )
+        return False, f"Not installed: pip install 'icm-matting{extra}' (missing {', '.join(missing)})."
     if name == "icm":
         from .. import weights
 

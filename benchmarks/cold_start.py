@@ -1,14 +1,17 @@
 """What a new user meets: install this checkout into a fresh virtual environment (base install,
 pip's cache allowed), then the first matte in a fresh HOME, the second, and ``--help``.
 
-    python benchmarks/cold_start.py [--json PATH] [--keep DIR]
+    python benchmarks/cold_start.py [--json PATH] [--keep DIR] [--no-gui]
 
 Records ``install_seconds``, ``venv_mb``, ``first_matte_seconds`` (import, the bundled example's
 reference and its first target, in a new process with a new HOME), ``second_matte_seconds`` (the
 next target), ``help_seconds`` (``icm-matting --help``, median of three), ``torch_imported``
 (after both mattes) and ``example_command_seconds`` (the README's first command), each timing
-with the CPU seconds beside it.  Targets: venv ≤ 600 MB, install ≤ 90 s with a warm cache, first
-matte ≤ 15 s, second ≤ 5 s, ``--help`` ≤ 0.5 s.  Timings need a quiet machine: the load average
+with the CPU seconds beside it.  Then (unless ``--no-gui``) the ``[gui]`` extra is added:
+``app_window_seconds`` is the launch of ``icm-matting gui`` until its window is shown, and
+``krita_docker_seconds`` what loading the Krita plugin and building its docker (as Krita does at
+its start) costs, on the fake libkis of tests/hosts in this interpreter.  Targets: venv ≤ 600 MB, install ≤ 90 s with a warm cache, first
+matte ≤ 15 s, second ≤ 5 s, ``--help`` ≤ 0.5 s, window ≤ 2 s, Krita docker ≤ 0.3 s.  Timings need a quiet machine: the load average
 is printed with them.
 """
 
@@ -28,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"venv_mb": 600, "install_seconds": 90, "first_matte_seconds": 15,
-           "second_matte_seconds": 5, "help_seconds": 0.5}
+           "second_matte_seconds": 5, "help_seconds": 0.5, "app_window_seconds": 2,
+           "krita_docker_seconds": 0.3}
 
 # Runs inside the new venv: one process, as an editor's first use would be.
 MATTE_TWICE = """
@@ -49,6 +53,31 @@ second, second_cpu = time.perf_counter() - start, time.process_time() - cpu
 print(json.dumps({"first_matte_seconds": first, "first_matte_cpu_seconds": first_cpu,
                   "second_matte_seconds": second, "second_matte_cpu_seconds": second_cpu,
                   "torch_imported": "torch" in sys.modules}))
+"""
+
+# The app as `icm-matting gui` starts it, stopped as soon as its window has been shown.
+APP_SHOWN = """
+import os, sys, ui.app
+def shown(app):
+    app.processEvents()
+    print("SHOWN", flush=True)
+    os._exit(0)  # not a clean quit: the panel's worker may still be importing the engine
+ui.app.exec_ = shown
+import icm_core.cli
+sys.exit(icm_core.cli.main(["gui"]))
+"""
+
+# Krita's start as far as the plugin is concerned: import and register it, build its docker.
+KRITA_START = """
+import json, sys, time
+from tests.hosts import fake_krita
+fake_krita.install("PyQt5", "5.3.1")
+start, cpu = time.perf_counter(), time.process_time()
+from icm_plugin.krita import loader
+loader.load()
+fake_krita._APP.factories[0]._create()
+print(json.dumps({"krita_docker_seconds": time.perf_counter() - start,
+                  "krita_docker_cpu_seconds": time.process_time() - cpu}))
 """
 
 
@@ -73,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="build the venv here and keep it")
+    parser.add_argument("--no-gui", action="store_true", help="skip the [gui] extra's figures")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="icm-cold-"))
@@ -108,6 +138,18 @@ def main() -> None:
         wall, cpu, _ = timed([str(bin_dir / "icm-matting"), "matte", "--example", "--out",
                               str(work / "example-out"), "--cutout"], env=env, cwd=run_dir)
         figures.update(example_command_seconds=wall, example_command_cpu_seconds=cpu)
+
+        if not args.no_gui:
+            wall, cpu, _ = timed([str(bin_dir / "pip"), "install", "--disable-pip-version-check",
+                                  "-q", f"{ROOT}[gui]"])
+            figures.update(gui_install_seconds=wall, gui_venv_mb=folder_mb(venv))
+            gui_env = dict(env, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+            wall, cpu, _ = timed([str(bin_dir / "python"), "-c", APP_SHOWN], env=gui_env, cwd=run_dir)
+            figures.update(app_window_seconds=wall, app_window_cpu_seconds=cpu)
+            _, _, result = timed([sys.executable, "-c", KRITA_START], cwd=ROOT,
+                                 env=dict(os.environ, QT_QPA_PLATFORM="offscreen",
+                                          XDG_CONFIG_HOME=str(home)))
+            figures.update(json.loads(result.stdout.strip().splitlines()[-1]))
     finally:
         figures["load_average_after"] = os.getloadavg()
         shutil.rmtree(work, ignore_errors=True)

@@ -35,11 +35,11 @@ import numpy as np
 
 from . import video
 from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
+from .imageio import IMAGE_SUFFIXES
 
 MANIFEST_NAME = "icm-batch.json"
 JOURNAL_NAME = "icm-batch.journal"  # finished targets since the manifest's last rewrite
 MANIFEST_FORMAT = "icm-matting batch manifest"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
@@ -578,6 +578,16 @@ def _environment(variables: dict[str, str]):
 
 # --- the driver ---------------------------------------------------------------------------------
 
+def _check_out_folder(out: Path) -> None:
+    """Refuse an output folder that is a file, or lies inside one, before any work."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{folder} is a file, not a folder: give --out a folder "
+                                  "(it is created if needed).")
+            return
+
+
 def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | None = None,
               resume: bool = False, overwrite: bool = False, write_manifest: bool = True,
               retries: int = RETRIES, show_progress: bool = True) -> Summary:
@@ -591,6 +601,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         raise InvalidInput("There is nothing to matte: give at least one image or video.")
     if workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {workers}.")
+    _check_out_folder(job.out)
     started = time.perf_counter()
     gpu = uses_gpu(job.engine, job.engine_options)
     mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")

@@ -281,7 +281,7 @@ def shrink(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
 def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_alpha: np.ndarray) -> np.ndarray:
     """Un-premultiplied subject colour at ``image``'s size: multilevel foreground estimation
     at the matting resolution, plus the full-resolution picture's fine detail."""
-    low = _multilevel_foreground(matting_image.astype(np.float32), matting_alpha.astype(np.float32))
+    low, _ = multilevel_foreground(matting_image.astype(np.float32), matting_alpha.astype(np.float32))
     if matting_image.shape == image.shape:
         return np.clip(low, 0.0, 1.0)
     height, width = image.shape[:2]
@@ -293,12 +293,13 @@ def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_al
     return np.clip(foreground, 0.0, 1.0, out=foreground)
 
 
-def _multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: float = 1e-5,
-                           gradient_weight: float = 1.0, small_size: int = 32,
-                           small_iterations: int = 10, big_iterations: int = 2) -> np.ndarray:
+def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: float = 1e-5,
+                          gradient_weight: float = 1.0, small_size: int = 32, small_iterations: int = 10,
+                          big_iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Fast multi-level foreground estimation (Germer et al. 2020, pymatting's defaults),
     vectorised: each sweep updates the two colours of a checkerboard in turn (red-black
-    Gauss-Seidel) instead of pixel by pixel, so it needs no compiled loops."""
+    Gauss-Seidel) instead of pixel by pixel, so it needs no compiled loops.  Returns the
+    foreground and background colours (float32, H×W×3, in [0, 1])."""
     height, width = alpha.shape
     subject, background = alpha > 0.9, alpha < 0.1
     fg = (image[subject].sum(0) / (subject.sum() + 1e-5))[None, None].astype(np.float32)
@@ -334,7 +335,7 @@ def _multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization:
                     padded[0], padded[-1] = padded[1], padded[-2]
                     padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
         fg, bg = fg[inner], bg[inner]
-    return np.ascontiguousarray(fg)
+    return np.ascontiguousarray(fg), np.ascontiguousarray(bg)
 
 
 def _nearest(picture: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -55,6 +55,6 @@ def test_probe_imports_nothing_heavy():
 def test_icm_without_torch_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # find_spec("torch") is None: not installed
     assert engines.availability("icm") == (
-        False, "Not installed: pip install 'icm-matting[icm]' (missing torch)."
+        False, 'Not installed: run `pip install -e ".[icm]"` in the icm-matting folder (missing torch).'
     )
     assert engines.availability("lite") == (True, "")

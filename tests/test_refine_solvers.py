@@ -61,3 +61,5 @@ def test_multilevel_foreground_recovers_the_subject_colours():
     assert error < naive / 4
     inside = alpha == 1.0  # pure subject: its own colour
     assert np.abs(estimate - subject_colour)[inside].max() < 5e-3
+    _, behind = refine.multilevel_foreground(picture.astype(np.float32), alpha.astype(np.float32))
+    assert np.abs(behind - background)[alpha == 0.0].max() < 5e-3  # pure background: its own colour

@@ -48,7 +48,7 @@ def measure(megapixels: float, folder: Path) -> dict:
     target = np.load(folder / f"target_{megapixels}.npy", mmap_mode=None)
     engine = get_engine("lite")
     handle = engine.encode_reference(reference.image, (reference.alpha > 0.5).astype(np.float32))
-    engine.matte(reference.image, handle)  # warm-up: network, numba kernels, thread pools
+    engine.matte(reference.image, handle)  # warm-up: network, imports, thread pools
     start = time.perf_counter()
     result = engine.matte(target, handle, foreground=True)
     seconds = time.perf_counter() - start

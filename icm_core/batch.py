@@ -46,7 +46,7 @@ OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
 # torch (icm) and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
 # products in the matting solver) are added in an order that depends on the thread count, so the
 # last bits would differ between a multi-threaded single process and single-threaded workers.
-# numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
+# OpenCV's parallel loops split independent rows: those use a worker's share of cores.
 TARGET_THREADS = 1
 
 
@@ -251,28 +251,25 @@ def uses_gpu(engine: str, options: dict) -> bool:
 
 
 def worker_environment(share: int) -> dict[str, str]:
-    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba when they load:
+    """Thread-pool sizes for a worker process, read by OpenMP and BLAS when they load:
     with several workers on one machine each must stay within its ``share`` of the cores."""
     fixed = str(TARGET_THREADS)
-    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed,
-            "NUMBA_NUM_THREADS": str(share)}
+    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed}
 
 
 def set_threads(share: int) -> Callable[[], None]:
     """Size this process's thread pools for matting (see ``TARGET_THREADS``); returns a function
     that restores the previous sizes."""
     import cv2
-    import numba
     from threadpoolctl import threadpool_limits
 
     # only the icm engine uses torch (lite never imports it); a worker process gets it from
     # OMP_NUM_THREADS (worker_environment) when its engine loads
     torch = sys.modules.get("torch")
-    saved = torch and torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    saved = torch and torch.get_num_threads(), cv2.getNumThreads()
     if torch:
         torch.set_num_threads(TARGET_THREADS)
     cv2.setNumThreads(share)
-    numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
     blas = threadpool_limits(TARGET_THREADS, user_api="blas")
 
     def restore() -> None:
@@ -280,7 +277,6 @@ def set_threads(share: int) -> Callable[[], None]:
         if torch:
             torch.set_num_threads(saved[0])
         cv2.setNumThreads(saved[1])
-        numba.set_num_threads(saved[2])
 
     return restore
 
@@ -461,7 +457,7 @@ def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | Non
 
 class InProcess:
     """Targets one after another in this process (thread pools sized as in workers, so results
-    are the same bits; numba and OpenCV still use every core)."""
+    are the same bits; OpenCV still uses every core)."""
 
     capacity = 1
 

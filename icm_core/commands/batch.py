@@ -8,14 +8,6 @@ from pathlib import Path
 
 from ..api import InvalidInput
 from . import add_engine_arguments, parse_options
-from ..batch import (
-    MANIFEST_NAME,
-    Job,
-    MatteSettings,
-    collect_sources,
-    plan_targets,
-    run_batch,
-)
 
 
 def register(subparsers) -> None:
@@ -25,7 +17,7 @@ def register(subparsers) -> None:
         description="Encode the reference once, then matte every input: image files, folders "
         "(their images and videos), globs, or video files (every frame). Images give "
         "OUT/NAME_alpha.png, video frames OUT/VIDEO/NNNNNN_alpha.png. The job is recorded in "
-        f"OUT/{MANIFEST_NAME} (settings, hashes, per-target status and timings) so that "
+        "OUT/icm-batch.json (settings, hashes, per-target status and timings) so that "
         "--resume can finish it after an interruption.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder, glob or video")
@@ -53,6 +45,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import Job, MatteSettings, collect_sources, plan_targets, run_batch
+
     options = parse_options(args)
     if args.ray and Path(args.ray).exists():
         # `--ray shots/` — argparse took the first input for the optional address

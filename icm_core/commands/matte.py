@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..api import InvalidInput
 from . import add_engine_arguments, parse_options
-from ..batch import Job, MatteSettings, Target, output_paths, run_batch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -33,6 +32,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import Job, MatteSettings, Target, output_paths, run_batch
+
     options = parse_options(args)
     if args.example:
         if args.reference or args.mask or args.targets:

@@ -107,6 +107,10 @@ def replayed(drawn, shape) -> list[Hints]:
     return result
 
 
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def timed(call):
     wall, cpu = time.perf_counter(), time.process_time()
     value = call()
@@ -217,8 +221,9 @@ def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
                 image, truth = load(member)
                 engine.forget()
                 rest_after.append(score(engine.matte(image, learnt).alpha, truth)[0]["mse"])
-            print(f"{group.name}: rest MSE {np.mean(rest_before[-len(group.targets) + 1:]):.4f} "
-                  f"→ {np.mean(rest_after[-len(group.targets) + 1:]):.4f} after learning", flush=True)
+            rest = len(group.targets) - 1
+            print(f"{group.name}: rest MSE {np.mean(rest_before[-rest:]):.4f} → "
+                  f"{np.mean(rest_after[-rest:]):.4f} after learning", flush=True)
     slowdown = combine_slowdown(engine, references, load(groups[0].targets[0])[0])
     means = np.mean(np.array(mse_after), axis=0)
     return {
@@ -230,11 +235,11 @@ def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
         "noc95": float(np.mean(noc)),
         "reached_within_max": float(np.mean(reached)),
         "mse_after": [float(v) for v in means],
-        "update_seconds_median": statistics.median(w for w, _ in previews) if previews else None,
-        "update_cpu_seconds_median": statistics.median(c for _, c in previews) if previews else None,
+        "update_seconds_median": median([wall for wall, _ in previews]),
+        "update_cpu_seconds_median": median([cpu for _, cpu in previews]),
         "update_seconds_median_means": "preview=True at 1 MP",
-        "full_update_seconds_median": statistics.median(seconds) if seconds else None,
-        "full_update_cpu_seconds_median": statistics.median(cpus) if cpus else None,
+        "full_update_seconds_median": median(seconds),
+        "full_update_cpu_seconds_median": median(cpus),
         "series": {"mse_rest_before": float(np.mean(rest_before)) if rest_before else None,
                    "mse_rest_after_learning": float(np.mean(rest_after)) if rest_after else None,
                    "targets": len(rest_after)},

@@ -23,3 +23,9 @@ def manifest() -> dict:
 
 
 __version__: str = manifest()["version"]
+
+
+def install_hint(extra: str = "") -> str:
+    """How to install icm-matting (with an optional ``extra``): from its folder, as the README
+    says; it is not on PyPI."""
+    return f'pip install -e ".[{extra}]"' if extra else "pip install -e ."

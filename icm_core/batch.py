@@ -35,15 +35,15 @@ import numpy as np
 
 from . import video
 from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
+from .imageio import IMAGE_SUFFIXES
 
 MANIFEST_NAME = "icm-batch.json"
 JOURNAL_NAME = "icm-batch.journal"  # finished targets since the manifest's last rewrite
 MANIFEST_FORMAT = "icm-matting batch manifest"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
-# torch and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
+# torch (icm) and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
 # products in the matting solver) are added in an order that depends on the thread count, so the
 # last bits would differ between a multi-threaded single process and single-threaded workers.
 # numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
@@ -278,18 +278,22 @@ def set_threads(share: int) -> Callable[[], None]:
     that restores the previous sizes."""
     import cv2
     import numba
-    import torch
     from threadpoolctl import threadpool_limits
 
-    saved = torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
-    torch.set_num_threads(TARGET_THREADS)
+    # only the icm engine uses torch (lite never imports it); a worker process gets it from
+    # OMP_NUM_THREADS (worker_environment) when its engine loads
+    torch = sys.modules.get("torch")
+    saved = torch and torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    if torch:
+        torch.set_num_threads(TARGET_THREADS)
     cv2.setNumThreads(share)
     numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
     blas = threadpool_limits(TARGET_THREADS, user_api="blas")
 
     def restore() -> None:
         blas.restore_original_limits()
-        torch.set_num_threads(saved[0])
+        if torch:
+            torch.set_num_threads(saved[0])
         cv2.setNumThreads(saved[1])
         numba.set_num_threads(saved[2])
 
@@ -596,6 +600,16 @@ def _environment(variables: dict[str, str]):
 
 # --- the driver ---------------------------------------------------------------------------------
 
+def _check_out_folder(out: Path) -> None:
+    """Refuse an output folder that is a file, or lies inside one, before any work."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{folder} is a file, not a folder: give --out a folder "
+                                  "(it is created if needed).")
+            return
+
+
 def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | None = None,
               resume: bool = False, overwrite: bool = False, write_manifest: bool = True,
               retries: int = RETRIES, show_progress: bool = True) -> Summary:
@@ -609,6 +623,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         raise InvalidInput("There is nothing to matte: give at least one image or video.")
     if workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {workers}.")
+    _check_out_folder(job.out)
     started = time.perf_counter()
     gpu = uses_gpu(job.engine, job.engine_options)
     mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")
@@ -626,7 +641,8 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
                 f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
                 "choose another --out folder or pass --overwrite."
             )
-    pairs = [(read_image(image), read_mask(mask)) for image, mask in [(job.reference, job.mask), *job.also]]
+    pairs = [(read_image(image), read_mask(mask))
+             for image, mask in [(job.reference, job.mask), *job.also]]
     bar = tqdm(total=len(targets), unit="target", file=sys.stderr, dynamic_ncols=True,
                disable=not show_progress)
     try:  # the reference is encoded here: a bad one fails before anything is written

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
+import stat
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .api import InvalidInput, OutputError, UnreadableFile
+
+#: The image formats read (recognised by content; folders and globs pick these extensions).
+FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"),
+           "WebP": (".webp",), "BMP": (".bmp",)}
+FORMAT_NAMES = ", ".join(FORMATS)
+IMAGE_SUFFIXES = frozenset(suffix for suffixes in FORMATS.values() for suffix in suffixes)
 
 Image.MAX_IMAGE_PIXELS = 120_000_000  # bigger files are refused with a clear error, not a bomb warning
 
@@ -135,7 +142,7 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     # 16-bit, float and other deep pixels: OpenCV keeps their depth.
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise UnreadableFile(f"{path} is not an image format we can read (PNG, JPEG, TIFF, WebP).")
+        raise UnreadableFile(f"{path} is not an image format we can read ({FORMAT_NAMES}).")
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]
@@ -245,11 +252,30 @@ def _encode(pixels: np.ndarray, suffix: str, name: str) -> bytes:
     return encoded.tobytes()
 
 
+def create_temporary(path: Path, suffix: str = ".part") -> tuple[int, Path]:
+    """A new file beside ``path`` to be renamed over it, open for writing, with the permissions
+    a plain ``open(path, "w")`` would give ``path``: those of the file it replaces, else the
+    umask's (``mkstemp`` would make every result private, 0600)."""
+    while True:
+        temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                             0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
+    except FileNotFoundError:
+        pass
+    return handle, temp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file + rename: all or nothing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        handle, temp = create_temporary(path)
     except OSError as error:
         raise OutputError(f"Cannot write into {path.parent}: {error.strerror or error}.") from None
     try:

@@ -3,7 +3,7 @@ actor) and shared with every actor through Ray's object store, targets dispatche
 busy actor.  An actor that dies (killed, out of memory, node lost) is replaced and its targets
 come back as lost, for the driver's bounded retries.
 
-Ray is an optional dependency (``pip install icm-matting[batch]``), imported only here.
+Ray is an optional dependency (the ``batch`` extra), imported only here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import install_hint
 from .api import InvalidInput
 from .batch import (MatteSettings, Outcome, encode_references, matte_one, set_threads,
                     worker_environment)
@@ -43,9 +44,8 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise InvalidInput(
-            "--ray needs Ray: run `pip install icm-matting[batch]` (or `pip install ray`)."
-        ) from None
+        raise InvalidInput(f"--ray needs Ray: run `{install_hint('batch')}` in the icm-matting "
+                           "folder (or `pip install ray`).") from None
     return ray
 
 

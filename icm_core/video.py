@@ -1,20 +1,21 @@
 """Video files for batch jobs (PyAV): count and read frames as 8-bit RGB, and write an
 alpha-carrying video (PNG-in-MOV, RGBA, lossless) from frames and their alphas.
 
-PyAV is an optional dependency (``pip install icm-matting[batch]``); it is imported lazily.
+PyAV is an optional dependency (the ``batch`` extra); it is imported lazily.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from . import install_hint
 from .api import InvalidInput, OutputError, UnreadableFile
+from .imageio import create_temporary
 
 SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mxf"})
 
@@ -27,9 +28,8 @@ def _av():
     try:
         import av
     except ImportError:
-        raise InvalidInput(
-            "Reading videos needs PyAV: run `pip install icm-matting[batch]` (or `pip install av`)."
-        ) from None
+        raise InvalidInput(f"Reading videos needs PyAV: run `{install_hint('batch')}` in the "
+                           "icm-matting folder (or `pip install av`).") from None
     return av
 
 
@@ -87,10 +87,10 @@ def write_alpha_video(path: Path, frames: Iterable[np.ndarray], alphas: Iterable
     appears complete or not at all."""
     av = _av()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part.mov", dir=path.parent)
+    handle, temp = create_temporary(path, ".part.mov")
     os.close(handle)
     try:
-        with av.open(temp, "w", format="mov") as container:
+        with av.open(str(temp), "w", format="mov") as container:
             stream = None
             for rgb, alpha in zip(frames, alphas, strict=True):
                 if stream is None:

@@ -13,6 +13,7 @@ from icm_core import cli, evaluation, metrics
 from icm_core.api import InvalidInput, MatteResult, OutputError, Reference
 from icm_core.commands import eval as eval_command
 from icm_core.datasets import load_manifest
+from icm_core.engines.base import Option
 from icm_core.validate import check_image, check_mask
 from synthetic_data import write_disc_dataset, write_scene_dataset
 
@@ -25,6 +26,8 @@ class ColourEngine:
     to the reference's mean subject and mean background colours."""
 
     name = "colour"
+    OPTIONS = (Option("sharpness", float, 3.0, "contrast of the alpha", low=0),
+               Option("invert", bool, False, "swap subject and background"))
 
     def __init__(self, sharpness: float = 3.0, invert: bool = False):
         self.sharpness, self.invert = sharpness, invert
@@ -182,7 +185,8 @@ def test_limit_groups_engine_options_and_trimap_region(tmp_path, capsys, colour_
     [
         (["--limit-groups", "0"], "--limit-groups must be at least 1"),
         (["--engine", "nope"], "Unknown engine"),
-        (["--engine-option", "novalue"], "KEY=VALUE"),
+        (["--engine-option", "novalue"], "NAME=VALUE"),
+        (["--engine-option", "threads=0"], "threads takes a whole number ≥ 1"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(tmp_path, capsys, argv, message):
@@ -191,10 +195,11 @@ def test_bad_arguments_exit_with_a_message(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_engine_option_values():
-    assert eval_command.parse_options(["steps=3", "device=cpu", "scale=0.5", "flag=false", "path=a=b"]) == {
-        "steps": 3, "device": "cpu", "scale": 0.5, "flag": False, "path": "a=b"
-    }
+def test_engine_option_values_are_read_as_the_engine_declares(colour_engine_registered):
+    parser = cli.build_parser()
+    args = parser.parse_args(["eval", "m.json", "--engine", "colour", "--engine-option",
+                              "sharpness=2", "--engine-option", "invert=YES"])
+    assert eval_command.parse_options(args) == {"sharpness": 2.0, "invert": True}
 
 
 def test_eval_runs_the_real_lite_engine(tmp_path, capsys):

@@ -74,8 +74,8 @@ def test_batch_records_extra_references_and_resume_checks_them(crowd_dir, tmp_pa
     also = ["--also", str(crowd_dir / "corrected.png"), str(crowd_dir / "corrected-mask.png")]
     assert main(base + also) == 0
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert [entry["path"] for entry in manifest["also"]] == [
-        str((crowd_dir / "corrected.png").resolve()), str((crowd_dir / "corrected-mask.png").resolve())]
+    named = [crowd_dir / "corrected.png", crowd_dir / "corrected-mask.png"]
+    assert [entry["path"] for entry in manifest["also"]] == [str(p.resolve()) for p in named]
     bystanders = read_mask(crowd_dir / "target-bystanders.png") > 0.5
     assert read_mask(out / "target_alpha.png")[bystanders].mean() > 0.8
     assert main(base + ["--resume"]) == 2  # the same job without its extra reference

@@ -133,5 +133,5 @@ def test_unknown_engine_and_bad_options(series_dir, tmp_path, capsys):
     assert run(series_dir, tmp_path, "--engine", "nope") == 2
     assert "Unknown engine" in capsys.readouterr().err
     assert run(series_dir, tmp_path, "--engine-option", "matting_side") == 2
-    assert "KEY=VALUE" in capsys.readouterr().err
+    assert "NAME=VALUE" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())

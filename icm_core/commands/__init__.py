@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
-import json
+import argparse
 
 from ..api import InvalidInput
 
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
-def add_engine_arguments(parser) -> None:
-    """--engine, --engine-option (read by :func:`parse_options`) and --seed, for every command
-    that mattes."""
-    parser.add_argument("--engine", default="lite", help="matting engine: lite (default) or icm")
-    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="engine option, e.g. matting_side=1536 (repeatable); VALUE is read "
-                        "as JSON when it parses, else as text")
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's wrapping for prose; lines that start with a space (tables) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        fill = super()._fill_text
+        return "\n".join(line if line.startswith(" ") else fill(line, width, indent)
+                         for line in text.splitlines())
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--engine, --engine-option, --device (read by :func:`parse_options`) and --seed, for every
+    command that mattes; ``--help`` lists every engine's options."""
+    from ..engines import options_help
+
+    parser.add_argument("--engine", default="lite", help="matting engine: lite (default, CPU) or icm (Stable Diffusion 2.1)")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="an engine option from the table below, e.g. matting_side=1536 "
+                        "(repeatable)")
+    parser.add_argument("--device", choices=DEVICES,
+                        help="where icm runs (default auto: CUDA, then MPS, else the CPU; fp16 on "
+                        "CUDA); lite runs on the CPU only")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    parser.formatter_class = HelpFormatter
+    parser.epilog = options_help()
 
 
-def parse_options(pairs: list[str]) -> dict:
-    """``--engine-option`` values: ``["a=1", "b=x", "c=[1,2]"]`` → ``{"a": 1, "b": "x", "c": [1, 2]}``.
+def parse_options(args: argparse.Namespace) -> dict:
+    """The engine's options from ``--engine-option NAME=VALUE`` and ``--device``, each read as
+    the type the engine declares for it and checked (:class:`InvalidInput` otherwise)."""
+    from ..engines import engine_class, option
 
-    Values are read as JSON (numbers, true/false, lists, objects); anything else is a string,
-    except True/False in any case, which become booleans.
-    """
+    engine_class(args.engine)  # an unknown engine is refused before anything else
     options = {}
-    for pair in pairs:
-        key, separator, text = pair.partition("=")
-        if not separator or not key:
-            raise InvalidInput(f"Engine options look like KEY=VALUE, got {pair!r}.")
-        try:
-            options[key] = json.loads(text)
-        except json.JSONDecodeError:
-            options[key] = {"true": True, "false": False}.get(text.lower(), text)
+    for pair in args.engine_option:
+        name, separator, text = pair.partition("=")
+        if not separator or not name:
+            raise InvalidInput(f"Engine options look like NAME=VALUE, got {pair!r}.")
+        options[name] = option(args.engine, name).parse(args.engine, text)
+    if args.device is not None:
+        options["device"] = option(args.engine, "device").parse(args.engine, args.device)
     return options

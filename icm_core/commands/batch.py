@@ -57,6 +57,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    options = parse_options(args)
     if args.ray and Path(args.ray).exists():
         # `--ray shots/` — argparse took the first input for the optional address
         args.inputs.insert(0, args.ray)
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("--retries cannot be negative.")
     job = Job(
         reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
-        engine_options=parse_options(args.engine_option),
+        engine_options=options,
         settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
         alpha_video=args.alpha_video, inputs=list(args.inputs),
         also=[tuple(pair) for pair in args.also],

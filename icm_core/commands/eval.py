@@ -47,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from ..engines import get_engine
     from ..imageio import atomic_write_bytes
 
+    options = parse_options(args)
     for name in ("limit_groups", "input_max_side"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InvalidInput(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
     dataset = load_manifest(args.manifest, allow_outside=args.allow_outside_paths)
-    engine = get_engine(args.engine, **parse_options(args.engine_option))
+    engine = get_engine(args.engine, **options)
     total = evaluation.count_targets(dataset, args.limit_groups)
     with tqdm(total=total, desc=f"eval {dataset.name}", unit="target", file=sys.stderr) as bar:
 

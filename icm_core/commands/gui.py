@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from .. import install_hint
+from ..api import IcmError
+
+QT_BINDINGS = ("PySide6", "PyQt6", "PyQt5")
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +29,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ui.app import main  # Qt loads here, never when the CLI parses
-
+    try:
+        from ui.app import main  # Qt loads here, never when the CLI parses
+    except ModuleNotFoundError as error:
+        binding = (error.name or "").split(".")[0]
+        if binding not in QT_BINDINGS:
+            raise
+        raise IcmError(f"The app needs Qt for Python ({binding}), which is not installed: run "
+                       f"`{install_hint('gui')}` in the icm-matting folder.") from None
     return main(args.inputs, out_dir=args.out)

@@ -37,6 +37,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    options = parse_options(args)
     if args.example:
         if args.reference or args.mask or args.targets:
             raise InvalidInput("--example replaces --reference, --mask and the targets; give none of them.")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     plans = output_paths(args.targets, args.out, args.cutout)
 
     job = Job(reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
-              engine_options=parse_options(args.engine_option),
+              engine_options=options,
               settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
               also=[tuple(pair) for pair in args.also])
     targets = [Target(path, None, plan) for path, plan in zip(args.targets, plans)]

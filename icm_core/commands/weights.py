@@ -8,19 +8,30 @@ from pathlib import Path
 
 from .. import weights
 from ..api import IcmError, WeightsCorrupt
+from . import HelpFormatter
+
+
+DESCRIPTION = (
+    "Set up and check the weights of the icm engine: the In-Context Matting checkpoint (from "
+    "its authors, see `weights locate`) and Stable Diffusion 2.1 (`weights download`, about "
+    "5.2 GB). The lite engine needs none of this.\n\n"
+    "Exit status: 0 ready (status) or verified (verify); 1 not ready (status); 2 an error or a "
+    "problem found (verify)."
+)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("weights", help="set up and check the icm engine's weights",
-                                   description=__doc__)
+                                   description=DESCRIPTION, formatter_class=HelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, run, text in (
-        ("status", _status, "what the icm engine would load, with sizes"),
+        ("status", _status, "what the icm engine would load, with sizes; exit status 1 when "
+         "something is missing"),
         ("locate", _locate, "remember where the ICM checkpoint / SD 2.1 are (converts once)"),
         ("download", _download, "download Stable Diffusion 2.1 from the hub into the cache"),
         ("verify", _verify, "check every file: sizes, sha256, keys and shapes"),
     ):
-        action = actions.add_parser(name, help=text, description=text)
+        action = actions.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
         if name != "download":
             action.add_argument("--checkpoint", help="ICM checkpoint (.ckpt/.pth/.safetensors)")
         action.add_argument("--sd", help="SD 2.1 diffusers folder, single file, or hub id"
@@ -51,7 +62,7 @@ def _status(args: argparse.Namespace) -> int:
         where = entry.path or (entry.problem if optional else f"missing — {entry.problem}")
         print(f"{entry.role:>17}  {_size(entry.size):>9}  {where}")
     print("ready" if ready else "not ready: see the messages above")
-    return 0
+    return 0 if ready else 1
 
 
 def _locate(args: argparse.Namespace) -> int:

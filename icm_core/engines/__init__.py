@@ -6,8 +6,9 @@ import os
 from importlib import import_module
 from typing import Any
 
+from .. import install_hint
 from ..api import InvalidInput
-from .base import Engine
+from .base import Engine, Option
 
 _ENGINES = {
     "lite": "icm_core.engines.lite:LiteEngine",
@@ -19,12 +20,49 @@ def engine_names() -> list[str]:
     return list(_ENGINES)
 
 
-def get_engine(name: str = "lite", **options: Any) -> Engine:
-    """Build the engine called ``name`` with engine-specific ``options`` (device, weights…)."""
+def engine_class(name: str) -> type:
+    """The class of engine ``name``; importing it is cheap (no torch, no weights)."""
     if name not in _ENGINES:
         raise InvalidInput(f"Unknown engine {name!r}; choose one of: {', '.join(_ENGINES)}.")
     module_name, class_name = _ENGINES[name].split(":")
-    return getattr(import_module(module_name), class_name)(**options)
+    return getattr(import_module(module_name), class_name)
+
+
+def option(name: str, key: str) -> Option:
+    """Option ``key`` of engine ``name``, or :class:`InvalidInput` listing the ones it has."""
+    declared = {option.name: option for option in engine_class(name).OPTIONS}
+    if key not in declared:
+        raise InvalidInput(f"The {name} engine has no option {key!r}; its options are "
+                           f"{', '.join(declared)} (listed by icm-matting matte --help).")
+    return declared[key]
+
+
+def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if engine ``name`` declares every one and accepts its value, else
+    :class:`InvalidInput` saying which option is wrong and what it takes."""
+    for key, value in options.items():
+        option(name, key).check(name, value)
+    return options
+
+
+def options_help() -> str:
+    """Every engine's options with their defaults, what they take and what they do: the table
+    ``--help`` shows and the README copies (a test keeps the two equal)."""
+    lines = ["engine options (--engine-option NAME=VALUE, repeatable):"]
+    for name in _ENGINES:
+        lines.append(f"  {name}:")
+        for option in engine_class(name).OPTIONS:
+            default = "" if option.default is None else f", default {option.default}"
+            lines.append(f"    {option.name}: {option.allowed()}{default}")
+            lines.append(f"        {option.help}")
+    return "\n".join(lines)
+
+
+def get_engine(name: str = "lite", **options: Any) -> Engine:
+    """Build the engine called ``name`` with engine-specific ``options`` (device, weights…),
+    each checked against the engine's declared ``OPTIONS`` first."""
+    check_options(name, options)
+    return engine_class(name)(**options)
 
 
 #: Python packages each engine needs at run time (import names).
@@ -43,10 +81,9 @@ def availability(name: str) -> tuple[bool, str]:
         return False, f"Unknown engine {name!r}."
     missing = [package for package in REQUIREMENTS.get(name, ()) if find_spec(package) is None]
     if missing:
-        extra = "" if name == "lite" else "[icm]"
         return False, (
-            f"Missing Python packages: {', '.join(missing)}. "
-            f"Install them with pip install icm-matting{extra}."
+            f"Missing Python packages: {', '.join(missing)}. Install them with "
+            f"`{install_hint('' if name == 'lite' else 'icm')}` in the icm-matting folder."
         )
     if name == "icm":
         from .. import weights

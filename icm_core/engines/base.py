@@ -2,11 +2,84 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import json
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from ..api import CancelToken, Hints, MatteResult, ProgressCallback, Reference
+from ..api import CancelToken, Hints, InvalidInput, MatteResult, ProgressCallback, Reference
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One engine option: what ``get_engine(name, NAME=VALUE)`` and ``--engine-option`` accept.
+
+    ``kind`` is int, float, bool, str (free text such as a path, or one of ``choices``) or dict
+    (a JSON object).  ``choices`` of a non-str option are words accepted besides its values
+    (``attention_slicing=auto``).  ``low``/``high`` bound numbers, both ends included.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        """What the option accepts, in words: "a whole number 128…2048", "one of cpu, cuda"."""
+        if self.kind is str:
+            return f"one of {', '.join(self.choices)}" if self.choices else "text"
+        words = {int: "a whole number", float: "a number", bool: "true or false",
+                 dict: "a JSON object"}[self.kind]
+        if self.low is not None and self.high is not None:
+            words += f" {self.low:g}…{self.high:g}"
+        elif self.low is not None:
+            words += f" ≥ {self.low:g}"
+        elif self.high is not None:
+            words += f" ≤ {self.high:g}"
+        return words + "".join(f" or {choice}" for choice in self.choices)
+
+    def parse(self, engine: str, text: str) -> Any:
+        """The command line's text for this option → its value, checked."""
+        if text in self.choices or self.kind is str:
+            return self.check(engine, text)
+        try:
+            if self.kind is bool:
+                value = _BOOLEANS[text.lower()]
+            elif self.kind is dict:
+                value = json.loads(text)
+            else:
+                value = self.kind(text)
+        except (KeyError, ValueError):
+            value = text  # refused by check() with the full sentence
+        return self.check(engine, value)
+
+    def check(self, engine: str, value: Any) -> Any:
+        """``value`` if this option accepts it, else :class:`InvalidInput` saying what it takes."""
+        if isinstance(value, str) and value in self.choices:
+            return value
+        if self.kind is str:
+            fits = not self.choices and isinstance(value, (str, os.PathLike))
+        elif self.kind is bool:
+            fits = isinstance(value, (bool, np.bool_))
+        elif self.kind is dict:
+            fits = isinstance(value, dict)
+        else:
+            number = numbers.Integral if self.kind is int else numbers.Real
+            fits = isinstance(value, number) and not isinstance(value, (bool, np.bool_)) and (
+                (self.low is None or value >= self.low) and (self.high is None or value <= self.high))
+        if not fits:
+            raise InvalidInput(f"The {engine} engine's option {self.name} takes {self.allowed()}, "
+                               f"not {value!r} ({self.help}).")
+        return value
 
 
 class Engine(Protocol):
@@ -22,6 +95,8 @@ class Engine(Protocol):
     """
 
     name: str
+    #: every keyword the constructor accepts, checked by :func:`icm_core.engines.get_engine`
+    OPTIONS: ClassVar[tuple[Option, ...]]
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference: ...
 

@@ -11,7 +11,6 @@ at once, no mutation of inputs or caches, no unused work.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, P
                    Reference, check_cancel, report)
 from ..geometry import Letterbox, resize
 from ..validate import check_hints, check_image, check_mask
+from .base import Option
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
 
@@ -71,6 +71,23 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 class IcmEngine:
     name = "icm"
+    OPTIONS = (
+        Option("checkpoint", str, None,
+               "the ICM checkpoint (default: weights locate, $ICM_MATTING_CHECKPOINT)"),
+        Option("sd", str, None,
+               "SD 2.1 folder, file or hub id (default: weights locate, $ICM_MATTING_SD)"),
+        Option("device", str, "auto", "auto: CUDA, then Apple MPS, else the CPU",
+               choices=("auto", "cpu", "cuda", "mps")),
+        Option("dtype", str, None, "default float16 on CUDA, float32 elsewhere",
+               choices=("float32", "float16", "bfloat16")),
+        Option("ensemble_size", int, 4, "noise samples averaged per image; each costs one "
+               "UNet pass", low=1),
+        Option("size", int, 768, "model input side (px), a multiple of 64", low=64),
+        Option("timestep", int, 200, "diffusion timestep of the features", low=0, high=999),
+        Option("attention_slicing", bool, "auto", "one attention head at a time: less memory, "
+               "slower (auto: < 8 GB free)", choices=("auto",)),
+        Option("decoder_widths", dict, None, "decoder layer widths, for small test models"),
+    )
 
     def __init__(
         self,
@@ -83,8 +100,7 @@ class IcmEngine:
         size: int = 768,
         timestep: int = 200,
         attention_slicing: bool | str = "auto",
-        decoder_widths: dict | str | None = None,
-        **other_engine_options,  # generic CLI options meant for other engines
+        decoder_widths: dict | None = None,
     ):
         import torch
 
@@ -95,8 +111,6 @@ class IcmEngine:
             raise InvalidInput(f"size must be a multiple of 64, got {size}.")
         if ensemble_size < 1:
             raise InvalidInput("ensemble_size must be at least 1.")
-        if isinstance(decoder_widths, str):  # from the CLI's --engine-option, as JSON
-            decoder_widths = json.loads(decoder_widths)
         self.device = pick_device(device)
         dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)

@@ -24,6 +24,7 @@ import numpy as np
 from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
 from ..validate import check_hints, check_image, check_mask
+from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
@@ -53,6 +54,16 @@ class _TargetState:
 
 class LiteEngine:
     name = "lite"
+    OPTIONS = (
+        Option("feature_side", int, FEATURE_SIDE, "long side (px) of the feature network's input",
+               low=128, high=2048),
+        Option("matting_side", int, 1024, "long side (px) of the closed-form matting; "
+               "more is finer and slower", low=256, high=4096),
+        Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
+        Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
+        Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
+               low=0),
+    )
 
     def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
                  device: str = "cpu", threads: int = 1, cache_mb: int = CACHE_MB):

@@ -37,9 +37,20 @@ def add_installed_paths():
     return None
 
 
+def source_folder():
+    """The icm-matting folder the plugin was installed from (paths.json), if it is still there."""
+    config_file = HERE / "paths.json"
+    if config_file.is_file():
+        for path in json.loads(config_file.read_text(encoding="utf-8"))["paths"]:
+            if (Path(path) / "pyproject.toml").is_file():
+                return path
+    return None
+
+
 def instructions(problem, missing):
     version = "%d.%d" % sys.version_info[:2]
     venv = "~/.local/share/icm-matting/krita-venv"
+    source = source_folder() or "PATH/TO/icm-matting"
     lines = ["ICM Matting cannot start inside Krita."]
     if problem:
         lines.append(problem)
@@ -47,9 +58,10 @@ def instructions(problem, missing):
         lines.append(f"Krita's Python {sys.version.split()[0]} cannot import: {', '.join(missing)}.")
     lines += [
         "",
-        f"To fix it, install icm-matting for Python {version} and register it with Krita:",
+        f"To fix it, install icm-matting for Python {version} from its folder (it is not on PyPI;",
+        "see the Quick start in its README.md) and register it with Krita:",
         f"    python{version} -m venv {venv}",
-        f"    {venv}/bin/pip install icm-matting",
+        f"    {venv}/bin/pip install -e \"{source}\"",
         f"    {venv}/bin/icm-matting install krita",
         "then restart Krita.  (On Windows use Krita's Python version and Scripts\\ instead of bin/.)",
     ]

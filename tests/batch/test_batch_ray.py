@@ -14,7 +14,7 @@ import pytest
 from icm_core.batch import MANIFEST_NAME, Job, collect_sources, plan_targets, run_batch
 from tests.batch.helpers import COUNT, output_files
 
-ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install icm-matting[batch]")
+ray = pytest.importorskip("ray", reason="Ray is in the [batch] extra: pip install -e \".[batch]\"")
 psutil = pytest.importorskip("psutil")
 
 
@@ -30,6 +30,13 @@ def _run(series, out, **options):
     job = Job(series / "reference.png", series / "mask.png", out)
     targets = plan_targets(collect_sources([str(series / "targets")]), out, False)
     return run_batch(job, targets, ray="", show_progress=False, **options)
+
+
+def test_ray_keeps_its_token_in_the_temporary_home(local_ray):
+    """Ray writes ~/.ray/auth_token when it starts: under the suite's HOME, not the user's."""
+    from tests.conftest import TEMPORARY_HOME
+
+    assert (TEMPORARY_HOME / "home" / ".ray" / "auth_token").is_file()
 
 
 def test_ray_equals_single_process_bit_for_bit(local_ray, series, single_run, tmp_path):

@@ -15,7 +15,7 @@ from icm_core.cli import main
 from icm_core.imageio import read_image, read_mask
 from tests.batch.helpers import batch_args
 
-av = pytest.importorskip("av", reason="PyAV is in the [batch] extra: pip install icm-matting[batch]")
+av = pytest.importorskip("av", reason="PyAV is in the [batch] extra: pip install -e \".[batch]\"")
 
 FRAMES = 10
 RATE = 12

@@ -7,9 +7,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-# Krita builds a resource database on a profile's first start (~10-30 s); keeping the test
-# profile under test-output/ (gitignored) lets later runs skip that.
-PROFILE = ROOT / "test-output" / "krita-profile"
 
 
 def report(run) -> dict:

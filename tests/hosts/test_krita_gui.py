@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, PROFILE, ROOT
+from tests.hosts.helpers import HERE, ROOT
 
 pytestmark = pytest.mark.krita
 PROBE = "icm_matting_probe"
@@ -20,8 +21,8 @@ PROBE = "icm_matting_probe"
 def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path):
     if shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run is not installed (Debian: apt-get install xvfb xauth)")
-    resources = PROFILE / "data" / "krita"
-    kritarc = PROFILE / "config" / "kritarc"
+    resources = Path(krita_env["XDG_DATA_HOME"]) / "krita"
+    kritarc = Path(krita_env["XDG_CONFIG_HOME"]) / "kritarc"
     plan = install.krita_plan(resources, kritarc)
     install.install(plan)
     probe_dir = resources / "pykrita" / PROBE
@@ -49,7 +50,7 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     print(f"\nfigures: {result['figures']}; screenshots in {screenshots}")
     assert not result["failures"], "\n".join(result["failures"]) + "\n" + run.stderr[-3000:]
     assert result.get("finished"), f"Krita ended early (rc {run.returncode}) after {result['checks']}:\n{run.stderr[-3000:]}"
-    assert len(result["checks"]) >= 21
+    assert len(result["checks"]) >= 30
     assert (screenshots / "krita-docker.png").stat().st_size > 10_000
     assert not (resources / "pykrita" / "icm_matting").exists(), lines
     assert "enable_icm_matting=" not in kritarc.read_text()

@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from icm_core import cli
 
@@ -41,9 +42,29 @@ def test_matte_with_the_icm_engine(tmp_path, tiny_sd, tiny_checkpoint, monkeypat
 
 
 def test_weights_commands_through_the_cli(tiny_sd, capsys):
-    assert cli.main(["weights", "status"]) == 0
+    assert cli.main(["weights", "status"]) == 1  # a script can tell "not ready" from "ready"
     assert "not ready" in capsys.readouterr().out
     assert cli.main(["weights", "locate", "--sd", str(tiny_sd)]) == 0
     assert cli.main(["weights", "verify"]) == 2  # no ICM checkpoint yet: an error, exit 2
     captured = capsys.readouterr()
     assert "icm checkpoint" in captured.out and "weights locate --checkpoint" in captured.out
+
+
+def test_weights_status_exit_code_says_ready(tiny_sd, tiny_checkpoint, capsys):
+    assert cli.main(["weights", "status", "--sd", str(tiny_sd)]) == 1  # no checkpoint
+    assert capsys.readouterr().out.rstrip().endswith("not ready: see the messages above")
+    assert cli.main(["weights", "status", "--sd", str(tiny_sd),
+                     "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("ready")
+
+
+def test_weights_help_is_plain_text(capsys):
+    for argv in (["weights", "--help"], ["weights", "status", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = capsys.readouterr().out
+        assert "``" not in text and "xit status" in text  # no raw RST; says what 0/1/2 mean
+    with pytest.raises(SystemExit):
+        cli.main(["weights", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 ready (status) or verified (verify); 1 not ready (status)" in text

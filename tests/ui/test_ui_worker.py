@@ -14,6 +14,9 @@ from ui.panel import Panel
 from ui.qt import QTimer
 
 H, W = 120, 160
+# a guard against a hung run, not a speed target: on a loaded 2-core runner the engine's
+# libraries alone can take tens of seconds to import in the background
+HANG_GUARD_MS = 180_000
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def test_cancel_mid_series_keeps_finished_targets_and_leaves_no_partial_files(
         panel.cancel()
 
     panel.target_finished.connect(cancel_after_first)  # cancel once the first lands
-    with qtbot.waitSignal(panel.run_finished, timeout=20000) as finished:
+    with qtbot.waitSignal(panel.run_finished, timeout=HANG_GUARD_MS) as finished:
         assert panel.run()
     summary = finished.args[0]
     assert summary.status == "cancelled" and len(summary.done) == 1
@@ -71,33 +74,42 @@ def test_cancel_mid_series_keeps_finished_targets_and_leaves_no_partial_files(
 
 
 def test_cancel_stops_within_one_stage(qtbot, panel, fake_engine):
+    """The engine sees the cancel at its next check between stages: counted in stages, not
+    timed, so a slow or busy machine cannot fail it (a cancel that waited for the target to
+    finish would let all 50 stages run)."""
     fake_engine.stage_seconds, fake_engine.stages = 0.2, 50  # 10 s per target if not cancelled
-    cancelled_at = []
+    stages, cancelled_in = [], []
 
     def cancel_on_first_stage(progress):
-        if progress.fraction > 0 and not cancelled_at:
-            cancelled_at.append(time.perf_counter())
+        if progress.message.startswith("stage "):
+            stages.append(int(progress.message.split()[1].split("/")[0]))
+        if progress.fraction > 0 and not cancelled_in:
+            cancelled_in.append(stages[-1])
             panel.cancel()
 
     panel.progressed.connect(cancel_on_first_stage)
-    with qtbot.waitSignal(panel.run_finished, timeout=20000) as finished:
+    with qtbot.waitSignal(panel.run_finished, timeout=HANG_GUARD_MS) as finished:
         panel.run()
     assert finished.args[0].status == "cancelled" and finished.args[0].done == ()
-    assert (
-        time.perf_counter() - cancelled_at[0] < 2 * 0.2 + 1.0
-    )  # one stage, plus slack for a busy CI
+    assert cancelled_in and max(stages) <= cancelled_in[0] + 1, (cancelled_in, stages)
 
 
 def test_gui_never_stalls_during_a_real_lite_series(qtbot, panel, folder):
-    """The timer heartbeat: the GUI thread must tick at least every 100 ms for the whole run,
-    building the engine included (the real lite engine, on small images).  The engine's
-    libraries were imported in the background when the panel first showed (torch's C
-    initialisation holds the GIL for a few hundred ms once; that happens before any run)."""
+    """The timer heartbeat: the GUI thread keeps ticking for the whole run, building the engine
+    included (the real lite engine, on small images).  The engine's libraries were imported in
+    the background when the panel first showed (their C initialisation holds the GIL once).
+
+    What the test can hold on any machine: the GUI thread's own work between two ticks stays
+    under 100 ms of its CPU time (work moved onto the GUI thread shows there, however fast the
+    CPU), and no gap reaches a second (a freeze, e.g. the GIL held through a long C call).  The
+    wall-clock gaps of a quiet machine, ~10-30 ms, are printed, not asserted: on shared or slow
+    runners the scheduler alone can delay a tick past 100 ms."""
     qtbot.waitUntil(lambda: "lite" in panel.runner.warm, timeout=120000)
-    ticks = []
+    ticks, cpu = [], []  # wall clock and the GUI thread's CPU time, at each tick
     heartbeat = QTimer()
     heartbeat.setInterval(10)
-    heartbeat.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    heartbeat.timeout.connect(lambda: (ticks.append(time.perf_counter()),
+                                       cpu.append(time.thread_time())))
     stages = []  # (time, what the worker said last) to name the stage of a stall
     panel.runner.signals.status.connect(lambda text: stages.append((time.perf_counter(), text)))
     panel.progressed.connect(
@@ -110,11 +122,18 @@ def test_gui_never_stalls_during_a_real_lite_series(qtbot, panel, folder):
     heartbeat.stop()
     summary = finished.args[0]
     assert summary.status == "done" and len(summary.done) == 3, panel.error_label.text()
-    gaps = np.diff(ticks)
+    gaps, busy = np.diff(ticks), np.diff(cpu)
     assert len(ticks) > 20
-    worst = int(np.argmax(gaps))
-    during = [text for at, text in stages if at <= ticks[worst + 1]][-1:]
-    assert gaps[worst] < 0.100, f"GUI stalled for {gaps[worst] * 1000:.0f} ms after {during}"
+    worst, busiest = int(np.argmax(gaps)), int(np.argmax(busy))
+
+    def stage(tick: int) -> list[str]:
+        return [text for at, text in stages if at <= ticks[tick + 1]][-1:]
+
+    print(f"\nGUI heartbeat: worst gap {gaps[worst] * 1000:.0f} ms wall after {stage(worst)}, "
+          f"{busy[busiest] * 1000:.0f} ms of GUI-thread CPU after {stage(busiest)}")
+    assert busy[busiest] < 0.100, f"the GUI thread worked {busy[busiest] * 1000:.0f} ms " \
+        f"without ticking, after {stage(busiest)}"
+    assert gaps[worst] < 1.0, f"GUI froze for {gaps[worst] * 1000:.0f} ms after {stage(worst)}"
 
     # the real results: new files, right size, subject brighter than background
     _, truth = scene(H, W, seed=2)

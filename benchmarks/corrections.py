@@ -3,6 +3,7 @@ target teaches the rest of its series (issue 11).
 
     python benchmarks/corrections.py MANIFEST [--json PATH] [--max-strokes 5] [--engine lite]
                                      [--engine-option KEY=VALUE] [--groups NAME ...]
+    python benchmarks/corrections.py MANIFEST --merge PART.json ...  (runs split by --groups)
 
 For every target of every group (in-context protocol, ../shared/data/README.md), starting from
 the automatic result, a robot draws one stroke at a time inside the largest wrong region
@@ -111,6 +112,10 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
 def timed(call):
     wall, cpu = time.perf_counter(), time.process_time()
     value = call()
@@ -179,15 +184,14 @@ def combine_slowdown(engine, references, image) -> dict:
 
 
 def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
-        only: list[str] | None = None) -> dict:
+        only: list[str] | None = None, with_slowdown: bool = True) -> dict:
+    """Every target's record (strokes, scores, seconds, series) and the combine slowdown."""
     from icm_core.datasets import load_manifest
     from icm_core.engines import get_engine
 
     dataset = load_manifest(manifest)
     engine = get_engine(engine_name, **options)
-    noc, reached, mse_after, seconds, cpus, previews = [], [], [], [], [], []
-    rest_before, rest_after, per_target = [], [], []
-    references = []
+    records, references = [], []
     groups = [group for group in dataset.groups if not only or group.name in only]
     for group in groups:
         image, truth = load(group.reference)
@@ -196,56 +200,63 @@ def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
         first_corrected = None
         for index, member in enumerate(group.targets):
             image, truth = load(member)
-            record = correct_target(engine, reference, image, truth, max_strokes)
-            first = next((k for k, value in enumerate(record["iou"]) if value >= IOU_GOAL), None)
-            noc.append(max_strokes + 1 if first is None else first)
-            reached.append(first is not None)
-            mse_after.append(record["mse"])
-            seconds += record["seconds"]
-            cpus += record["cpu"]
-            previews += preview_seconds(engine, reference, image, record["drawn"])
-            per_target.append({"group": group.name, "id": member.id, "iou": record["iou"],
-                               "mse": record["mse"], "noc95": noc[-1]})
+            session = correct_target(engine, reference, image, truth, max_strokes)
+            first = next((k for k, value in enumerate(session["iou"]) if value >= IOU_GOAL), None)
+            record = {"group": group.name, "id": member.id, "iou": session["iou"],
+                      "mse": session["mse"], "noc95": max_strokes + 1 if first is None else first,
+                      "update_seconds": session["seconds"], "update_cpu": session["cpu"],
+                      "preview_seconds": preview_seconds(engine, reference, image,
+                                                         session["drawn"])}
+            records.append(record)
             print(f"{group.name}/{member.id}: strokes to IoU {IOU_GOAL}: "
                   f"{'never' if first is None else first}; IoU "
-                  + " ".join(f"{v:.3f}" for v in record["iou"]) + "; MSE "
-                  + " ".join(f"{v:.4f}" for v in record["mse"]), flush=True)
+                  + " ".join(f"{v:.3f}" for v in session["iou"]) + "; MSE "
+                  + " ".join(f"{v:.4f}" for v in session["mse"]), flush=True)
             if index == 0:
-                corrected = record["alphas"][max_strokes if first is None else first]
+                corrected = session["alphas"][max_strokes if first is None else first]
                 first_corrected = (image, (corrected > 0.5).astype(np.float32))
-            else:
-                rest_before.append(record["mse"][0])
         if first_corrected is not None and len(group.targets) > 1:
             learnt = engine.combine([reference, engine.encode_reference(*first_corrected)])
-            for member in group.targets[1:]:
+            for member, record in zip(group.targets[1:], records[-len(group.targets) + 1:]):
                 image, truth = load(member)
                 engine.forget()
-                rest_after.append(score(engine.matte(image, learnt).alpha, truth)[0]["mse"])
-            rest = len(group.targets) - 1
-            print(f"{group.name}: rest MSE {np.mean(rest_before[-rest:]):.4f} → "
-                  f"{np.mean(rest_after[-rest:]):.4f} after learning", flush=True)
-    slowdown = combine_slowdown(engine, references, load(groups[0].targets[0])[0])
-    means = np.mean(np.array(mse_after), axis=0)
+                alpha = engine.matte(image, learnt).alpha
+                record["mse_after_learning"] = score(alpha, truth)[0]["mse"]
+                print(f"{group.name}/{member.id}: MSE {record['mse'][0]:.4f} → "
+                      f"{record['mse_after_learning']:.4f} after learning", flush=True)
+    slowdown = None
+    if with_slowdown:
+        slowdown = combine_slowdown(engine, references, load(groups[0].targets[0])[0])
+    return {"dataset": dataset.name, "engine": engine_name, "max_strokes": max_strokes,
+            "combine_slowdown": slowdown, "load_average": os.getloadavg(), "per_target": records}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """The issue's figures over every target of one or more runs (groups split across runs)."""
+    records = [record for run in runs for record in run["per_target"]]
+    previews = [pair for record in records for pair in record["preview_seconds"]]
+    learnt = [record for record in records if "mse_after_learning" in record]
     return {
-        "dataset": dataset.name,
-        "engine": engine_name,
+        "dataset": runs[0]["dataset"],
+        "engine": runs[0]["engine"],
         "engine_input": f"long side ≤ {SCORING_MAX_SIDE} px (scored there)",
-        "targets": len(noc),
-        "max_strokes": max_strokes,
-        "noc95": float(np.mean(noc)),
-        "reached_within_max": float(np.mean(reached)),
-        "mse_after": [float(v) for v in means],
+        "targets": len(records),
+        "max_strokes": runs[0]["max_strokes"],
+        "noc95": float(np.mean([record["noc95"] for record in records])),
+        "reached_within_max": float(np.mean([record["noc95"] <= runs[0]["max_strokes"]
+                                             for record in records])),
+        "mse_after": [float(v) for v in np.mean([record["mse"] for record in records], axis=0)],
         "update_seconds_median": median([wall for wall, _ in previews]),
         "update_cpu_seconds_median": median([cpu for _, cpu in previews]),
         "update_seconds_median_means": "preview=True at 1 MP",
-        "full_update_seconds_median": median(seconds),
-        "full_update_cpu_seconds_median": median(cpus),
-        "series": {"mse_rest_before": float(np.mean(rest_before)) if rest_before else None,
-                   "mse_rest_after_learning": float(np.mean(rest_after)) if rest_after else None,
-                   "targets": len(rest_after)},
-        "combine_slowdown": slowdown,
-        "load_average": os.getloadavg(),
-        "per_target": per_target,
+        "full_update_seconds_median": median([s for r in records for s in r["update_seconds"]]),
+        "full_update_cpu_seconds_median": median([s for r in records for s in r["update_cpu"]]),
+        "series": {"mse_rest_before": mean([r["mse"][0] for r in learnt]),
+                   "mse_rest_after_learning": mean([r["mse_after_learning"] for r in learnt]),
+                   "targets": len(learnt)},
+        "combine_slowdown": next((run["combine_slowdown"] for run in runs
+                                  if run["combine_slowdown"]), None),
+        "load_average": [run["load_average"] for run in runs],
     }
 
 
@@ -258,19 +269,27 @@ def main() -> None:
     parser.add_argument("--engine", default="lite")
     parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
                         help="engine constructor option (numbers parsed), repeatable")
-    parser.add_argument("--groups", nargs="+", help="only these groups (a quick look)")
+    parser.add_argument("--groups", nargs="+", help="only these groups (e.g. to split a run)")
+    parser.add_argument("--no-slowdown", action="store_true",
+                        help="skip the combine slowdown (another part of a split run measures it)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="summarise the --json files of runs over different groups instead")
     args = parser.parse_args()
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        print(json.dumps(summarise(runs), indent=1))
+        return
     if not args.manifest.is_file():
         sys.exit(f"{args.manifest} not found (the evaluation data lives in ../shared/data)")
     options = {}
     for option in args.engine_option:
         key, _, value = option.partition("=")
         options[key] = json.loads(value) if value[:1].isdigit() else value
-    result = run(args.manifest, args.engine, args.max_strokes, options, args.groups)
-    summary = {key: value for key, value in result.items() if key != "per_target"}
-    print(json.dumps(summary, indent=1))
+    result = run(args.manifest, args.engine, args.max_strokes, options, args.groups,
+                 not args.no_slowdown)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    print(json.dumps(summarise([result]), indent=1))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ _COMMANDS = {
     "gui": "icm_core.commands.gui",
     "install": "icm_core.commands.install",
     "weights": "icm_core.commands.weights",
+    "train": "icm_core.commands.train",
 }
 
 

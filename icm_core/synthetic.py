@@ -83,3 +83,26 @@ def scene(index: int, size: tuple[int, int] = (480, 640), seed: int = 0) -> Scen
 
 def series(count: int, size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Scene]:
     return [scene(i, size, seed) for i in range(count)]
+
+
+def crowd(index: int, size: tuple[int, int] = (480, 640), seed: int = 0,
+          cooler: bool = False) -> tuple[Scene, np.ndarray]:
+    """A series scene with two look-alike bystanders beside the subject: smaller, duller (or
+    blue-ish) pebbles left and right of it.  Returns the scene (alpha: the subject only) and the
+    bystanders' own alpha, for tests of corrections."""
+    rng = np.random.default_rng([seed, index, 1])
+    height, width = size
+    short = min(size)
+    radii = (short * 0.2, short * 0.26)
+    colour, alpha = _subject(size, (height * 0.5, width * 0.5), radii, rng.uniform(-0.3, 0.3), rng)
+    image = alpha[..., None] * colour + (1 - alpha[..., None]) * _background(rng, size, index % 4)
+    bystanders = np.zeros(size, np.float32)
+    for side in (0.13, 0.87):
+        centre = (height * rng.uniform(0.35, 0.65), width * side)
+        look, cover = _subject(size, centre, (radii[0] * 0.6, radii[1] * 0.45), rng.uniform(-1, 1), rng)
+        # same stripes, duller or another hue
+        look = 0.6 * look[..., ::-1] + 0.25 * look if cooler else 0.8 * look + 0.1
+        image = cover[..., None] * look + (1 - cover[..., None]) * image
+        alpha = alpha * (1 - cover)
+        bystanders = np.maximum(bystanders, cover)
+    return Scene(np.clip(image, 0, 1).astype(np.float32), alpha.astype(np.float32)), bystanders

@@ -2,7 +2,8 @@
 
 Mouse: left button paints (or erases in erase mode), right button erases, middle button or
 space + left drag pans, wheel zooms around the cursor.  Keys: ``[`` / ``]`` brush size,
-``X`` paint/erase, ``F`` fit.  Undo/redo/clear are methods; the panel binds the shortcuts.
+``X`` paint/erase, ``F`` fit; hovering gives the canvas the keyboard.  Undo/redo/clear are
+methods; the panel binds the shortcuts.
 
 Everything is drawn from display-resolution proxies (reference and mask, see
 :mod:`ui.maskdoc`); the exact full-resolution mask is kept by :class:`MaskDocument`.
@@ -267,6 +268,12 @@ class MaskCanvas(QtWidgets.QWidget):
         elif self._stroking:
             self.end_stroke()
         event.accept()
+
+    def enterEvent(self, event) -> None:
+        # Keys ([ ] X F) act on the picture under the pointer without a click first.
+        if self.isActiveWindow():
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
 
     def leaveEvent(self, event) -> None:
         old_cursor, self._cursor = self._cursor, None

@@ -18,7 +18,9 @@ import numpy as np
 
 from icm_core import imageio
 from icm_core.api import InvalidInput, OutputError
+from icm_core.geometry import resize, scale_to_fit
 
+EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 #: Output modes a host may offer, with the words the panel shows.
@@ -40,10 +42,12 @@ class Layer:
 
 @dataclass(frozen=True)
 class Written:
-    """What a host wrote for one result: a sentence for the artist and any file paths."""
+    """What a host wrote for one result: a sentence for the artist, any file paths, and the
+    ids of nodes an editor created (so a correction can replace exactly those)."""
 
     description: str
     paths: tuple[Path, ...] = ()
+    nodes: tuple[str, ...] = ()
 
 
 class Host(Protocol):
@@ -68,6 +72,10 @@ class Host(Protocol):
 
     def output_modes(self) -> list[str]:
         """Keys of :data:`OUTPUT_MODES` this host can write."""
+
+    # Optional: ``thumbnail(layer_id, side) -> uint8 H×W×3`` for the list's source icons,
+    # ``out_dir`` (a files host's output folder), and ``replace_result(written, layer_id,
+    # alpha, foreground, mode) -> Written`` (an editor replacing the result it created).
 
     def existing_outputs(self, layer_ids: list[str], mode: str) -> list[Path]:
         """Outputs that a run would overwrite (files hosts); editors return ``[]``."""
@@ -140,6 +148,25 @@ class FileHost:
 
     def read_selection(self) -> np.ndarray | None:
         return None  # files have no selection
+
+    def thumbnail(self, layer_id: str, side: int) -> np.ndarray:
+        """uint8 H×W×3 pixels at most ``side`` px, decoded at a reduced size where the format
+        allows (JPEG), so a folder of large photos lists quickly."""
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
+        path = self._path(layer_id)
+        try:
+            with Image.open(path) as image:
+                if image.mode not in EIGHT_BIT_MODES:  # 16-bit or float: our own decoder scales it
+                    pixels = imageio.read_image(path)
+                    small = resize(pixels, scale_to_fit(pixels.shape[:2], side))
+                    return (np.clip(small, 0, 1) * 255 + 0.5).astype(np.uint8)
+                image.draft("RGB", (side, side))
+                small = ImageOps.exif_transpose(image).convert("RGB")
+                small.thumbnail((side, side))
+                return np.asarray(small)
+        except (OSError, UnidentifiedImageError) as error:
+            raise InvalidInput(f"{path.name} is not an image we can open ({error}).") from None
 
     def revision(self, layer_id: str):
         stat = self._path(layer_id).stat()

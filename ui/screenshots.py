@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "icm_core" / "examples"
 SIZE = (1280, 800)
 
@@ -31,7 +33,8 @@ def render(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
 
     def grab(widget, name: str) -> None:
-        app.processEvents()
+        for _ in range(20):  # thumbnails load one per event-loop turn
+            app.processEvents()
         path = out / f"{name}.jpg"  # the example pictures are grainy: PNG would weigh 0.5 MB each
         if not widget.grab().save(str(path), "JPG", 88):
             raise SystemExit(f"could not write {path}")
@@ -70,6 +73,29 @@ def render(out: Path) -> list[Path]:
         grab(window, "gui-results")
         panel.preview_combo.setCurrentIndex(panel.preview_combo.findData("side"))
         grab(window, "gui-side-by-side")
+
+        # Correcting the first target in place: a keep stroke across the subject and a remove
+        # stroke on the background, after the engine answered them.
+        panel.start_correction()
+        view = panel.correction
+        alpha = panel.results[view.layer_id].alpha
+        rows, cols = np.nonzero(alpha > 0.5)
+        cy, cx, half = rows.mean(), cols.mean(), (cols.max() - cols.min()) / 3
+        height, width = alpha.shape
+        for remove, (x0, y0, x1, y1) in (
+            (False, (cx - half, cy, cx + half, cy)),
+            (True, (width * 0.06, height * 0.1, width * 0.2, height * 0.1)),
+        ):
+            view.canvas.set_erase_mode(remove)
+            view.canvas.begin_stroke(view.canvas.to_widget(x0, y0))
+            view.canvas.continue_stroke(view.canvas.to_widget(x1, y1))
+            view.canvas.end_stroke()
+        deadline = time.monotonic() + 120
+        while not view.accept_button.isEnabled() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        grab(window, "gui-correction")
+        panel.close_correction()
         window.close()
         QtWidgets.QApplication.processEvents()
     return written

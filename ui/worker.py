@@ -7,6 +7,11 @@ so every signal has exactly one ``object``).  Engines and the encoded reference 
 the worker: the reference is encoded again only when its key (layer, pixels revision, mask
 revision, engine and options) changes.  Cancel is a ``threading.Event`` the engine checks
 between stages.  Every exception comes back as a message; the thread never dies.
+
+Corrections (:meth:`MatteRunner.correct`) reuse the cached engine and reference: the worker
+answers the latest request only (a newer one replaces a waiting one), first with a preview,
+then, if no newer strokes came meanwhile, with the final alpha.  Learned examples (corrected
+targets) are encoded and combined with the reference.
 """
 
 from __future__ import annotations
@@ -51,6 +56,30 @@ class Job:
     seed: int = 0
     #: called by the worker as ``write(layer_id, alpha, foreground)`` for thread-safe hosts
     write: Callable | None = None
+    #: corrected targets learned from: (image, mask) pairs combined with the reference
+    examples: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+
+
+@dataclass(frozen=True)
+class Correction:
+    """Matte one target again with the artist's strokes: a preview, then the final alpha."""
+
+    job: Job  # engine, options and reference (its ``targets`` are unused)
+    layer_id: str
+    pixels: np.ndarray
+    hints: Any  # icm_core.api.Hints, or None for the result without strokes
+    serial: int  # the panel shows only the answer to its latest request
+
+
+@dataclass(frozen=True)
+class Corrected:
+    layer_id: str
+    serial: int
+    alpha: np.ndarray | None
+    foreground: np.ndarray | None = None
+    final: bool = False
+    seconds: float = 0.0
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,11 +141,64 @@ class Worker(QObject):
     target_failed = Signal(object)  # TargetFailed
     finished = Signal(object)  # Finished
     warmed = Signal(object)  # str: the engine whose modules are loaded
+    corrected = Signal(object)  # Corrected
 
     def __init__(self, cancel: threading.Event):
         super().__init__()
         self.cancel = cancel
         self.cache = _Cache()
+        self._lock = threading.Lock()
+        self._correction: Correction | None = None  # the latest request not started yet
+
+    def post(self, correction: Correction) -> None:
+        """Called from the GUI thread: replaces any request the worker has not started."""
+        with self._lock:
+            self._correction = correction
+
+    def _take(self) -> Correction | None:
+        with self._lock:
+            correction, self._correction = self._correction, None
+            return correction
+
+    def correct(self, _=None) -> None:
+        """Answer the latest correction: a quick preview, then (unless newer strokes came
+        meanwhile) the full-quality alpha."""
+        request = self._take()
+        if request is None:  # an earlier signal already answered it
+            return
+        job = request.job
+        try:
+            engine = self._engine(job)
+            reference = self._reference(job, engine)
+            for final in (False, True):
+                started = time.perf_counter()
+                result = engine.matte(
+                    request.pixels,
+                    reference,
+                    seed=job.seed,
+                    foreground=final and job.foreground,
+                    hints=request.hints,
+                    preview=not final,
+                )
+                self.corrected.emit(
+                    Corrected(
+                        request.layer_id,
+                        request.serial,
+                        result.alpha,
+                        result.foreground,
+                        final,
+                        time.perf_counter() - started,
+                    )
+                )
+                with self._lock:
+                    if self._correction is not None:
+                        return  # newer strokes: their preview first
+        except IcmError as error:
+            self.corrected.emit(Corrected(request.layer_id, request.serial, None, error=str(error)))
+        except Exception as error:  # a bug: report it, keep the thread alive
+            traceback.print_exc()
+            message = f"Unexpected error ({type(error).__name__}: {error})."
+            self.corrected.emit(Corrected(request.layer_id, request.serial, None, error=message))
 
     def warm_up(self, engine: str) -> None:
         """Import the engine's heavy modules now, so that a run does not pay for it."""
@@ -222,7 +304,11 @@ class Worker(QObject):
         if self.cache.reference_key != job.reference_key or self.cache.reference is None:
             self.status.emit("Encoding the reference…")
             self.cache.reference = None
-            self.cache.reference = engine.encode_reference(job.reference_image, job.reference_mask)
+            reference = engine.encode_reference(job.reference_image, job.reference_mask)
+            if job.examples:
+                learned = [engine.encode_reference(image, mask) for image, mask in job.examples]
+                reference = engine.combine([reference, *learned])
+            self.cache.reference = reference
             self.cache.reference_key = job.reference_key
             self.cache.encodes += 1
         return self.cache.reference
@@ -272,6 +358,7 @@ class MatteRunner(QObject):
 
     _start = Signal(object)
     _warm_up = Signal(object)
+    _correct = Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -283,6 +370,7 @@ class MatteRunner(QObject):
         self.worker.moveToThread(self.thread)
         self._start.connect(self.worker.run)  # queued: runs in the worker thread
         self._warm_up.connect(self.worker.warm_up)
+        self._correct.connect(self.worker.correct)
         self.worker.finished.connect(self._on_finished)
         self.worker.warmed.connect(self._on_warmed)
         self.busy = False
@@ -302,6 +390,11 @@ class MatteRunner(QObject):
 
     def cancel(self) -> None:
         self.cancel_event.set()
+
+    def correct(self, correction: Correction) -> None:
+        """Ask for a corrected alpha; a request still waiting is replaced, not queued."""
+        self.worker.post(correction)
+        self._correct.emit(None)
 
     def warm_up(self, engine: str) -> None:
         """Load the engine's libraries in the worker ahead of the first run."""

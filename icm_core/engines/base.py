@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from ..api import CancelToken, InvalidInput, MatteResult, ProgressCallback, Reference
+from ..api import CancelToken, Hints, InvalidInput, MatteResult, ProgressCallback, Reference
 
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
@@ -86,7 +86,11 @@ class Engine(Protocol):
     """A matting engine.  Holds no Qt object; safe to drive from one worker thread.
 
     ``encode_reference`` is done once per reference and its result may be reused for any
-    number of targets; ``combine`` merges several encoded references into one.
+    number of targets; ``combine`` merges several encoded references into one (a corrected
+    target, with its corrected alpha as the mask, teaches the rest of a series).
+    ``matte`` takes correction ``hints`` (keep / remove strokes on that target) and keeps the
+    target's expensive state, so matting it again after a stroke is fast; ``preview=True``
+    returns a quick alpha for live feedback.  ``forget`` drops the kept state.
     Same inputs and ``seed`` give the same alpha.
     """
 
@@ -107,4 +111,8 @@ class Engine(Protocol):
         cancel: CancelToken | None = None,
         seed: int = 0,
         foreground: bool = False,
+        hints: Hints | None = None,
+        preview: bool = False,
     ) -> MatteResult: ...
+
+    def forget(self) -> None: ...

@@ -19,10 +19,10 @@ from typing import Sequence
 import numpy as np
 
 from .. import weights
-from ..api import (CancelToken, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
+from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
 from ..geometry import Letterbox, resize
-from ..validate import check_image, check_mask
+from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
@@ -137,6 +137,7 @@ class IcmEngine:
 
     def _setup(self, extractor, decoder, size, attention_slicing) -> None:
         self.extractor, self.size = extractor, size
+        self.forget()  # the last target's (pixels digest, seed) and features: fast corrections
         self.decoder = decoder.eval().to(self.device)
         if attention_slicing == "auto":
             attention_slicing = _free_memory(self.device) < LOW_MEMORY_BYTES
@@ -180,11 +181,21 @@ class IcmEngine:
         cancel: CancelToken | None = None,
         seed: int = 0,
         foreground: bool = False,
+        hints: Hints | None = None,
+        preview: bool = False,
     ) -> MatteResult:
+        """``hints`` (keep / remove strokes) act after the decoder: its alpha becomes the prior
+        of a graph cut with the strokes as hard labels, and the trimap, matting and alpha are
+        pinned there (lite also re-classifies look-alikes at its token stage).  The target's
+        Stable Diffusion features are kept for the last target, so a new stroke reruns only
+        the decoder and the refinement; ``preview`` skips the matting."""
         import torch
 
         check_image(target, "target image")
         self._check_reference(reference)
+        keep = remove = None
+        if hints is not None:
+            keep, remove = check_hints(hints, target.shape)
         timings = {}
         started = time.perf_counter()
         report(progress, 0.0, "Fitting the target")
@@ -192,9 +203,13 @@ class IcmEngine:
         box = Letterbox.fit(target.shape[:2], self.size)
         pixels = self._model_input(box.apply(target))
         report(progress, 0.1, "Stable Diffusion features")
-        with self.extractor.cancellable(cancel):  # within a block, not a whole pass
-            features = self._guarded(lambda: self.extractor.target_features(
-                pixels, self._draws(pixels, seed)))
+        key = (hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).digest(), seed)
+        if self._last_target[0] != key:
+            with self.extractor.cancellable(cancel):  # within a block, not a whole pass
+                features = self._guarded(lambda: self.extractor.target_features(
+                    pixels, self._draws(pixels, seed)))
+            self._last_target = (key, features)
+        features = self._last_target[1]
         timings["features"] = time.perf_counter() - started
         check_cancel(cancel)
         report(progress, 0.8, "Decoding alpha")
@@ -205,6 +220,9 @@ class IcmEngine:
         timings["decoder"] = time.perf_counter() - started - timings["features"]
         check_cancel(cancel)
         report(progress, 0.9, "Full resolution")
+        if hints is not None:
+            return self._corrected(target, box, coarse, keep, remove, seed, preview, foreground,
+                                   timings, progress)
         alpha = self._full_resolution(target, box, coarse)
         result = MatteResult(alpha=alpha, timings=timings)
         if foreground:
@@ -215,7 +233,25 @@ class IcmEngine:
         report(progress, 1.0, "Done")
         return result
 
+    def forget(self) -> None:
+        """Drop the kept target features (they are recomputed on the next matte)."""
+        self._last_target = (None, None)
+
     # --- helpers ----------------------------------------------------------------------------
+
+    def _corrected(self, target, box, coarse, keep, remove, seed, preview, foreground, timings,
+                   progress) -> MatteResult:
+        from ..refine import estimate_foreground, preview_alpha, refine_alpha
+
+        prior = self._model_view(target, box, coarse)[1]
+        if preview:
+            alpha = preview_alpha(target, prior, seed=seed, keep=keep, remove=remove)
+            return MatteResult(alpha, None, timings)
+        alpha, matting_image, matting_alpha = refine_alpha(target, prior, seed=seed, keep=keep,
+                                                           remove=remove)
+        colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
+        report(progress, 1.0, "Done")
+        return MatteResult(alpha, colours, timings)
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
         """The model's alpha (letterboxed canvas) at the target's full size: carried up with

@@ -27,9 +27,9 @@ from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
-#: a preview after a correction stroke: graph cut and matting at these long sides
-PREVIEW_WORK_SIDE = 320
-PREVIEW_MATTING_SIDE = 512
+#: quality presets: (network input long side, matting long side); explicit options override
+QUALITY = {"fast": (448, 640), "balanced": (FEATURE_SIDE, 1024), "best": (800, 1536)}
+PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
 
@@ -67,8 +67,13 @@ class LiteEngine:
                low=0),
     )
 
-    def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
-                 device: str = "cpu", threads: int = 1, cache_mb: int = CACHE_MB):
+    def __init__(self, quality: str = "balanced", feature_side: int | None = None,
+                 matting_side: int | None = None, device: str = "cpu", threads: int = 1,
+                 cache_mb: int = CACHE_MB):
+        if quality not in QUALITY:
+            raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")
+        feature_side = QUALITY[quality][0] if feature_side is None else feature_side
+        matting_side = QUALITY[quality][1] if matting_side is None else matting_side
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
@@ -79,6 +84,7 @@ class LiteEngine:
             raise InvalidInput(f"threads must be at least 1, got {threads}.")
         if cache_mb < 0:
             raise InvalidInput(f"cache_mb must be 0 or more, got {cache_mb}.")
+        self.quality = quality
         self.feature_side = feature_side
         self.matting_side = matting_side
         self.threads = threads
@@ -103,6 +109,10 @@ class LiteEngine:
         while len(self._targets) > 1 and sum(s.nbytes for s in self._targets.values()) > self.cache_bytes:
             self._targets.popitem(last=False)
         return state
+
+    def forget(self) -> None:
+        """Drop every kept target state (memory back; recomputed on the next matte)."""
+        self._targets.clear()
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
         from ..lite.incontext import reference_tokens
@@ -130,8 +140,9 @@ class LiteEngine:
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from ..lite.incontext import coarse_probability, hint_cells
-        from ..refine import WORK_SIDE, estimate_foreground, refine_alpha
+        from ..lite.corrections import correct
+        from ..lite.incontext import coarse_probability
+        from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
         _check_reference(reference)
@@ -160,17 +171,17 @@ class LiteEngine:
         with _memory_guard():
             state = self._target_state(target)
             check_cancel(cancel)  # the network and the similarity each take a fraction of a second
-            grid = state.tokens.grid
-            coarse = coarse_probability(
-                state.tokens, state.evidence(reference.data), reference.data,
-                None if keep is None else hint_cells(keep, grid),
-                None if remove is None else hint_cells(remove, grid))
+            votes = state.evidence(reference.data)
+            fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
+            coarse = coarse_probability(state.tokens, votes, fix)
             finished("similarity")
+            if preview:  # live feedback while correcting: no matting, no colours
+                alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
+                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove)
+                return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=min(self.matting_side, PREVIEW_MATTING_SIDE) if preview else self.matting_side,
-                work_side=PREVIEW_WORK_SIDE if preview else WORK_SIDE,
-                checkpoint=finished, keep=keep, remove=remove,
+                matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
             )
             finished("upsampling")
             colours = None

@@ -153,11 +153,15 @@ class InContextFusion(nn.Module):
         self.fusion = MultiScaleFusion([feature_out] * len(feature_channels), feature_out)
 
     def forward(
-        self, tokens: torch.Tensor, target: TargetFeatures
+        self, tokens: torch.Tensor | Sequence[torch.Tensor], target: TargetFeatures
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Returns the fused feature [1,C,h,w], the cross_map [1,1,h,w] and, per scale, the
-        channel mean of the intra-similarity output (for visualisation)."""
-        cross_map = self.attn_module(tokens, target.correspondence)
+        """Returns the fused feature [B,C,h,w], the cross_map [B,1,h,w] and, per scale, the
+        channel mean of the intra-similarity output (for visualisation).  ``tokens`` is one
+        [K,C] tensor for a batch of one, or one per batch entry (training)."""
+        if isinstance(tokens, torch.Tensor):
+            tokens = [tokens]
+        cross_map = torch.cat([self.attn_module(own, target.correspondence[i : i + 1])
+                               for i, own in enumerate(tokens)])
         scales, intra_maps = [], []
         for i, (attention, matting) in enumerate(zip(target.attention, target.matting)):
             similarity = F.interpolate(

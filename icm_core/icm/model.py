@@ -32,9 +32,9 @@ class DecoderDims:
 
 @dataclass
 class DecoderOutput:
-    alpha: torch.Tensor  # [1,1,S,S] in (0, 1)
-    cross_map: torch.Tensor  # [1,1,h,w]; sums to the number of reference tokens
-    self_map: torch.Tensor  # [1,1,S,S]; visualisation only
+    alpha: torch.Tensor  # [B,1,S,S] in (0, 1)
+    cross_map: torch.Tensor  # [B,1,h,w]; each sums to its number of reference tokens
+    self_map: torch.Tensor  # [B,1,S,S]; visualisation only
 
 
 class IcmDecoder(nn.Module):
@@ -51,8 +51,8 @@ class IcmDecoder(nn.Module):
     def forward(
         self, tokens: torch.Tensor, target: TargetFeatures, image: torch.Tensor
     ) -> DecoderOutput:
-        """``tokens`` [K,C] reference tokens, ``target`` the target's features, ``image``
-        [1,3,S,S] in [-1, 1]."""
+        """``tokens`` [K,C] reference tokens (or one such tensor per batch entry), ``target``
+        the target's features, ``image`` [B,3,S,S] in [-1, 1]."""
         fused, cross_map, intra_maps = self.in_context_fusion(tokens, target)
         alpha = self.detail_decoder(fused, image)
         size = image.shape[-2:]

@@ -53,13 +53,19 @@ def torch_network():
 
 
 def export(out: Path = MODEL_PATH) -> Path:
+    import warnings
+
     import torch
 
     example = torch.zeros(1, 3, 384, 512)
     names = {"pixels": {2: "height", 3: "width"}} | {n: {2: f"{n}_h", 3: f"{n}_w"} for n in OUTPUTS}
-    torch.onnx.export(torch_network(), (example,), str(out), input_names=["pixels"],
-                      output_names=list(OUTPUTS), dynamic_axes=names, opset_version=17,
-                      dynamo=False)
+    # The TorchScript exporter: torch.export's needs onnxscript and traced nothing usable for
+    # this network here (torch 2.14); it is deprecated, so its warning is expected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(torch_network(), (example,), str(out), input_names=["pixels"],
+                          output_names=list(OUTPUTS), dynamic_axes=names, opset_version=17,
+                          dynamo=False)
     return out
 
 

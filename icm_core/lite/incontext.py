@@ -10,9 +10,7 @@ Three signals, as in In-Context Matting but training-free:
   target tokens that both signals agree on become prototypes for re-classifying the target by
   its own appearance.
 
-Corrections painted on a target (keep / remove cells) join those prototypes and vote against
-what looks like them in the same target, so one stroke on one of two look-alike bystanders
-removes both.
+Corrections painted on a target (:mod:`icm_core.lite.corrections`) join those prototypes.
 """
 
 from __future__ import annotations
@@ -26,12 +24,10 @@ import numpy as np
 # (chosen on icm58-dev and the alphamatting pseudo-groups together: 0.05 and 0.1 were worse).
 TEMPERATURE = 0.07
 NEIGHBOURS = 20
-HINT_NEIGHBOURS = 3  # a stroke covers few cells: compare with its closest ones, not 20
 FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpainted rest by
 LIKENESS = 0.6  # cosine similarity to the stroke's core below which a cell is never its subject
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
-HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to speak for it
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ class CoarseMaps:
     """Maps on the target's token grid (h, w), float32."""
 
     probability: np.ndarray  # foreground probability after all three signals and the hints
-    cross: np.ndarray  # inter-similarity map spread by intra-similarity, max 1
+    cross: np.ndarray  # in-context support: the spread cross map, raised where keep strokes vouch
 
 
 def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -189,44 +185,35 @@ def evidence(reference: ReferenceTokens, target: TargetTokens) -> Evidence:
     return Evidence(neighbours.astype(np.float32), (cross / cross.max()).astype(np.float32))
 
 
-def coarse_probability(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
-                       keep_cells: np.ndarray | None = None,
-                       remove_cells: np.ndarray | None = None) -> CoarseMaps:
-    """Foreground probability of each target token.  Corrections (boolean per token) are
-    pinned, and every token that looks more like a remove stroke than like the reference's
-    subject (or a keep stroke) loses support, wherever it is; likewise for keep strokes."""
-    tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
-    keep = np.zeros(len(tokens), bool) if keep_cells is None else keep_cells
-    remove = np.zeros(len(tokens), bool) if remove_cells is None else remove_cells
-    removed = kept = np.zeros(len(tokens), np.float32)
-    if remove.any():
-        removed = nearest_vote(tokens, tokens[remove],
-                               np.concatenate([reference.subject, tokens[keep]]), HINT_NEIGHBOURS)
-    if keep.any():
-        kept = nearest_vote(tokens, tokens[keep],
-                            np.concatenate([reference.background, tokens[remove]]), HINT_NEIGHBOURS)
+def agreed(votes: Evidence) -> tuple[np.ndarray, np.ndarray]:
+    """Target tokens where both signals agree on subject, and on background."""
+    subject = (votes.cross > 0.3) & (votes.neighbours > 0.5)
+    background = (votes.neighbours < 0.3) | ((votes.cross < 0.02) & (votes.neighbours < 0.6))
+    return subject, background
 
+
+def coarse_probability(target: TargetTokens, votes: Evidence,
+                       corrections: "Corrections | None" = None) -> CoarseMaps:
+    """Foreground probability of each target token; ``corrections`` (from
+    :func:`icm_core.lite.corrections.correct`) join the target's own prototypes, take support
+    from what looks like a remove stroke, give it to what looks like a keep stroke, and pin."""
+    from .corrections import Corrections
+
+    tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
+    fix = corrections or Corrections.none(len(tokens))
     # Prototypes from the target itself: where both signals agree, and where the artist said.
-    subject = ((cross > 0.3) & (neighbours > 0.5) & (removed < 0.5)) | keep
-    subject &= ~remove
-    background = ((neighbours < 0.3) | ((cross < 0.02) & (neighbours < 0.6)) | remove
-                  | (removed > 0.5)) & ~subject
+    agreed_subject, agreed_background = agreed(votes)
+    subject = ((agreed_subject & (fix.removed < 0.5)) | fix.keep | (fix.kept > 0.5)) & ~fix.remove
+    background = (agreed_background | fix.remove | (fix.removed > 0.5)) & ~subject
     if subject.sum() < 2:
         subject = cross >= np.sort(cross)[-min(3, len(cross))]
     if background.sum() < 2:
         background = cross <= np.sort(cross)[min(3, len(cross)) - 1]
     own = nearest_vote(tokens, tokens[subject], tokens[background])
-    prior = np.maximum((0.5 * own + 0.5 * neighbours * own) * (1.0 - removed), kept)
+    prior = np.maximum((0.5 * own + 0.5 * neighbours * own) * (1.0 - fix.removed), fix.kept)
     probability = target.affinity @ prior.astype(np.float32)
-    probability[keep] = 1.0
-    probability[remove] = 0.0
+    probability[fix.keep] = 1.0
+    probability[fix.remove] = 0.0
+    support = np.maximum(cross, fix.kept)  # what a keep stroke vouches for needs no reference
     return CoarseMaps(probability.reshape(target.grid).astype(np.float32),
-                      cross.reshape(target.grid).astype(np.float32))
-
-
-def hint_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Token cells a correction stroke speaks for: covered enough, or its best-covered cell."""
-    covered = coverage(mask, grid).ravel()
-    if not covered.any():
-        return np.zeros(covered.shape, bool)
-    return covered >= min(HINT_COVERAGE, float(covered.max()))
+                      support.reshape(target.grid).astype(np.float32))

@@ -112,7 +112,7 @@ def settings():
 def run_headless(host: ExchangeHost) -> int:
     """Reference = first layer, its mask = the selection (else its alpha), targets = the rest."""
     from icm_core.engines import get_engine
-    from ui.panel import QUALITY
+    from ui.run_controls import QUALITY
 
     layers = host.layers()
     if len(layers) < 2:

@@ -126,6 +126,24 @@ class KritaHost:
             return self._write_selection_mask(node, name, alpha)
         raise OutputError(f"Krita results can be a layer, a mask or a selection, not {mode!r}.")
 
+    def replace_result(self, written: Written, layer_id: str, alpha: np.ndarray,
+                       foreground: np.ndarray | None, mode: str) -> Written:
+        """A corrected matte in place of the node this tool created for ``layer_id`` (recorded
+        in ``written``): the new node goes in first, then ours is removed — never a node we did
+        not create.  If ours is gone (deleted by the artist), the correction is a new node."""
+        return self.gui.call(self._replace_result, written, layer_id, alpha, foreground, mode)
+
+    def _replace_result(self, written: Written, layer_id: str, alpha: np.ndarray,
+                        foreground: np.ndarray | None, mode: str) -> Written:
+        ours = [node for node in _every_node(self.document.rootNode()) if _id(node) in written.nodes]
+        made = self._write_result(layer_id, alpha, foreground, mode)
+        if not ours:
+            return made
+        names = ", ".join(f"“{node.name()}”" for node in ours)
+        for node in ours:
+            node.remove()
+        return Written(f"Replaced {names} with the corrected matte.", made.paths, made.nodes)
+
     def _write_layer(self, source, name: str, alpha: np.ndarray, foreground: np.ndarray | None) -> Written:
         raw, model, depth, profile = self._native(source)
         space = (self.document.colorModel(), self.document.colorDepth(), self.document.colorProfile())
@@ -150,20 +168,21 @@ class KritaHost:
         parent = source.parentNode() or self.document.rootNode()
         parent.addChildNode(layer, source)  # directly above the source: the one undo step
         what = "subject colours" if colours is not None else "its colours"
-        return Written(f"Added layer “{name}” ({what} with the matte as alpha) above “{source.name()}”.")
+        return Written(f"Added layer “{name}” ({what} with the matte as alpha) above “{source.name()}”.",
+                       nodes=(_id(layer),))
 
     def _write_selection_mask(self, node, name: str, alpha: np.ndarray) -> Written:
         mask = self.document.createSelectionMask(name)
         mask.setSelection(self._selection(alpha))
         node.addChildNode(mask, None)
-        return Written(f"Added selection mask “{name}” to “{node.name()}”.")
+        return Written(f"Added selection mask “{name}” to “{node.name()}”.", nodes=(_id(mask),))
 
     def _write_transparency_mask(self, node, name: str, alpha: np.ndarray) -> Written:
         if hasattr(self.document, "createTransparencyMask"):  # Krita ≥ 5.2
             mask = self.document.createTransparencyMask(name)
             mask.setSelection(self._selection(alpha))
             node.addChildNode(mask, None)
-            return Written(f"Added transparency mask “{name}” to “{node.name()}”.")
+            return Written(f"Added transparency mask “{name}” to “{node.name()}”.", nodes=(_id(mask),))
         return self._transparency_mask_by_action(node, name, alpha)
 
     def _transparency_mask_by_action(self, node, name: str, alpha: np.ndarray) -> Written:
@@ -192,7 +211,7 @@ class KritaHost:
         if not added:
             raise OutputError(f"Krita did not add a transparency mask to “{node.name()}”; nothing was changed.")
         added[0].setName(name)
-        return Written(f"Added transparency mask “{name}” to “{node.name()}”.")
+        return Written(f"Added transparency mask “{name}” to “{node.name()}”.", nodes=(_id(added[0]),))
 
     def _transparency_masks_possible(self) -> bool:
         if self.document is None:
@@ -304,6 +323,13 @@ class GuiThread:
 
 def _id(node) -> str:
     return node.uniqueId().toString()
+
+
+def _every_node(parent) -> Iterator[object]:
+    """Every node below ``parent``, masks included."""
+    for node in parent.childNodes():
+        yield node
+        yield from _every_node(node)
 
 
 def _walk(parent, prefix: str) -> Iterator[tuple[object, str]]:

@@ -247,6 +247,14 @@ class Node:
     def duplicate(self):
         return _wrap(_duplicate(self._state))
 
+    def remove(self):
+        parent = self._state.parent
+        if parent is None:
+            return False
+        parent.children.remove(self._state)
+        self._state.parent = None
+        return True
+
 
 def _duplicate(state: _NodeState) -> _NodeState:
     twin = _NodeState(state.image, state.name, state.kind, state.device.space)

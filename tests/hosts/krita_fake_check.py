@@ -234,6 +234,8 @@ def plugin_in_a_window(np) -> None:
         REPORT["figures"]["panel_iou"] = round(iou, 3)
         check("the lite matte finds the target's disc", iou > 0.8, f"IoU {iou:.3f}")
 
+    correct_in_place(np, panel, doc, nodes, target, truths)
+
     out = ROOT / "test-output" / "krita"
     out.mkdir(parents=True, exist_ok=True)
     docker.setFloating(True)  # a reviewable size
@@ -243,6 +245,44 @@ def plugin_in_a_window(np) -> None:
     fake_krita.close_application()
     thread = panel.runner.thread
     check("Krita closing stops the panel's worker", not thread.isRunning(), "")
+
+
+def correct_in_place(np, panel, doc, nodes, target, truths) -> None:
+    """A remove stroke on the target's result, Accept: our mask is replaced, nothing else."""
+    from ui.qt import QtCore
+
+    width, height = doc.width(), doc.height()
+    ours = [c for c in nodes["Target"].childNodes() if c.type() == "transparencymask"]
+    before = snapshot(np, doc)
+    rows = [panel.layer_list.item(i).data(QtCore.Qt.ItemDataRole.UserRole)
+            for i in range(panel.layer_list.count())]
+    panel.layer_list.setCurrentRow(rows.index(target))
+    check("correction view opens on the target", panel.start_correction(), panel.error_label.text())
+    ys, xs = np.nonzero(truths["Target"] > 0.99)
+    cy, cx = float(ys.mean()), float(xs.mean())
+    canvas = panel.correction.canvas
+    canvas.set_erase_mode(True)  # remove
+    canvas.set_brush_radius(width * 0.1)
+    canvas.begin_stroke(canvas.to_widget(cx - 4, cy))
+    canvas.continue_stroke(canvas.to_widget(cx + 4, cy))
+    canvas.end_stroke()
+    deadline = time.perf_counter() + 120
+    while not panel.correction.accept_button.isEnabled() and time.perf_counter() < deadline:
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    check("the corrected matte comes back", panel.correction.accept_button.isEnabled(),
+          panel.error_label.text())
+    check("Accept is taken", panel.accept_correction(), panel.error_label.text())
+    masks = [c for c in nodes["Target"].childNodes() if c.type() == "transparencymask"]
+    check("our mask was replaced by one new mask",
+          len(masks) == 1 and len(ours) == 1 and masks[0].uniqueId() != ours[0].uniqueId()
+          and masks[0].name() == "Target matte mask", f"{[m.name() for m in masks]}")
+    if masks:
+        stored = np.frombuffer(bytes(masks[0].pixelData(0, 0, width, height)), np.uint8)
+        stored = stored.reshape(height, width)
+        check("the new mask holds the corrected matte", stored[int(cy), int(cx)] < 30,
+              f"{stored[int(cy), int(cx)]}")
+    replaced = {target, *(mask.uniqueId().toString() for mask in ours)}
+    untouched(np, doc, {k: v for k, v in before.items() if k not in replaced}, "correction")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Under ``xvfb-run krita`` it opens a document, shows our docker through its action, runs the
 panel (selection → reference mask, lite engine) so the result lands as a new layer, writes a
-transparency mask through Krita 5.1's action path, checks one undo removes each result, saves
-screenshots and quits Krita.  Results go to ``$ICM_REPORT_FILE`` as JSON.
+transparency mask through Krita 5.1's action path, checks one undo removes each result, checks
+the docker at a 1070×800 window, corrects a result in place, saves screenshots and quits Krita.  Results go to ``$ICM_REPORT_FILE`` as JSON.
 """
 
 import json
@@ -134,7 +134,7 @@ def show_docker():
         item = panel.layer_list.item(row)
         item.setSelected(item.data(0x0100) == target_id)  # Qt.UserRole: the layer id
     panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fast"))
-    panel.run_finished.connect(lambda summary: step(lambda: after_run(summary), 100))
+    panel.run_finished.connect(lambda summary: STATE.get("second_run") or step(lambda: after_run(summary), 100))
     STATE["started"] = time.perf_counter()
     check("panel run starts", panel.run(), panel.error_label.text())
 
@@ -205,6 +205,106 @@ def undo_selection_mask():
     check("one undo removes the selection mask", target.childNodes() == [])
     after = {n: pixels_of(node, doc) for n, node in STATE["layers"].items()}
     check("the user's layers are untouched", after == STATE["before"])
+    step(docker_at_default_size)
+
+
+def docker_at_default_size():
+    """Krita's window at 1070×800 with the docker docked: Run in view, Size not squashed."""
+    docker, panel = STATE["docker"], STATE["panel"]
+    docker.setFloating(False)
+    window = Krita.instance().activeWindow().qwindow()
+    window.showNormal()
+    window.resize(1070, 800)
+    step(check_docker_size, 1500)
+
+
+def check_docker_size():
+    docker, panel = STATE["docker"], STATE["panel"]
+    window = Krita.instance().activeWindow().qwindow()
+    out = os.environ["ICM_SCREENSHOT_DIR"]
+    window.grab().save(os.path.join(out, "krita-window-1070x800.png"))
+    run = panel.run_button
+    REPORT["figures"]["window_1070x800"] = [window.width(), window.height()]
+    REPORT["figures"]["docker_size"] = [docker.width(), docker.height()]
+    REPORT["figures"]["size_slider_width"] = panel.reference.size_slider.width()
+    top_left = run.mapTo(docker, run.rect().topLeft())
+    bottom_right = run.mapTo(docker, run.rect().bottomRight())
+    check("Run is in view in the docker at 1070×800", run.isVisible() and not run.visibleRegion().isEmpty()
+          and docker.rect().contains(top_left) and docker.rect().contains(bottom_right),
+          f"{REPORT['figures']}")
+    check("the Size slider is not squashed at 1070×800", panel.reference.size_slider.width() >= 80,
+          f"{REPORT['figures']}")
+    STATE["second_run"] = True
+    panel.run_finished.connect(lambda summary: step(correct_result, 100))
+    target_id = STATE["layers"]["Target"].uniqueId().toString()
+    for row in range(panel.layer_list.count()):  # the list was read again after the undos
+        item = panel.layer_list.item(row)
+        item.setSelected(item.data(0x0100) == target_id)
+    started = panel.run()
+    check("second panel run starts", started, panel.error_label.text())
+    if not started:
+        finish()
+
+
+def correct_result():
+    """A remove stroke on the new result, Accept: our layer is replaced, nothing else."""
+    import numpy as np
+
+    doc, panel = STATE["doc"], STATE["panel"]
+    target = STATE["layers"]["Target"].uniqueId().toString()
+    STATE["first_result"] = doc.nodeByName("Target matte").uniqueId()
+    rows = [panel.layer_list.item(i).data(0x0100) for i in range(panel.layer_list.count())]
+    panel.layer_list.setCurrentRow(rows.index(target))
+    opened = panel.start_correction()
+    check("correction view opens", opened, panel.error_label.text())
+    if not opened:
+        finish()
+        return
+    canvas = panel.correction.canvas
+    canvas.set_erase_mode(True)
+    canvas.set_brush_radius(30)
+    canvas.begin_stroke(canvas.to_widget(135, 100))
+    canvas.continue_stroke(canvas.to_widget(145, 100))
+    canvas.end_stroke()
+    STATE["asked"] = time.perf_counter()
+    step(accept_correction, 300)
+
+
+def accept_correction():
+    import numpy as np
+
+    doc, panel = STATE["doc"], STATE["panel"]
+    if not panel.correction.accept_button.isEnabled() and time.perf_counter() - STATE["asked"] < 60:
+        step(accept_correction, 300)
+        return
+    out = os.environ["ICM_SCREENSHOT_DIR"]
+    Krita.instance().activeWindow().qwindow().grab().save(os.path.join(out, "krita-correction.png"))
+    check("Accept takes the corrected matte", panel.accept_correction(), panel.error_label.text())
+    doc.waitForDone()
+    names = layer_names(doc)
+    result = doc.nodeByName("Target matte")
+    check("the result layer was replaced, not added to",
+          names == ["Background", "Reference", "Target", "Target matte"]
+          and result.uniqueId() != STATE["first_result"], f"{names}")
+    alpha = np.frombuffer(pixels_of(result, doc), np.uint8).reshape(doc.height(), doc.width(), 4)[..., 3]
+    check("the corrected alpha removed the stroked disc", alpha[100, 140] < 30, f"{alpha[100, 140]}")
+    after = {n: pixels_of(node, doc) for n, node in STATE["layers"].items()}
+    check("the user's layers are untouched by the correction", after == STATE["before"])
+    step(undo_correction)
+
+
+def undo_correction():
+    doc = STATE["doc"]
+    Krita.instance().action("edit_undo").trigger()
+    doc.waitForDone()
+    REPORT["figures"]["layers_after_one_undo_of_a_correction"] = layer_names(doc)
+    Krita.instance().action("edit_undo").trigger()
+    doc.waitForDone()
+    names = layer_names(doc)
+    REPORT["figures"]["layers_after_two_undos_of_a_correction"] = names
+    check("two undos give back the uncorrected result", names == ["Background", "Reference", "Target",
+                                                                 "Target matte"]
+          and doc.nodeByName("Target matte").uniqueId() == STATE["first_result"], f"{names}")
     finish()
 
 

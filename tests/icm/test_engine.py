@@ -125,6 +125,7 @@ def test_cancel_inside_the_unet_pass_stops_before_the_next_block(engine, where):
     reference = engine.encode_reference(image, mask)
     target = scene(96, 96, shift=0.03, seed=4)[0]
     expected = engine.matte(target, reference).alpha
+    engine.forget()  # the target's features were kept: the cancelled run must compute them
     cancel = threading.Event()
     passes, after_cancel, decoded = [], [], []
 
@@ -239,3 +240,27 @@ def test_out_of_memory_retries_with_sliced_attention_then_explains(tiny_sd, tiny
         engine._guarded(always_fails)
     with pytest.raises(RuntimeError, match="shape"):
         engine._guarded(lambda: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+
+
+def test_hints_pin_the_alpha_and_reuse_the_targets_features(engine, monkeypatch):
+    from icm_core.api import Hints
+
+    image, mask = scene(128, 128)
+    reference = engine.encode_reference(image, mask)
+    target = scene(128, 120, shift=0.03, seed=7)[0]
+    engine.matte(target, reference, seed=2)
+    passes = []
+    monkeypatch.setattr(engine.extractor, "target_features",
+                        lambda *a, **k: passes.append(1) or (_ for _ in ()).throw(AssertionError))
+    keep = np.zeros((128, 120), np.float32)
+    keep[10:30, 10:30] = 1.0
+    remove = np.zeros((128, 120), np.float32)
+    remove[60:80, 60:80] = 1.0
+    for preview in (True, False):
+        alpha = engine.matte(target, reference, seed=2, hints=Hints(keep, remove),
+                             preview=preview).alpha
+        assert alpha.shape == (128, 120)
+        assert alpha[keep > 0].min() == 1.0 and alpha[remove > 0].max() == 0.0
+    assert passes == []  # a correction reran only the decoder and the refinement
+    with pytest.raises(InvalidInput, match="both keep and remove"):
+        engine.matte(target, reference, hints=Hints(keep, keep))

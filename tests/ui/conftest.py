@@ -30,6 +30,8 @@ class FakeEngine:
         self.fail_on = set(fail_on)
         self.options = options
         self.encoded = 0
+        self.combined: list[int] = []  # how many references each combine() merged
+        self.hinted: list = []  # (hints, preview) of every matte with hints
         self.thread_ids: set[int] = set()
 
     def encode_reference(self, image, mask):
@@ -40,9 +42,22 @@ class FakeEngine:
         return Reference("fake", level, (image.shape[:2],))
 
     def combine(self, references):
-        return references[0]
+        self.combined.append(len(references))
+        level = float(np.mean([reference.data for reference in references]))
+        return Reference("fake", level, tuple(s for r in references for s in r.image_sizes))
 
-    def matte(self, target, reference, *, progress=None, cancel=None, seed=0, foreground=False):
+    def matte(
+        self,
+        target,
+        reference,
+        *,
+        progress=None,
+        cancel=None,
+        seed=0,
+        foreground=False,
+        hints=None,
+        preview=False,
+    ):
         from icm_core.api import InvalidInput
 
         self.thread_ids.add(threading.get_ident())
@@ -56,6 +71,14 @@ class FakeEngine:
             time.sleep(self.stage_seconds)
         check_cancel(cancel)
         alpha = (np.abs(target.mean(axis=2) - reference.data) < 0.2).astype(np.float32)
+        if hints is not None:  # painted pixels are pinned; a preview is coarser (every 2nd px)
+            for mask, value in ((hints.keep, 1.0), (hints.remove, 0.0)):
+                if mask is not None:
+                    alpha[mask > 0.5] = value
+            self.hinted.append((hints, preview))
+        if preview:
+            coarse = np.repeat(np.repeat(alpha[::2, ::2], 2, 0), 2, 1)
+            alpha = coarse[: alpha.shape[0], : alpha.shape[1]]
         report(progress, 1.0, "done")
         return MatteResult(alpha, target.copy() if foreground else None, {"total": 0.0})
 

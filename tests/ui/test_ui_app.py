@@ -49,7 +49,7 @@ def brush(panel):
 
 
 def run(qtbot, panel):
-    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as finished:  # a hang guard, not a speed target
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as finished:  # a hang guard
         assert panel.run(), panel.error_label.text()
     return finished.args[0]
 
@@ -128,6 +128,104 @@ def test_app_runs_lite_out_of_the_box_and_asks_before_overwriting(qtbot, window,
     panel.confirm_overwrite = lambda paths: True
     assert run(qtbot, panel).status == "done"
     assert (folder / "frame1_alpha.png").stat().st_mtime_ns != stamp
+
+
+def test_sources_have_thumbnails_and_the_finish_message_says_where_files_went(
+    qtbot, window, folder, tmp_path, fake_engine, monkeypatch
+):
+    import ui.run_controls
+
+    imageio.write_image(folder / "deep.png", scene(H, W, seed=3)[0], bits=16)
+    main = window([folder], out_dir=tmp_path / "results")
+    panel = main.panel
+
+    def centres():  # each row's icon at its middle: the subject's colour once it is read
+        images = [panel.layer_list.item(i).icon().pixmap(40, 40).toImage() for i in range(4)]
+        return [QtGui.QColor(image.pixel(image.width() // 2, image.height() // 2)) for image in images]
+
+    assert [panel.layer_list.item(i).text() for i in range(4)] == [
+        "deep.png",
+        "frame0.png",
+        "frame1.png",
+        "frame2.png",
+    ]
+    qtbot.waitUntil(  # the subject's colour: the picture itself, not a blank
+        lambda: all(c.red() > 180 and c.green() > 120 and c.blue() < 120 for c in centres()),
+        timeout=180_000,  # a hang guard
+    )
+    screenshot(main, "app-thumbnails")
+
+    opened = []
+    monkeypatch.setattr(ui.run_controls, "open_folder", opened.append)
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)
+    brush(panel)
+    assert not panel.controls.open_folder_button.isVisible()
+    assert run(qtbot, panel).status == "done"
+    assert panel.status_label.text() == f"3 done. Saved in {tmp_path / 'results'}."
+    assert panel.controls.open_folder_button.isVisible()
+    panel.controls.open_folder_button.click()
+    assert opened == [tmp_path / "results"]
+    screenshot(main, "app-finished-with-folder")
+
+
+def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_path):
+    """A remove stroke over the subject of a target, with the real lite engine: the preview
+    and final come back, Accept rewrites that target's result files (ours, nothing else), and
+    "Learn from this" makes the next run combine the reference with the corrected target."""
+    out = tmp_path / "results"
+    main = window([folder], out_dir=out)
+    panel = main.panel
+    brush(panel)
+    assert run(qtbot, panel).status == "done"
+    target = str(folder / "frame1.png")
+    alpha_file = out / "frame1_alpha.png"
+    untouched = (out / "frame2_alpha.png").read_bytes()
+    before = imageio.read_mask(alpha_file)
+    _, truth = scene(H, W, seed=1)
+    ys, xs = np.nonzero(truth > 0.99)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    assert before[cy, cx] > 0.5
+
+    engine = panel.runner.worker.cache.engine  # the real LiteEngine the run used
+    calls = []
+    real_matte = engine.matte
+
+    def matte(target, reference, **options):
+        calls.append((options["preview"], options["hints"]))
+        return real_matte(target, reference, **options)
+
+    engine.matte = matte
+    panel.layer_list.setCurrentRow(1)
+    assert panel.start_correction()
+    view = panel.correction
+    view.canvas.set_erase_mode(True)  # remove
+    view.canvas.set_brush_radius(W * 0.12)
+    canvas = view.canvas
+    from tests.ui.helpers import drag
+
+    drag(canvas, [canvas.to_widget(cx - 5, cy), canvas.to_widget(cx + 5, cy)])
+    qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
+    corrected = panel._corrected.alpha
+    assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
+    assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final
+    hints = calls[-1][1]
+    assert hints.keep.max() == 0 and hints.remove[cy, cx] == 1 and hints.remove.shape == (H, W)
+    screenshot(main, "app-correction-lite")
+
+    assert panel.learn_from_correction()
+    np.testing.assert_allclose(imageio.read_mask(alpha_file), corrected, atol=1 / 255)
+    assert (out / "frame2_alpha.png").read_bytes() == untouched
+    assert panel.results[target].alpha[cy, cx] < 0.1
+
+    combined = []
+    real_combine = engine.combine
+    engine.combine = lambda references: combined.append(len(references)) or real_combine(
+        references
+    )
+    panel.confirm_overwrite = lambda paths: True
+    assert run(qtbot, panel).status == "done"
+    assert combined == [2]
 
 
 def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_path, fake_engine):

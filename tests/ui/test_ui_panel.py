@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from tests.ui.helpers import MemoryHost, drag, scene, screenshot
-from ui.panel import Panel, WeightsDialog, preview_pixels
-from ui.qt import QColor, Qt, QtWidgets
+from ui.panel import Panel
+from ui.review import preview_pixels
+from ui.run_controls import WeightsDialog
+from ui.qt import QColor, Qt, QtCore, QtWidgets
 
 H, W = 96, 128
 
@@ -179,20 +181,24 @@ def test_unexpected_engine_errors_come_back_as_messages(
     assert run_and_wait(qtbot, panel).status == "done"  # same worker thread, still alive
 
 
-def test_engine_without_weights_is_disabled_with_the_reason(
+def test_icm_status_shows_only_while_icm_is_chosen_with_the_one_action(
     qtbot, make_panel, host, monkeypatch, settings
 ):
     settings.setValue("engine", "icm")  # chosen last time, when the weights were there
     panel = make_panel(host)
-    assert panel.engine_combo.currentData() == "lite"
+    assert panel.engine_combo.currentData() == "lite"  # a panel opens on an engine that runs
+    assert not panel.engine_reason.isVisible() and not panel.weights_button.isVisible()
+    screenshot(panel, "panel-lite-no-icm-notice")
+
     index = panel.engine_combo.findData("icm")
-    assert not panel.engine_combo.model().item(index).isEnabled()
-    assert (
-        panel.engine_reason.isVisible()
-        and "ICM weights are not installed" in panel.engine_reason.text()
+    assert panel.engine_combo.itemText(index).endswith("— not set up")
+    panel.engine_combo.setCurrentIndex(index)  # still selectable: choosing it says what to do
+    assert panel.engine_reason.isVisible()
+    assert panel.engine_reason.text() == (
+        "In-Context Matting (SD 2.1) needs its weights: ICM weights are not installed."
     )
     assert panel.weights_button.isVisible()
-    screenshot(panel, "panel-icm-disabled")
+    screenshot(panel, "panel-icm-needs-weights")
 
     opened = []
     monkeypatch.setattr(
@@ -200,10 +206,115 @@ def test_engine_without_weights_is_disabled_with_the_reason(
     )
     panel.weights_button.click()
     assert opened and "Not ready" in opened[0]
+    assert panel.engine_combo.currentData() == "icm"  # the artist stays where they were
 
     brush_subject(panel)
-    panel.engine_combo.setCurrentIndex(index)  # forced programmatically: still refused
     assert not panel.run() and "cannot run" in panel.error_label.text()
+    panel.engine_combo.setCurrentIndex(panel.engine_combo.findData("lite"))
+    assert not panel.engine_reason.isVisible() and not panel.weights_button.isVisible()
+
+
+def test_icm_without_torch_says_how_to_install_it(qtbot, make_panel, host, monkeypatch):
+    import ui.run_controls
+
+    real_find_spec = ui.run_controls.find_spec
+    monkeypatch.setattr(  # as on a base install: no torch, no diffusers
+        ui.run_controls,
+        "find_spec",
+        lambda name: None if name in ("torch", "diffusers") else real_find_spec(name),
+    )
+    panel = make_panel(host)
+    index = panel.engine_combo.findData("icm")
+    assert panel.engine_combo.itemText(index).endswith("— not installed")
+    panel.engine_combo.setCurrentIndex(index)
+    assert panel.engine_reason.text() == (
+        "In-Context Matting (SD 2.1) is not installed: pip install 'icm-matting[icm]'"
+    )
+    assert not panel.weights_button.isVisible()  # weights would not help
+    screenshot(panel, "panel-icm-not-installed")
+    brush_subject(panel)
+    assert not panel.run()
+    assert "pip install 'icm-matting[icm]'" in panel.error_label.text()
+
+
+def test_layer_list_gets_the_room_until_a_result_and_bars_say_so_before_a_run(
+    qtbot, make_panel, host
+):
+    panel = make_panel(host)
+    panel.window().resize(1600, 1000)
+    qtbot.waitUntil(lambda: panel.width() == 1600)
+    rows = panel.layer_list.count()
+    row_height = panel.layer_list.sizeHintForRow(0)
+    assert not panel.review.isVisible()  # nothing to preview: no empty box
+    assert panel.layer_list.viewport().height() >= rows * row_height
+    assert panel.overall_bar.text() == "Overall: not started"
+    assert panel.controls.target_bar.text() == "Current target: not started"
+    screenshot(panel, "panel-1600-before-run")
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    assert panel.review.isVisible() and panel.preview_label.height() >= 200
+    assert panel.layer_list.viewport().height() >= rows * row_height
+    assert panel.overall_bar.text() == "Overall 100%"
+    screenshot(panel, "panel-1600-results")
+
+
+def test_default_brush_follows_the_picture_and_keys_work_on_hover(qtbot, make_panel, settings):
+    from tests.ui.helpers import MemoryHost
+
+    images = {"big": scene(900, 1200)[0], "small": scene(90, 120)[0]}
+    panel = make_panel(MemoryHost(images))
+    assert panel.canvas.brush_radius * 2 == pytest.approx(1200 * 0.05)
+    assert panel.reference.size_label.text() == "60 px"
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)
+    assert panel.canvas.brush_radius * 2 == pytest.approx(120 * 0.05)
+    panel.canvas.set_brush_radius(12)  # the artist's choice: a fifth of this picture …
+    panel.reference_combo.setCurrentIndex(0)
+    panel.reference_combo.activated.emit(0)
+    assert panel.canvas.brush_radius * 2 == pytest.approx(1200 / 5)  # … is a fifth of the next
+
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
+    panel.quality_combo.setFocus()
+    assert not panel.canvas.hasFocus()
+    enter_event(panel.canvas)  # the pointer moves over the picture, no click
+    assert panel.canvas.hasFocus()
+    before = panel.canvas.brush_radius
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_BracketRight)
+    assert panel.canvas.brush_radius == pytest.approx(before * 1.2)
+    opacity_label = [
+        label
+        for label in panel.findChildren(QtWidgets.QLabel)
+        if label.buddy() is panel.opacity_slider
+    ]
+    assert [label.text() for label in opacity_label] == ["Opacity"]
+
+
+def enter_event(widget):
+    from ui.qt import QPointF, QtGui
+
+    point = QPointF(widget.width() / 2, widget.height() / 2)
+    if hasattr(QtGui, "QEnterEvent"):
+        event = QtGui.QEnterEvent(point, point, QPointF(widget.mapToGlobal(point.toPoint())))
+    else:
+        event = QtCore.QEvent(QtCore.QEvent.Type.Enter)
+    QtWidgets.QApplication.sendEvent(widget, event)
+
+
+def test_run_button_and_brush_size_fit_a_krita_docker(qtbot, make_panel, host):
+    """Krita 5 at 1070×800 gives a right-hand docker about 690×260 (measured in
+    test_krita_gui's window screenshot); the primary action must be in view there."""
+    panel = make_panel(host)
+    panel.resize(690, 260)
+    qtbot.waitUntil(lambda: panel.size().width() == 690)
+    QtWidgets.QApplication.processEvents()
+    path = screenshot(panel, "panel-krita-docker-690x260")
+    run = panel.run_button
+    inside = QtCore.QRect(run.mapTo(panel, QtCore.QPoint(0, 0)), run.size())
+    assert run.isVisible() and panel.rect().contains(inside), (inside, path)
+    assert not run.visibleRegion().isEmpty()
+    assert panel.reference.size_slider.width() >= 80, path
+    assert panel.canvas.height() >= 100, path
 
 
 def test_settings_persist_across_panels(qtbot, make_panel, host, settings):
@@ -266,3 +377,139 @@ def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
     for mode in ("alpha", "composite", "side"):
         panel.preview_combo.setCurrentIndex(panel.preview_combo.findData(mode))
         assert not panel.preview_label.pixmap().isNull()
+
+
+def correct(qtbot, panel, layer_id):
+    """Open the correction view on ``layer_id``'s result, as the artist does."""
+    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(4)]
+    panel.layer_list.setCurrentRow(row.index(layer_id))
+    assert panel.review.correct_button.isEnabled()
+    panel.review.correct_button.click()
+    assert panel.left.currentWidget() is panel.correction
+    return panel.correction
+
+
+def stroke(view, points, key=None):
+    """One stroke through image points ``(x, y)``; ``key`` picks keep (K) / remove (R) first."""
+    canvas = view.canvas
+    if key is not None:
+        canvas.setFocus()
+        QtWidgets.QApplication.processEvents()
+        from pytestqt.qtbot import QtBot
+
+        QtBot.keyClick(canvas, key)
+    drag(canvas, [canvas.to_widget(x, y) for x, y in points])
+
+
+def wait_final(qtbot, view):
+    qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
+
+
+def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
+    qtbot, make_panel, host, fake_engine
+):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    before = panel.results["a"].alpha.copy()
+    inside = tuple(int(v) for v in np.argwhere(before > 0.5).mean(axis=0))  # (y, x)
+    outside = (5, 5)
+    assert before[outside] == 0
+    written = len(host.written)
+
+    view = correct(qtbot, panel, "a")
+    assert not panel.run_button.isEnabled()  # one thing at a time: the worker is correcting
+    assert not view.accept_button.isEnabled()  # nothing corrected yet
+    view.canvas.set_brush_radius(4)
+    stroke(view, [(inside[1] - 3, inside[0]), (inside[1] + 3, inside[0])], Qt.Key.Key_R)
+    assert view.remove_button.isChecked() and view.canvas.erase_mode  # R chose remove
+    wait_final(qtbot, view)
+    hints, preview = fake_engine.hinted[-2]
+    assert preview and not fake_engine.hinted[-1][1]  # a preview first, then the final
+    assert hints.keep.max() == 0 and hints.remove[inside] == 1.0
+    assert hints.remove.shape == before.shape and hints.remove.dtype == np.float32
+    assert panel._corrected.alpha[inside] == 0.0
+    screenshot(panel, "panel-correction-remove")
+
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
+    view.canvas.setFocus()
+    qtbot.keyClick(view.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo
+    assert view.canvas.hints() is None and view.accept_button.isEnabled()
+    np.testing.assert_array_equal(panel._corrected.alpha, before)  # the run's own result
+    qtbot.keyClick(
+        view.canvas,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )  # redo
+    wait_final(qtbot, view)
+    assert panel._corrected.alpha[inside] == 0.0
+
+    # keep over part of the removed stroke: the two never overlap, keep wins where painted last
+    right = (inside[0], W - 5)
+    assert before[right] == 0
+    stroke(view, [(inside[1] + 3, inside[0]), (right[1], right[0])], Qt.Key.Key_K)
+    assert view.keep_button.isChecked()
+    wait_final(qtbot, view)
+    hints = view.canvas.hints()
+    assert not ((hints.keep > 0.5) & (hints.remove > 0.5)).any()
+    assert hints.keep[inside[0], inside[1] + 3] == 1 and hints.remove[inside[0], inside[1] + 3] == 0
+    corrected = panel._corrected.alpha
+    assert corrected[right] == 1.0 and corrected[inside[0], inside[1] - 3] == 0.0
+    screenshot(panel, "panel-correction-keep-and-remove")
+
+    assert panel.accept_correction()
+    assert panel.left.currentWidget() is panel.reference and panel.run_button.isEnabled()
+    assert len(host.written) == written + 1 and host.written[-1][0] == "a"
+    np.testing.assert_array_equal(host.written[-1][2], corrected)
+    np.testing.assert_array_equal(panel.results["a"].alpha, corrected)
+    assert "corrected" in panel.status_label.text()
+
+
+def test_back_leaves_the_result_and_late_answers_are_dropped(qtbot, make_panel, host):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    before = panel.results["b"].alpha.copy()
+    written = len(host.written)
+    view = correct(qtbot, panel, "b")
+    final = panel.runner.signals.corrected
+    with qtbot.waitSignal(final, check_params_cb=lambda answer: answer.final, timeout=180_000):
+        stroke(view, [(10, 10), (30, 10)], Qt.Key.Key_K)
+        view.back_button.click()  # before the answer arrives
+    assert panel.left.currentWidget() is panel.reference
+    np.testing.assert_array_equal(panel.results["b"].alpha, before)
+    assert len(host.written) == written
+    assert panel.review.correct_button.isEnabled()
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000):
+        assert panel.run()
+        assert not panel.review.correct_button.isEnabled()  # not while the worker runs
+        assert not panel.start_correction() and "Wait for the run" in panel.error_label.text()
+    assert panel.review.correct_button.isEnabled()
+
+
+def test_learn_from_this_adds_the_corrected_target_to_the_reference(
+    qtbot, make_panel, host, fake_engine
+):
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    encoded = fake_engine.encoded
+    view = correct(qtbot, panel, "c")
+    stroke(view, [(5, 5), (40, 5)], Qt.Key.Key_K)
+    wait_final(qtbot, view)
+    corrected = panel._corrected.alpha
+    assert panel.learn_from_correction()
+    [(image, mask)] = panel.learned
+    np.testing.assert_array_equal(image, host.images["c"])
+    np.testing.assert_array_equal(mask, (corrected > 0.5).astype(np.float32))
+    assert "learned" in panel.status_label.text()
+
+    run_and_wait(qtbot, panel)  # the reference and the learned target, combined
+    assert fake_engine.encoded == encoded + 2 and fake_engine.combined == [2]
+    run_and_wait(qtbot, panel)
+    assert fake_engine.encoded == encoded + 2  # cached until reference or lessons change
+
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)  # another reference: another series
+    assert panel.learned == []

@@ -1,0 +1,165 @@
+"""Corrections on the lite engine: keep / remove strokes painted on a target (procedural
+scenes with two look-alike bystanders beside the subject)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from icm_core import synthetic
+from icm_core.api import Hints, InvalidInput
+from icm_core.engines import get_engine
+
+SIZE = (360, 480)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("lite")
+
+
+@pytest.fixture(scope="module")
+def reference(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    return engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+
+
+def bystanders(index, cooler=False):
+    """The crowd scene and its two bystanders' masks, left one first."""
+    scene, others = synthetic.crowd(index, size=SIZE, seed=3, cooler=cooler)
+    labels, count = ndimage.label(others > 0.5)
+    assert count == 2
+    parts = sorted((labels == k for k in (1, 2)), key=lambda m: np.nonzero(m)[1].mean())
+    return scene, parts
+
+
+def disc(shape, centre, radius=10):
+    rows, cols = np.mgrid[:shape[0], :shape[1]]
+    return (((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) <= radius ** 2).astype(np.float32)
+
+
+def centre_of(mask):
+    rows, cols = np.nonzero(mask)
+    return int(rows.mean()), int(cols.mean())
+
+
+def test_one_remove_stroke_removes_both_look_alike_bystanders(engine, reference):
+    for index in (1, 5, 6):
+        scene, (left, right) = bystanders(index)
+        before = engine.matte(scene.image, reference).alpha
+        assert before[left].mean() > 0.8 and before[right].mean() > 0.8  # kept by mistake
+        stroke = disc(SIZE, centre_of(left))
+        after = engine.matte(scene.image, reference, hints=Hints(remove=stroke)).alpha
+        assert after[left].mean() < 0.05 and after[right].mean() < 0.05  # the unpainted one too
+        subject = scene.alpha > 0.99
+        assert after[subject].mean() > 0.95
+        assert ((after - scene.alpha) ** 2).mean() < 0.25 * ((before - scene.alpha) ** 2).mean()
+
+
+def test_a_keep_stroke_brings_back_a_missed_part_and_its_look_alike(engine, reference):
+    """Blue-ish pebbles beside the subject: the artist wants them kept too."""
+    for index in (1, 3):
+        target, (left, right) = bystanders(index, cooler=True)
+        before = engine.matte(target.image, reference).alpha
+        assert before[left].mean() < 0.1 and before[right].mean() < 0.1
+        stroke = disc(SIZE, centre_of(right))
+        after = engine.matte(target.image, reference, hints=Hints(keep=stroke)).alpha
+        assert after[right].mean() > 0.9 and after[left].mean() > 0.9
+        assert after[target.alpha > 0.99].mean() > 0.95
+        background = (target.alpha < 0.01) & ~ndimage.binary_dilation(left | right, iterations=8)
+        assert after[background].mean() < 0.05
+
+
+def test_hints_are_hard_constraints_and_preview_agrees(engine, reference):
+    scene, (left, _) = bystanders(1)
+    keep = disc(SIZE, (5, 5), 6)  # a background corner the artist wants
+    remove = disc(SIZE, centre_of(left), 8)
+    hints = Hints(keep=keep, remove=remove)
+    final = engine.matte(scene.image, reference, hints=hints).alpha
+    quick = engine.matte(scene.image, reference, hints=hints, preview=True).alpha
+    for alpha in (final, quick):
+        assert alpha.shape == SIZE and alpha.dtype == np.float32
+        assert alpha[keep > 0].min() == 1.0 and alpha[remove > 0].max() == 0.0
+    assert ((final - quick) ** 2).mean() < 0.01
+
+
+def test_hints_belong_to_their_target_only(engine, reference):
+    scene, (left, _) = bystanders(1)
+    other = synthetic.scene(2, size=SIZE, seed=3).image
+    plain_other = engine.matte(other, reference).alpha
+    plain = engine.matte(scene.image, reference).alpha
+    engine.matte(scene.image, reference, hints=Hints(remove=disc(SIZE, centre_of(left))))
+    assert np.array_equal(engine.matte(other, reference).alpha, plain_other)
+    assert np.array_equal(engine.matte(scene.image, reference).alpha, plain)
+
+
+def test_a_stroke_reuses_the_targets_kept_features(engine, reference, monkeypatch):
+    from icm_core.lite import backbone
+
+    scene, (left, _) = bystanders(1)
+    engine.matte(scene.image, reference)
+    calls = []
+    real = backbone.describe
+    monkeypatch.setattr(backbone, "describe", lambda *a: calls.append(1) or real(*a))
+    engine.matte(scene.image, reference, hints=Hints(remove=disc(SIZE, centre_of(left))))
+    assert calls == []
+    engine.matte(scene.image.copy() * np.float32(0.99), reference)  # other pixels: computed
+    assert calls == [1]
+
+
+def test_kept_state_is_bounded():
+    small = get_engine("lite", cache_mb=0)  # only the latest target is kept
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = small.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    for index in (1, 2, 3):
+        small.matte(synthetic.scene(index, size=SIZE, seed=3).image, reference)
+    assert len(small._targets) == 1
+    small.forget()
+    assert len(small._targets) == 0
+
+
+def test_combined_references_stay_bounded(engine, reference):
+    from icm_core.lite.incontext import MAX_TOKENS
+
+    combined = engine.combine([reference] * 8)
+    assert combined.count == 8
+    assert len(combined.data.subject) <= max(MAX_TOKENS, len(reference.data.subject))
+    assert len(combined.data.background) <= max(MAX_TOKENS, len(reference.data.background))
+
+
+@pytest.mark.parametrize("keep, remove, message", [
+    (np.ones((10, 10), np.float32), None, "is 10×10 px but its target is 480×360"),
+    (np.zeros(SIZE, np.float32), None, "empty"),
+    (np.ones(SIZE, np.float32), np.ones(SIZE, np.float32), "both keep and remove"),
+    (np.full(SIZE, np.nan, np.float32), None, "NaN"),
+    (np.ones(SIZE, np.uint8), None, "float32"),
+    (np.ones(SIZE + (3,), np.float32), None, "float32 H×W"),
+])
+def test_bad_hints_are_refused_clearly(engine, reference, keep, remove, message):
+    scene = synthetic.scene(1, size=SIZE, seed=3)
+    before = scene.image.copy()
+    with pytest.raises(InvalidInput, match=message):
+        engine.matte(scene.image, reference, hints=Hints(keep=keep, remove=remove))
+    with pytest.raises(InvalidInput, match="Hints"):
+        engine.matte(scene.image, reference, hints=(keep, remove))
+    assert np.array_equal(scene.image, before)
+
+
+def test_a_dab_smaller_than_a_token_cell_re_classifies_no_token(engine, reference):
+    """A dab on the subject's edge (the artist fixing a few pixels) is pinned, but the token it
+    lands on holds both classes: its look-alikes must not follow it."""
+    from icm_core.lite.corrections import hint_cells
+
+    grid = (30, 40)  # cells of 12 px on SIZE
+    assert not hint_cells(disc(SIZE, (180, 240), 5) > 0.5, grid).any()  # 79 px < one cell
+    assert hint_cells(disc(SIZE, (180, 240), 10) > 0.5, grid).any()  # 314 px
+    scene, (left, right) = bystanders(1)
+    plain = engine.matte(scene.image, reference).alpha
+    rows, cols = np.nonzero(scene.alpha > 0.5)
+    edge = (int(rows.mean()), int(cols.max()) - 2)  # the subject's right rim
+    dab = disc(SIZE, edge, 4)
+    after = engine.matte(scene.image, reference, hints=Hints(remove=dab)).alpha
+    assert after[dab > 0].max() == 0.0
+    far = ~ndimage.binary_dilation(dab > 0, iterations=40)
+    assert np.abs(after - plain)[far].max() < 0.05

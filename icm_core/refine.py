@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 640  # graph cut resolution (long side)
 MATTING_SIDE = 1024  # closed-form matting resolution (long side)
+#: how much wider (in band widths) the unknown band grows where the boundary is textured;
+#: chosen by leave-one-group-out (benchmarks/lite_quality.py)
+TEXTURE_BAND = 0.0
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -78,20 +81,38 @@ def _keep_supported(subject: np.ndarray, support: np.ndarray, ratio: float = 0.3
     return keep[regions]
 
 
-def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None = None) -> np.ndarray:
+def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None = None,
+                             image: np.ndarray | None = None) -> np.ndarray:
     """Trimap (0 background, 0.5 unknown, 1 subject) with an adaptive unknown band.
 
     The band is about 1 % of the long side wide, at least 3 px, and up to 2.5 times wider
-    where ``uncertainty`` (same size, 0 sure … 1 unsure) is high.
+    where ``uncertainty`` (same size, 0 sure … 1 unsure) is high; with ``image`` (same size),
+    up to TEXTURE_BAND times wider again where the boundary is textured (:func:`texture`).
     """
     width = max(3.0, 0.01 * max(subject.shape))
     inside = ndimage.distance_transform_edt(subject)
     outside = ndimage.distance_transform_edt(~subject)
     distance = np.where(subject, inside, outside)
     limit = width if uncertainty is None else width * (1.0 + 1.5 * np.clip(uncertainty, 0.0, 1.0))
+    if image is not None and TEXTURE_BAND > 0:
+        limit = limit + width * TEXTURE_BAND * texture(image, distance <= 2 * width, width)
     trimap = subject.astype(np.float32)
     trimap[distance <= limit] = 0.5
     return trimap
+
+
+def texture(image: np.ndarray, near: np.ndarray, width: float) -> np.ndarray:
+    """0 … 1 per pixel: how busy the picture is around it.  Over a band-wide window, the mean
+    gradient magnitude minus the magnitude of the mean gradient: a clean edge's gradients all
+    point one way and cancel out of it, strands of hair, fur and leaves do not.  Relative to the
+    busiest tenth of the edge energy in the boundary zone ``near``, so contrast does not matter."""
+    grey = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    dx, dy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    side = (2 * round(width) + 1,) * 2
+    energy = cv2.blur(cv2.magnitude(dx, dy), side)
+    busy = energy - cv2.magnitude(cv2.blur(dx, side), cv2.blur(dy, side))
+    scale = float(np.quantile(energy[near], 0.9)) if near.any() else 0.0
+    return np.clip(busy / max(scale, 1e-6), 0.0, 1.0)
 
 
 def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray) -> np.ndarray:
@@ -233,7 +254,7 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     subject = cv2.resize(subject.astype(np.uint8), matting_size[::-1], interpolation=cv2.INTER_NEAREST) > 0
     coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)
     uncertainty = 1.0 - np.abs(2.0 * coarse - 1.0)
-    trimap = trimap_from_segmentation(subject, uncertainty)
+    trimap = trimap_from_segmentation(subject, uncertainty, matting_image)
     for painted, value in ((shrink(keep, matting_size), 1.0), (shrink(remove, matting_size), 0.0)):
         if painted is not None:
             trimap[painted] = value

@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     parser.add_argument("--reference", type=Path, required=True, help="the reference image")
     parser.add_argument("--mask", type=Path, required=True,
                         help="the brushed mask of the reference (white = subject)")
+    parser.add_argument("--also", nargs=2, action="append", type=Path, default=[],
+                        metavar=("IMAGE", "MASK"),
+                        help="one more reference with its mask, combined with --reference "
+                        "(e.g. a target corrected earlier); repeatable")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     add_engine_arguments(parser)
     parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         engine_options=options,
         settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
         alpha_video=args.alpha_video, inputs=list(args.inputs),
+        also=[tuple(pair) for pair in args.also],
     )
     targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
     summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,

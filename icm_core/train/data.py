@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..api import InvalidInput, UnreadableFile
+from ..api import InvalidInput
 from ..datasets import Member, load_manifest
 from ..geometry import resize
 from .cache import content_key

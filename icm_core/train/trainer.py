@@ -31,9 +31,9 @@ from ..icm.checkpoint import decoder_state_dict, load_decoder_weights, read_chec
 from ..icm.fusion import reference_tokens
 from ..icm.model import CHECKPOINT_PREFIX, DecoderDims, IcmDecoder
 from . import losses
-from .cache import FeatureCache
+from .cache import FeatureCache, content_key
 from .config import TrainConfig
-from .data import TrainingSet, foreground_background, make_view, unknown_band
+from .data import TrainingSet, View, foreground_background, make_view, unknown_band
 from .features import Backbone, flip_features, model_input, stack
 from .guidance import guidance_mask, pick_style
 
@@ -219,6 +219,24 @@ class Trainer:
         picture, view = self.items[order[position]]
         return picture, view, epoch
 
+    def _view(self, member, view: int) -> View:
+        """A picture's view at the model size, made once then read from the cache (keyed by
+        the files' path, size and modification time): decoding big photographs would
+        otherwise dominate a step that reads cached features."""
+        files = [p for p in (member.image_path, member.alpha_path, member.trimap_path) if p]
+        stamps = [f"{p}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files]
+        key = content_key("view", *stamps, f"{view} {self.config.size} {member.alpha_floor} "
+                          f"{member.alpha_channel} {member.exif_transpose}")
+        arrays = self.cache.get(key)
+        if arrays is None:
+            made = make_view(member, view, self.config.size)
+            fresh = {"image": made.image, "alpha": made.alpha, "trimap": made.trimap}
+            arrays = self.cache.put(key, {k: torch.from_numpy(v) for k, v in fresh.items()
+                                          if v is not None})
+        trimap = arrays.get("trimap")
+        return View(arrays["image"].numpy(), arrays["alpha"].numpy(),
+                    None if trimap is None else trimap.numpy())
+
     def _sample(self, index: int, step: int) -> dict:
         config = self.config
         rng = np.random.default_rng([config.seed, step, index])
@@ -227,15 +245,16 @@ class Trainer:
         others = [i for i in self.data.groups[picture.group] if i != picture_index]
         reference_index = others[int(rng.integers(len(others)))]
         reference = self.data.pictures[reference_index]
-        target = make_view(picture.member, view_index, config.size)
-        ref = make_view(reference.member, int(rng.integers(config.crops)), config.size)
+        target = self._view(picture.member, view_index)
+        ref = self._view(reference.member, int(rng.integers(config.crops)))
         draw, ref_draw = (int(rng.integers(config.draws)) for _ in range(2))
         features = self.backbone.features(target.image, draw)
         ref_features = self.backbone.features(ref.image, ref_draw)
         extra = None
         if "composition" in self.terms and not picture.segmentation:
             extra = self.backbone.cached_extra("fg/bg", target.image, target.alpha, lambda: dict(
-                zip(("foreground", "background"), foreground_background(target.image, target.alpha))))
+                zip(("foreground", "background"),
+                    foreground_background(target.image, target.alpha))))
         image, alpha = target.image, target.alpha
         band = config.segmentation_band if picture.segmentation else config.unknown_band
         unknown = unknown_band(alpha, round(band * config.size),

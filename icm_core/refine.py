@@ -345,13 +345,25 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
         b_from_b, b_from_f = a00 / determinant, f_from_b
         colour_a, colour_b = a * picture, (1.0 - a) * picture
         inner = (slice(1, -1), slice(1, -1))
-        black = (np.indices((h, w)).sum(0) % 2 == 0)[..., None]
+        # red-black order: the pixels with even y + x, then the others; each colour is two
+        # quarter grids (every other row and column), so a half sweep touches only its pixels
+        quarters = {}
+        for row, col in ((0, 0), (1, 1), (0, 1), (1, 0)):
+            grid = (slice(row, None, 2), slice(col, None, 2))
+            centre = (slice(1 + row, 1 + h, 2), slice(1 + col, 1 + w, 2))
+            around = [(slice(row, h, 2), centre[1]), (slice(2 + row, 2 + h, 2), centre[1]),
+                      (centre[0], slice(col, w, 2)), (centre[0], slice(2 + col, 2 + w, 2))]
+            quarters[row, col] = (centre, around, [weight[grid] for weight in weights],
+                                  colour_a[grid], colour_b[grid], f_from_f[grid], f_from_b[grid],
+                                  b_from_f[grid], b_from_b[grid])
         for _ in range(small_iterations if max(h, w) <= small_size else big_iterations):
-            for turn in (black, ~black):
-                pull_f = colour_a + sum(weight * fg[shift] for weight, shift in zip(weights, shifts))
-                pull_b = colour_b + sum(weight * bg[shift] for weight, shift in zip(weights, shifts))
-                np.copyto(fg[inner], np.clip(f_from_f * pull_f + f_from_b * pull_b, 0, 1), where=turn)
-                np.copyto(bg[inner], np.clip(b_from_f * pull_f + b_from_b * pull_b, 0, 1), where=turn)
+            for turn in (((0, 0), (1, 1)), ((0, 1), (1, 0))):
+                for quarter in turn:
+                    centre, around, near, from_a, from_b, ff, fb, bf, bb = quarters[quarter]
+                    pull_f = from_a + sum(weight * fg[at] for weight, at in zip(near, around))
+                    pull_b = from_b + sum(weight * bg[at] for weight, at in zip(near, around))
+                    fg[centre] = np.clip(ff * pull_f + fb * pull_b, 0, 1)
+                    bg[centre] = np.clip(bf * pull_f + bb * pull_b, 0, 1)
                 for padded in (fg, bg):  # refresh the repeated edge
                     padded[0], padded[-1] = padded[1], padded[-2]
                     padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]

@@ -383,6 +383,12 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                    file=sys.stderr, disable=not config.progress)
         try:
+            if self.val is not None and self.step == 0:  # the starting point, for comparison
+                scores = {f"val_{k}": v for k, v in self.validate().items()}
+                log.write(0, scores)
+                bar.write(f"step 0: validation MSE {scores['val_mse']:.5f}")
+                for name, value in scores.items() if board is not None else ():
+                    board.add_scalar(name, value, 0)
             while self.step < config.steps:
                 logged = self.train_step()
                 interval.append(logged["loss"])

@@ -177,7 +177,11 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------
 
     def _load_state(self) -> None:
-        state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways
+            raise InvalidInput(f"--resume: {self.out / STATE_FILE} cannot be read ({error}); "
+                               "start a new run in another folder.") from None
         saved = json.loads(state["config"])
         current = json.loads(json.dumps(self.config.as_json()))  # tuples → lists, as saved
         changed = [k for k in RUN_DEFINING if saved.get(k) != current[k]]

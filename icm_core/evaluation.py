@@ -198,6 +198,53 @@ def reference_mask(alpha: np.ndarray, style: str = "exact") -> np.ndarray:
     raise InvalidInput(f"Unknown mask style {style!r}: choose one of {', '.join(MASK_STYLES)}.")
 
 
+@dataclass
+class LeaveOneGroupOut:
+    """How a tuned choice generalises: for each group, the candidate best on all *other* groups
+    and its score on the group left out, beside the in-sample choice (best on every group)."""
+
+    chosen: dict[str, str]  # left-out group → candidate chosen without it
+    left_out: dict[str, float]  # left-out group → its score under that choice
+    in_sample_choice: str
+    in_sample: dict[str, float]  # group → score under the in-sample choice
+
+    @property
+    def left_out_mean(self) -> float:
+        return _mean(self.left_out.values())
+
+    @property
+    def in_sample_mean(self) -> float:
+        return _mean(self.in_sample.values())
+
+    def table(self) -> str:
+        lines = [f"{'left-out group':<20}{'chosen':>20}{'left-out':>10}{'in-sample':>10}"]
+        for group, score in self.left_out.items():
+            lines.append(f"{group:<20}{self.chosen[group]:>20}{score:>10.4f}{self.in_sample[group]:>10.4f}")
+        lines.append("-" * len(lines[0]))
+        ratio = self.left_out_mean / self.in_sample_mean if self.in_sample_mean else float("nan")
+        lines.append(f"{'mean over groups':<20}{self.in_sample_choice:>20}{self.left_out_mean:>10.4f}"
+                     f"{self.in_sample_mean:>10.4f}   (left-out / in-sample {ratio:.2f})")
+        return "\n".join(lines)
+
+
+def leave_one_group_out(scores: dict[str, dict[str, float]]) -> LeaveOneGroupOut:
+    """``scores``: candidate → group → score (lower is better; every candidate scored on the
+    same groups).  Groups weigh equally, whatever their number of targets; ties go to the
+    candidate listed first."""
+    candidates = list(scores)
+    groups = list(scores[candidates[0]])
+    if len(groups) < 2:
+        raise InvalidInput("Leave-one-group-out needs at least two groups.")
+
+    def best(among: list[str]) -> str:
+        return min(candidates, key=lambda c: _mean(scores[c][g] for g in among))
+
+    chosen = {g: best([other for other in groups if other != g]) for g in groups}
+    overall = best(groups)
+    return LeaveOneGroupOut(chosen, {g: scores[chosen[g]][g] for g in groups}, overall,
+                            dict(scores[overall]))
+
+
 def count_targets(dataset: Dataset, limit_groups: int | None = None) -> int:
     groups = dataset.groups[:limit_groups] if limit_groups is not None else dataset.groups
     return sum(len(group.targets) for group in groups)

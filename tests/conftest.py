@@ -35,7 +35,6 @@ def _temporary_home() -> Path:
         os.environ[variable] = str(root / folder)
     os.environ["HF_HOME"] = str(root / "cache" / "huggingface")
     os.environ["TORCH_HOME"] = str(root / "cache" / "torch")
-    os.environ["NUMBA_CACHE_DIR"] = str(root / "cache" / "numba")
     os.environ["MPLCONFIGDIR"] = str(root / "config" / "matplotlib")
     for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE",
                      "ICM_MATTING_HOME", "ICM_MATTING_CHECKPOINT", "ICM_MATTING_SD"):

@@ -275,3 +275,17 @@ def test_reference_mask_styles_stand_in_for_quick_strokes():
     assert rough[20:80, 40:160].all() and rough[15, 100] == 1 and rough[0, 0] == 0  # 6 px brush
     with pytest.raises(InvalidInput, match="mask style"):
         evaluation.reference_mask(alpha, "sloppy")
+
+
+def test_leave_one_group_out_scores_each_group_with_a_choice_made_without_it():
+    # "b" wins overall only through group z; left out, z gets "a"'s worse figure
+    scores = {"a": {"x": 0.10, "y": 0.10, "z": 0.50}, "b": {"x": 0.12, "y": 0.12, "z": 0.10}}
+    result = evaluation.leave_one_group_out(scores)
+    assert result.in_sample_choice == "b"
+    assert result.chosen == {"x": "b", "y": "b", "z": "a"}
+    assert result.left_out == {"x": 0.12, "y": 0.12, "z": 0.50}
+    assert result.left_out_mean == pytest.approx(0.74 / 3)
+    assert result.in_sample_mean == pytest.approx(0.34 / 3)
+    assert "left-out / in-sample 2.18" in result.table()
+    with pytest.raises(InvalidInput, match="two groups"):
+        evaluation.leave_one_group_out({"a": {"x": 0.1}})

@@ -149,3 +149,19 @@ def test_engine_options_are_checked():
         get_engine("lite", matting_side=10)
     with pytest.raises(InvalidInput, match="Unknown engine"):
         get_engine("nope")
+
+
+def test_quality_presets_set_the_sides_and_explicit_options_win():
+    fast, best = get_engine("lite", quality="fast"), get_engine("lite", quality="best")
+    assert fast.feature_side < get_engine("lite").feature_side < best.feature_side
+    assert fast.matting_side < best.matting_side
+    assert get_engine("lite", quality="fast", matting_side=2048).matting_side == 2048
+    with pytest.raises(InvalidInput, match="quality must be one of fast, balanced, best"):
+        get_engine("lite", quality="ultra")
+
+
+def test_fast_preset_still_mattes_the_series(scenes):
+    engine = get_engine("lite", quality="fast")
+    reference = engine.encode_reference(scenes[0].image, (scenes[0].alpha > 0.5).astype(np.float32))
+    alpha = engine.matte(scenes[1].image, reference).alpha
+    assert mse(alpha, scenes[1].alpha) < 0.01

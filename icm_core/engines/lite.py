@@ -27,6 +27,8 @@ from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
+#: quality presets: (network input long side, matting long side); explicit options override
+QUALITY = {"fast": (448, 640), "balanced": (FEATURE_SIDE, 1024), "best": (800, 1536)}
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
@@ -65,8 +67,13 @@ class LiteEngine:
                low=0),
     )
 
-    def __init__(self, feature_side: int = FEATURE_SIDE, matting_side: int = 1024,
-                 device: str = "cpu", threads: int = 1, cache_mb: int = CACHE_MB):
+    def __init__(self, quality: str = "balanced", feature_side: int | None = None,
+                 matting_side: int | None = None, device: str = "cpu", threads: int = 1,
+                 cache_mb: int = CACHE_MB):
+        if quality not in QUALITY:
+            raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")
+        feature_side = QUALITY[quality][0] if feature_side is None else feature_side
+        matting_side = QUALITY[quality][1] if matting_side is None else matting_side
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
@@ -77,6 +84,7 @@ class LiteEngine:
             raise InvalidInput(f"threads must be at least 1, got {threads}.")
         if cache_mb < 0:
             raise InvalidInput(f"cache_mb must be 0 or more, got {cache_mb}.")
+        self.quality = quality
         self.feature_side = feature_side
         self.matting_side = matting_side
         self.threads = threads

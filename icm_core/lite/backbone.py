@@ -103,10 +103,20 @@ def _linear_weights(source: int, target: int) -> np.ndarray:
     return weights
 
 
+#: weight of the stride-8 part of a descriptor (stride 16 and 32 weigh 1): stride-8 features
+#: (local texture, thin parts) separate fur, hair and foliage from their backgrounds far better
+#: (alphamatting coarse-map MSE 0.066 → 0.026 at weight 1) but confuse subjects with look-alike
+#: surroundings on large photographs; chosen by leave-one-group-out (benchmarks/lite_quality.py).
+STRIDE8_WEIGHT = 0.0
+
+
 def describe(image: np.ndarray, long_side: int, threads: int = 1) -> np.ndarray:
-    """Per-token descriptors on the stride-16 grid: L2-normalised stride-16 and upsampled
-    stride-32 features, concatenated and normalised again (C×h×w float32)."""
+    """Per-token descriptors on the stride-16 grid: each stage's features L2-normalised on that
+    grid (bilinear: 2×2 means of stride 8, stride 32 upsampled), the stride-8 part weighted
+    by STRIDE8_WEIGHT, concatenated and normalised again (C×h×w float32)."""
     features = stages(image, long_side, threads)
     grid = features["stride16"].shape[1:]
-    parts = [normalise(upsample(features[name], grid)) for name in ("stride16", "stride32")]
+    weights = {"stride8": STRIDE8_WEIGHT, "stride16": 1.0, "stride32": 1.0}
+    parts = [normalise(upsample(features[name], grid)) * np.float32(weight)
+             for name, weight in weights.items() if weight > 0]
     return np.ascontiguousarray(normalise(np.concatenate(parts, 0)), dtype=np.float32)

@@ -1,0 +1,39 @@
+"""The refinement's adaptive unknown band."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from icm_core import refine
+
+
+def _half_textured_disc(size=200):
+    """A disc; the picture is striped (like strands of hair) on its left half, flat on its right."""
+    y, x = np.mgrid[0:size, 0:size]
+    subject = (y - size / 2) ** 2 + (x - size / 2) ** 2 < (size / 3) ** 2
+    image = np.full((size, size, 3), 0.2, np.float32)
+    image[subject] = 0.8
+    stripes = (np.sin(x * 1.3 + y * 0.4) > 0) & (x < size / 2)
+    image[stripes] = 0.5
+    return image, subject
+
+
+def test_texture_scores_busy_boundaries_above_clean_ones():
+    image, subject = _half_textured_disc()
+    near = np.ones(subject.shape, bool)
+    busy = refine.texture(image, near, 4.0)
+    assert busy[100, 40] > 0.8  # on the striped side of the rim
+    assert busy[100, 160] < 0.5  # on the clean side
+    assert 0.0 <= busy.min() and busy.max() <= 1.0
+
+
+def test_unknown_band_widens_only_where_textured(monkeypatch):
+    image, subject = _half_textured_disc()
+    plain = refine.trimap_from_segmentation(subject, None, image)
+    monkeypatch.setattr(refine, "TEXTURE_BAND", 2.0)
+    wide = refine.trimap_from_segmentation(subject, None, image)
+    unknown_plain, unknown_wide = plain == 0.5, wide == 0.5
+    assert (unknown_plain <= unknown_wide).all()
+    left, right = np.s_[:, :100], np.s_[:, 100:]
+    assert unknown_wide[left].sum() > 1.5 * unknown_plain[left].sum()
+    assert unknown_wide[right].sum() < 1.2 * unknown_plain[right].sum()

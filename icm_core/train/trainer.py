@@ -177,7 +177,11 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------
 
     def _load_state(self) -> None:
-        state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways
+            raise InvalidInput(f"--resume: {self.out / STATE_FILE} cannot be read ({error}); "
+                               "start a new run in another folder.") from None
         saved = json.loads(state["config"])
         current = json.loads(json.dumps(self.config.as_json()))  # tuples → lists, as saved
         changed = [k for k in RUN_DEFINING if saved.get(k) != current[k]]
@@ -383,6 +387,12 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                    file=sys.stderr, disable=not config.progress)
         try:
+            if self.val is not None and self.step == 0:  # the starting point, for comparison
+                scores = {f"val_{k}": v for k, v in self.validate().items()}
+                log.write(0, scores)
+                bar.write(f"step 0: validation MSE {scores['val_mse']:.5f}")
+                for name, value in scores.items() if board is not None else ():
+                    board.add_scalar(name, value, 0)
             while self.step < config.steps:
                 logged = self.train_step()
                 interval.append(logged["loss"])

@@ -228,13 +228,13 @@ def test_icm_without_torch_says_how_to_install_it(qtbot, make_panel, host, monke
     assert panel.engine_combo.itemText(index).endswith("— not installed")
     panel.engine_combo.setCurrentIndex(index)
     assert panel.engine_reason.text() == (
-        "In-Context Matting (SD 2.1) is not installed: pip install 'icm-matting[icm]'"
-    )
+        'In-Context Matting (SD 2.1) is not installed: run pip install -e ".[icm]" in the '
+        "icm-matting folder")
     assert not panel.weights_button.isVisible()  # weights would not help
     screenshot(panel, "panel-icm-not-installed")
     brush_subject(panel)
     assert not panel.run()
-    assert "pip install 'icm-matting[icm]'" in panel.error_label.text()
+    assert 'pip install -e ".[icm]"' in panel.error_label.text()
 
 
 def test_layer_list_gets_the_room_until_a_result_and_bars_say_so_before_a_run(

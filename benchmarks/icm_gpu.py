@@ -128,7 +128,8 @@ def inference(setup: Setup, dtype_name: str, targets: int) -> dict:
     engine = IcmEngine.from_components(extractor, setup.decoder(extractor), size=setup.size,
                                        attention_slicing=False)
     scenes = synthetic.series(targets + 2, SCENE, seed=11)
-    reference = engine.encode_reference(scenes[0].image, (scenes[0].alpha >= 0.5).astype(np.float32))
+    mask = (scenes[0].alpha >= 0.5).astype(np.float32)
+    reference = engine.encode_reference(scenes[0].image, mask)
     engine.matte(scenes[1].image, reference)  # warm-up: kernels, allocator
     reset_peak(setup.device)
     started, cpu = time.perf_counter(), time.process_time()
@@ -159,8 +160,8 @@ def training(setup: Setup, pictures: int = 8, epochs: int = 2) -> dict:
         Image.fromarray(np.uint8(scene.image * 255 + 0.5)).save(data / f"{index}.png")
         Image.fromarray(np.uint8(scene.alpha * 255 + 0.5)).save(data / f"{index}_a.png")
         members.append({"id": str(index), "image": f"{index}.png", "alpha": f"{index}_a.png"})
-    groups = [{"name": f"g{g}", "reference": members[g * 4]["id"], "members": members[g * 4:g * 4 + 4]}
-              for g in range(pictures // 4)]
+    groups = [{"name": f"g{g}", "reference": members[4 * g]["id"],
+               "members": members[4 * g : 4 * g + 4]} for g in range(pictures // 4)]
     (data / "manifest.json").write_text(json.dumps({"format": "icm-matting-dataset/1",
                                                     "groups": groups}))
     dtype = torch.float16 if setup.device.type == "cuda" else torch.float32

@@ -50,7 +50,7 @@ def measure(megapixels: float, folder: Path, preset: str) -> dict:
     target = np.load(folder / f"target_{megapixels}.npy", mmap_mode=None)
     engine = get_engine("lite", quality=preset)
     handle = engine.encode_reference(reference.image, (reference.alpha > 0.5).astype(np.float32))
-    engine.matte(reference.image, handle)  # warm-up: network, numba kernels, thread pools
+    engine.matte(reference.image, handle)  # warm-up: network, imports, thread pools
     start, cpu = time.perf_counter(), time.process_time()
     result = engine.matte(target, handle, foreground=True)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -8,8 +8,7 @@ Prints {"inputs_tried", "crashes", "hangs", "foreign_exceptions", "partial_files
 family runs in its own process (a crash is a dead process, a hang a process past its budget or
 an input slower than HANG_SECONDS); the targets are those of tests/reliability/harness.py.
 The engine family warms its engine up before the clock starts (``warmup_s``): otherwise the
-first valid input pays for imports, the lite network and pymatting's compiled kernels, about
-5 CPU seconds, which at a load of 10 on two cores is over 20 s of wall time (the one "hang" of
+first valid input pays for imports and loading the lite network, a few CPU seconds, which at a load of 10 on two cores is over 20 s of wall time (the one "hang" of
 an earlier run).  Each family lists its slowest inputs with their wall and CPU seconds.
 """
 
@@ -122,7 +121,7 @@ def fuzz_family(family: str, seconds: float) -> dict:
 
 def _warm_up(engine) -> float:
     """One ordinary matte before the clock starts: the first one loads the network, imports
-    timm and pymatting (numba), about 5 CPU seconds that belong to no particular input."""
+    the solvers' libraries, CPU seconds that belong to no particular input."""
     from icm_core import synthetic
 
     started = time.monotonic()

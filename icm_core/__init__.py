@@ -1,8 +1,8 @@
 """icm-matting core: reference-guided alpha matting, free of Qt and of any host.
 
 Public entry points: :func:`icm_core.engines.get_engine`, the types and errors in
-:mod:`icm_core.api`, image I/O in :mod:`icm_core.imageio`.  Heavy libraries (torch,
-pymatting, diffusers) are imported lazily by the engines, so importing this package is cheap.
+:mod:`icm_core.api`, image I/O in :mod:`icm_core.imageio`.  Heavy libraries (ONNX Runtime,
+SciPy, torch, diffusers) are imported lazily by the engines, so importing this package is cheap.
 """
 
 from __future__ import annotations

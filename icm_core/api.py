@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # only annotations: `icm-matting --help` stays free of numpy
+    import numpy as np
 
 #: ``progress(fraction in [0, 1], message)`` — called between stages.
 ProgressCallback = Callable[[float, str], None]

@@ -46,7 +46,7 @@ OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
 # torch (icm) and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
 # products in the matting solver) are added in an order that depends on the thread count, so the
 # last bits would differ between a multi-threaded single process and single-threaded workers.
-# numba's and OpenCV's parallel loops split independent rows: those use a worker's share of cores.
+# OpenCV's parallel loops split independent rows: those use a worker's share of cores.
 TARGET_THREADS = 1
 
 
@@ -167,6 +167,8 @@ class Job:
     settings: MatteSettings = field(default_factory=MatteSettings)
     alpha_video: bool = False
     inputs: list[str] = field(default_factory=list)  # as the user gave them, for the manifest
+    # more (image, mask) references, combined with the first: e.g. targets corrected earlier
+    also: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 @dataclass
@@ -189,6 +191,19 @@ class Summary:
     seconds: float
     manifest: Path | None
     videos: list[Path] = field(default_factory=list)
+
+
+def encode_references(engine, pairs: list[tuple[np.ndarray, np.ndarray]]):
+    """One reference from (image, mask) pairs: the first alone, or all of them combined."""
+    references = []
+    for number, (image, mask) in enumerate(pairs):
+        try:
+            references.append(engine.encode_reference(image, mask))
+        except InvalidInput as error:
+            if number == 0:
+                raise
+            raise type(error)(f"Extra reference {number} (--also): {error}") from None
+    return references[0] if len(references) == 1 else engine.combine(references)
 
 
 def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
@@ -251,28 +266,25 @@ def uses_gpu(engine: str, options: dict) -> bool:
 
 
 def worker_environment(share: int) -> dict[str, str]:
-    """Thread-pool sizes for a worker process, read by OpenMP, BLAS and numba when they load:
+    """Thread-pool sizes for a worker process, read by OpenMP and BLAS when they load:
     with several workers on one machine each must stay within its ``share`` of the cores."""
     fixed = str(TARGET_THREADS)
-    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed,
-            "NUMBA_NUM_THREADS": str(share)}
+    return {"OMP_NUM_THREADS": fixed, "MKL_NUM_THREADS": fixed, "OPENBLAS_NUM_THREADS": fixed}
 
 
 def set_threads(share: int) -> Callable[[], None]:
     """Size this process's thread pools for matting (see ``TARGET_THREADS``); returns a function
     that restores the previous sizes."""
     import cv2
-    import numba
     from threadpoolctl import threadpool_limits
 
     # only the icm engine uses torch (lite never imports it); a worker process gets it from
     # OMP_NUM_THREADS (worker_environment) when its engine loads
     torch = sys.modules.get("torch")
-    saved = torch and torch.get_num_threads(), cv2.getNumThreads(), numba.get_num_threads()
+    saved = torch and torch.get_num_threads(), cv2.getNumThreads()
     if torch:
         torch.set_num_threads(TARGET_THREADS)
     cv2.setNumThreads(share)
-    numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
     blas = threadpool_limits(TARGET_THREADS, user_api="blas")
 
     def restore() -> None:
@@ -280,7 +292,6 @@ def set_threads(share: int) -> Callable[[], None]:
         if torch:
             torch.set_num_threads(saved[0])
         cv2.setNumThreads(saved[1])
-        numba.set_num_threads(saved[2])
 
     return restore
 
@@ -364,6 +375,8 @@ def _identity(job: Job) -> dict:
         "weights": weights_fingerprint(job.engine, job.engine_options),
         "reference": {"path": str(job.reference.resolve()), "sha256": sha256_bytes(read_bytes(job.reference))},
         "mask": {"path": str(job.mask.resolve()), "sha256": sha256_bytes(read_bytes(job.mask))},
+        "also": [{"path": str(path.resolve()), "sha256": sha256_bytes(read_bytes(path))}
+                 for pair in job.also for path in pair],
     }
 
 
@@ -372,6 +385,8 @@ def _differences(old: dict, new: dict) -> list[str]:
     for name in ("reference", "mask"):
         if old.get(name, {}).get("sha256") != new[name]["sha256"]:
             found.append(f"the {name} file differs ({new[name]['path']})")
+    if [f["sha256"] for f in old.get("also", [])] != [f["sha256"] for f in new["also"]]:
+        found.append("the extra references (--also) differ")
     if old.get("weights") != new["weights"]:
         found.append("the engine's weights differ")
     previous = old.get("settings", {})
@@ -461,15 +476,14 @@ def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | Non
 
 class InProcess:
     """Targets one after another in this process (thread pools sized as in workers, so results
-    are the same bits; numba and OpenCV still use every core)."""
+    are the same bits; OpenCV still uses every core)."""
 
     capacity = 1
 
-    def __init__(self, engine, image: np.ndarray, mask: np.ndarray, settings: MatteSettings,
-                 status=None):
+    def __init__(self, engine, pairs: list, settings: MatteSettings, status=None):
         self.restore_threads = set_threads(os.cpu_count() or 1)
         try:
-            self.reference = engine.encode_reference(image, mask)
+            self.reference = encode_references(engine, pairs)
         except BaseException:
             self.restore_threads()
             raise
@@ -494,15 +508,15 @@ class InProcess:
 _worker: dict = {}  # per worker process: engine, reference (or the error encoding it), settings, lock
 
 
-def _start_worker(engine_name: str, options: dict, image: np.ndarray, mask: np.ndarray,
-                  settings: MatteSettings, share: int, device_lock) -> None:
+def _start_worker(engine_name: str, options: dict, pairs: list, settings: MatteSettings,
+                  share: int, device_lock) -> None:
     from .engines import get_engine
 
     set_threads(share)
     _worker.update(settings=settings, lock=device_lock, error=None)
     try:
         _worker["engine"] = engine = get_engine(engine_name, **options)
-        _worker["reference"] = engine.encode_reference(image, mask)
+        _worker["reference"] = encode_references(engine, pairs)
     except IcmError as error:  # reported with every target rather than killing the pool
         _worker["error"] = str(error)
 
@@ -522,8 +536,8 @@ class ProcessPool:
     so this costs no more than shipping one encoding).  A pool whose worker died is replaced;
     the targets it held come back as lost (and are retried)."""
 
-    def __init__(self, workers: int, engine_name: str, options: dict, image: np.ndarray,
-                 mask: np.ndarray, settings: MatteSettings, gpu: bool = False):
+    def __init__(self, workers: int, engine_name: str, options: dict, pairs: list,
+                 settings: MatteSettings, gpu: bool = False):
         import multiprocessing
 
         # spawn, not fork: forking a process whose torch/OpenMP threads already run can deadlock
@@ -531,7 +545,7 @@ class ProcessPool:
         self.workers = workers
         self.share = max(1, (os.cpu_count() or 1) // workers)
         lock = self.context.Lock() if gpu else None
-        self.initargs = (engine_name, options, image, mask, settings, self.share, lock)
+        self.initargs = (engine_name, options, pairs, settings, self.share, lock)
         self.capacity = 2 * workers  # one queued per worker hides the hand-over
         self.pool = None
         self.futures: dict = {}
@@ -623,12 +637,12 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
                 f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
                 "choose another --out folder or pass --overwrite."
             )
-    reference_image, reference_mask = read_image(job.reference), read_mask(job.mask)
+    pairs = [(read_image(image), read_mask(mask))
+             for image, mask in [(job.reference, job.mask), *job.also]]
     bar = tqdm(total=len(targets), unit="target", file=sys.stderr, dynamic_ncols=True,
                disable=not show_progress)
     try:  # the reference is encoded here: a bad one fails before anything is written
-        executor = _start_executor(mode, job, workers, ray, reference_image, reference_mask, gpu,
-                                   status=bar.set_postfix_str)
+        executor = _start_executor(mode, job, workers, ray, pairs, gpu, status=bar.set_postfix_str)
     except BaseException:
         bar.close()
         raise
@@ -700,23 +714,25 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
                    time.perf_counter() - started, manifest.path if manifest else None, videos)
 
 
-def _start_executor(mode: str, job: Job, workers: int, ray: str | None, image: np.ndarray,
-                    mask: np.ndarray, gpu: bool, status):
+def _start_executor(mode: str, job: Job, workers: int, ray: str | None, pairs: list,
+                    gpu: bool, status):
     if mode == "ray":
         from .raybatch import RayActors
 
         return RayActors(ray, workers if workers > 1 else None, job.engine, job.engine_options,
-                         image, mask, job.settings, gpu)
+                         pairs, job.settings, gpu)
     from .engines import get_engine
     from .validate import check_image, check_mask
 
     if mode == "workers":
-        check_image(image, "reference image")
-        check_mask(mask, image.shape, "reference mask")
-        pool = ProcessPool(workers, job.engine, job.engine_options, image, mask, job.settings, gpu)
+        for number, (image, mask) in enumerate(pairs):
+            what = f"extra reference {number} (--also)" if number else "reference"
+            check_image(image, f"{what} image")
+            check_mask(mask, image.shape, f"{what} mask")
+        pool = ProcessPool(workers, job.engine, job.engine_options, pairs, job.settings, gpu)
         pool.start()
         return pool
-    return InProcess(get_engine(job.engine, **job.engine_options), image, mask, job.settings, status)
+    return InProcess(get_engine(job.engine, **job.engine_options), pairs, job.settings, status)
 
 
 def _alphas_8bit(frames: list[Target]) -> Iterator[np.ndarray]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from . import install_hint
 from .api import InvalidInput
-from .batch import MatteSettings, Outcome, matte_one, set_threads, worker_environment
+from .batch import (MatteSettings, Outcome, encode_references, matte_one, set_threads,
+                    worker_environment)
 
 PER_ACTOR = 2  # targets queued per actor: one computing, one waiting, so actors never idle
 
@@ -30,8 +29,8 @@ class _Matter:
         self.engine = get_engine(engine_name, **options)
         self.reference = None
 
-    def encode(self, image: np.ndarray, mask: np.ndarray):
-        return self.engine.encode_reference(image, mask)
+    def encode(self, pairs: list):
+        return encode_references(self.engine, pairs)
 
     def use(self, reference) -> None:
         self.reference = reference
@@ -64,7 +63,7 @@ class RayActors:
     """Executor (see :mod:`icm_core.batch`) over Ray actors."""
 
     def __init__(self, address: str | None, actors: int | None, engine_name: str, options: dict,
-                 image: np.ndarray, mask: np.ndarray, settings: MatteSettings, gpu: bool,
+                 pairs: list, settings: MatteSettings, gpu: bool,
                  cpus: int = 1):
         ray = self.ray = _ray()
         self.started_ray = not ray.is_initialized()
@@ -76,14 +75,14 @@ class RayActors:
                 raise InvalidInput(f"Cannot reach the Ray cluster at {address!r}: {error}") from None
         self.actors = []
         try:
-            self._start(actors, cpus, engine_name, options, image, mask, settings, gpu)
+            self._start(actors, cpus, engine_name, options, pairs, settings, gpu)
         except BaseException as error:
             self.close()
             if isinstance(error, ray.exceptions.RayTaskError):  # the engine refused the reference
                 raise error.as_instanceof_cause() from None
             raise
 
-    def _start(self, actors, cpus, engine_name, options, image, mask, settings, gpu) -> None:
+    def _start(self, actors, cpus, engine_name, options, pairs, settings, gpu) -> None:
         ray = self.ray
         count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
         self.actor_class = ray.remote(_Matter).options(
@@ -94,7 +93,7 @@ class RayActors:
         self.settings = ray.put(settings)
         self.actors = [self.actor_class.remote(*self.engine_args) for _ in range(count)]
         # Encoded once, on one actor; every actor reads the same object from the store.
-        self.reference = self.actors[0].encode.remote(image, mask)
+        self.reference = self.actors[0].encode.remote(pairs)
         ray.get(self.reference)  # a reference the engine refuses fails the job here
         for actor in self.actors:
             actor.use.remote(self.reference)

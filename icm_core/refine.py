@@ -5,7 +5,9 @@
    regions the in-context evidence does not support.
 2. :func:`trimap_from_segmentation` opens an unknown band around the boundary whose width
    follows the image size and widens where the coarse estimate was uncertain.
-3. :func:`closed_form_alpha` solves closed-form matting (pymatting) on the band's bounding box.
+3. :func:`closed_form_alpha` solves closed-form matting on the band's bounding box (scipy's
+   sparse LU on the unknown pixels' rows of the matting Laplacian: no JIT compilation, so the
+   first matte after installing is as fast as the next).
 4. :func:`guided_upsample` carries an alpha computed at a working resolution up to the full
    resolution with a fast guided filter driven by the full-resolution picture, so memory stays
    bounded (no full-resolution linear system).
@@ -32,7 +34,7 @@ TEXTURE_BAND = 1.5
 #: multilevel foreground estimation: two more passes over the pyramid and a tenth of the
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
-FOREGROUND_ML = {"n_big_iterations": 4, "gradient_weight": 0.1}
+FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -118,18 +120,9 @@ def texture(image: np.ndarray, near: np.ndarray, width: float) -> np.ndarray:
 
 
 def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray) -> np.ndarray:
-    """Closed-form matting (Levin et al., via pymatting) solved only on the unknown band's
-    bounding box (plus a margin); outside it, and where the band has no sure subject or no
-    sure background to anchor the solve, the binary ``subject`` mask stands."""
-    from importlib import import_module
-
-    from pymatting import estimate_alpha_cf
-
-    ichol = import_module("pymatting.preconditioner.ichol")  # the module, not its function
-    # pymatting prints a "PERFORMANCE WARNING" when its first preconditioner attempt needs a
-    # diagonal shift (routine on matting Laplacians); keep it out of the host's console.
-    ichol.print = lambda *parts, **_: log.debug(" ".join(map(str, parts)))
-
+    """Closed-form matting (Levin et al.) solved only on the unknown band's bounding box (plus
+    a margin); outside it, and where the band has no sure subject or no sure background to
+    anchor the solve, the binary ``subject`` mask stands."""
     alpha = subject.astype(np.float32)
     unknown = (trimap > 0.25) & (trimap < 0.75)
     if not unknown.any():
@@ -142,8 +135,72 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
     local = trimap[box]
     has_windows = min(local.shape) >= 3  # the matting Laplacian is built from 3×3 windows
     if has_windows and (local > 0.75).any() and (local < 0.25).any():
-        solved = estimate_alpha_cf(image[box].astype(np.float64), local.astype(np.float64))
+        solved = _solve_closed_form(image[box].astype(np.float64), local > 0.75, unknown[box],
+                                    subject[box])
         alpha[box] = np.clip(solved, 0.0, 1.0)
+    return alpha
+
+
+# (dy, dx) of the 9 pixels of a 3×3 window, row-major
+_WINDOW = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+# where pixel l of a window lies in pixel k's 5×5 neighbourhood (row-major slot 0…24)
+_SLOT = (_WINDOW[None, :, 0] - _WINDOW[:, None, 0] + 2) * 5 + _WINDOW[None, :, 1] - _WINDOW[:, None, 1] + 2
+
+
+def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
+                       prior: np.ndarray, epsilon: float = 1e-7, chunk: int = 32768) -> np.ndarray:
+    """Alpha of the ``unknown`` pixels from L_U·α_U = −R·α_K, with L the matting Laplacian
+    (3×3 windows, regularisation ``epsilon``) and α_K 1 on ``sure`` subject, 0 elsewhere.
+
+    Only the unknown pixels' rows of L are built (each couples a pixel with its 5×5
+    neighbourhood), from the windows that hold an unknown pixel, ``chunk`` windows at a time.
+    The symmetric system is solved exactly by a sparse LU factorisation (scipy/SuperLU).
+    """
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.linalg import splu
+
+    height, width = unknown.shape
+    count = int(unknown.sum())
+    row_of = np.full(height * width, -1, np.int64)  # pixel index -> row of the system, or -1
+    row_of[unknown.ravel()] = np.arange(count)
+    centres = np.zeros_like(unknown)  # windows (centred on inner pixels) holding an unknown pixel
+    for dy, dx in _WINDOW:
+        centres[1:-1, 1:-1] |= unknown[1 + dy:height - 1 + dy, 1 + dx:width - 1 + dx]
+    centre_y, centre_x = np.nonzero(centres)
+    colours = image.reshape(-1, 3)
+    regularisation = np.eye(3) * (epsilon / 9.0)
+    values = np.zeros(count * 25)
+    for start in range(0, len(centre_y), chunk):
+        pixels = ((centre_y[start:start + chunk, None] + _WINDOW[:, 0]) * width
+                  + centre_x[start:start + chunk, None] + _WINDOW[:, 1])
+        window = colours[pixels]
+        window -= window.mean(axis=1, keepdims=True)
+        inverse = np.linalg.inv(np.einsum("wki,wkj->wij", window, window) / 9.0 + regularisation)
+        affinity = np.einsum("wki,wij,wlj->wkl", window, inverse, window)
+        entries = np.eye(9) - (1.0 + affinity) / 9.0
+        rows = row_of[pixels]
+        wanted = np.broadcast_to((rows >= 0)[:, :, None], entries.shape)
+        values += np.bincount((rows[:, :, None] * 25 + _SLOT)[wanted], entries[wanted],
+                              minlength=count * 25)
+    values = values.reshape(count, 25)
+    unknown_y, unknown_x = np.nonzero(unknown)
+    slot_y, slot_x = np.divmod(np.arange(25), 5)
+    near_y, near_x = unknown_y[:, None] + slot_y - 2, unknown_x[:, None] + slot_x - 2
+    inside = (near_y >= 0) & (near_y < height) & (near_x >= 0) & (near_x < width) & (values != 0)
+    neighbour = np.where(inside, near_y * width + near_x, 0)
+    column = row_of[neighbour]
+    coupled = inside & (column >= 0)
+    rows = np.broadcast_to(np.arange(count)[:, None], values.shape)
+    # a vanishing pull towards the subject mask keeps a band that touches no sure pixel solvable
+    anchor = 1e-10
+    system = csc_matrix((values[coupled], (rows[coupled], column[coupled])), shape=(count, count))
+    system.setdiag(system.diagonal() + anchor)
+    known_subject = inside & (column < 0) & sure.ravel()[neighbour]
+    right = anchor * prior[unknown] - (values * known_subject).sum(axis=1)
+    solver = splu(system, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                  options={"SymmetricMode": True})
+    alpha = sure.astype(np.float64)
+    alpha[unknown] = solver.solve(right)
     return alpha
 
 
@@ -248,12 +305,9 @@ def shrink(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
 
 def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_alpha: np.ndarray) -> np.ndarray:
     """Un-premultiplied subject colour at ``image``'s size: multilevel foreground estimation
-    (pymatting) at the matting resolution, plus the full-resolution picture's fine detail."""
-    from pymatting import estimate_foreground_ml
-
-    low = estimate_foreground_ml(matting_image.astype(np.float64), matting_alpha.astype(np.float64),
-                                 **FOREGROUND_ML)
-    low = low.astype(np.float32)
+    at the matting resolution, plus the full-resolution picture's fine detail."""
+    low, _ = multilevel_foreground(matting_image.astype(np.float32), matting_alpha.astype(np.float32),
+                                   **FOREGROUND_ML)
     if matting_image.shape == image.shape:
         return np.clip(low, 0.0, 1.0)
     height, width = image.shape[:2]
@@ -263,3 +317,67 @@ def estimate_foreground(image: np.ndarray, matting_image: np.ndarray, matting_al
     foreground += image
     foreground -= cv2.resize(matting_image, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(foreground, 0.0, 1.0, out=foreground)
+
+
+def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: float = 1e-5,
+                          gradient_weight: float = 1.0, small_size: int = 32, small_iterations: int = 10,
+                          big_iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Fast multi-level foreground estimation (Germer et al. 2020, pymatting's defaults),
+    vectorised: each sweep updates the two colours of a checkerboard in turn (red-black
+    Gauss-Seidel) instead of pixel by pixel, so it needs no compiled loops.  Returns the
+    foreground and background colours (float32, H×W×3, in [0, 1])."""
+    height, width = alpha.shape
+    subject, background = alpha > 0.9, alpha < 0.1
+    fg = (image[subject].sum(0) / (subject.sum() + 1e-5))[None, None].astype(np.float32)
+    bg = (image[background].sum(0) / (background.sum() + 1e-5))[None, None].astype(np.float32)
+    levels = max(1, int(np.ceil(np.log2(max(height, width)))))
+    for level in range(levels + 1):
+        h, w = round(height ** (level / levels)), round(width ** (level / levels))
+        picture, a = _nearest(image, h, w), _nearest(alpha, h, w)[..., None]
+        # colours with a one-pixel border repeating the edge (the method clamps at the edges)
+        fg = np.pad(_nearest(fg, h, w), ((1, 1), (1, 1), (0, 0)), mode="edge")
+        bg = np.pad(_nearest(bg, h, w), ((1, 1), (1, 1), (0, 0)), mode="edge")
+        padded_alpha = np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        shifts = [(slice(0, -2), slice(1, -1)), (slice(2, None), slice(1, -1)),
+                  (slice(1, -1), slice(0, -2)), (slice(1, -1), slice(2, None))]
+        weights = [regularization + gradient_weight * np.abs(a - padded_alpha[shift])
+                   for shift in shifts]
+        total = sum(weights)
+        a00, a11, a01 = a * a + total, (1.0 - a) ** 2 + total, a * (1.0 - a)
+        determinant = a00 * a11 - a01 * a01
+        # the 2×2 system per pixel, inverted once per level
+        f_from_f, f_from_b = a11 / determinant, -a01 / determinant
+        b_from_b, b_from_f = a00 / determinant, f_from_b
+        colour_a, colour_b = a * picture, (1.0 - a) * picture
+        inner = (slice(1, -1), slice(1, -1))
+        # red-black order: the pixels with even y + x, then the others; each colour is two
+        # quarter grids (every other row and column), so a half sweep touches only its pixels
+        quarters = {}
+        for row, col in ((0, 0), (1, 1), (0, 1), (1, 0)):
+            grid = (slice(row, None, 2), slice(col, None, 2))
+            centre = (slice(1 + row, 1 + h, 2), slice(1 + col, 1 + w, 2))
+            around = [(slice(row, h, 2), centre[1]), (slice(2 + row, 2 + h, 2), centre[1]),
+                      (centre[0], slice(col, w, 2)), (centre[0], slice(2 + col, 2 + w, 2))]
+            quarters[row, col] = (centre, around, [weight[grid] for weight in weights],
+                                  colour_a[grid], colour_b[grid], f_from_f[grid], f_from_b[grid],
+                                  b_from_f[grid], b_from_b[grid])
+        for _ in range(small_iterations if max(h, w) <= small_size else big_iterations):
+            for turn in (((0, 0), (1, 1)), ((0, 1), (1, 0))):
+                for quarter in turn:
+                    centre, around, near, from_a, from_b, ff, fb, bf, bb = quarters[quarter]
+                    pull_f = from_a + sum(weight * fg[at] for weight, at in zip(near, around))
+                    pull_b = from_b + sum(weight * bg[at] for weight, at in zip(near, around))
+                    fg[centre] = np.clip(ff * pull_f + fb * pull_b, 0, 1)
+                    bg[centre] = np.clip(bf * pull_f + bb * pull_b, 0, 1)
+                for padded in (fg, bg):  # refresh the repeated edge
+                    padded[0], padded[-1] = padded[1], padded[-2]
+                    padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
+        fg, bg = fg[inner], bg[inner]
+    return np.ascontiguousarray(fg), np.ascontiguousarray(bg)
+
+
+def _nearest(picture: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize with the multilevel method's index rule."""
+    rows = np.minimum(np.arange(height) * picture.shape[0] // height, picture.shape[0] - 1)
+    cols = np.minimum(np.arange(width) * picture.shape[1] // width, picture.shape[1] - 1)
+    return picture[rows][:, cols]

@@ -23,11 +23,15 @@ def _temporary_home() -> Path:
 
     Libraries find their caches from these (Ray's ~/.ray, platformdirs and so our weights cache,
     ONNX Runtime's ~/.cache/Microsoft, GEGL and babl under GIMP, Qt's settings); those with
-    variables of their own that could point elsewhere get them set or cleared too."""
+    variables of their own that could point elsewhere get them set or cleared too.  Done once:
+    a pytest started by a test, or this file imported again as ``tests.conftest``, keeps it."""
+    if Path(os.environ.get("ICM_MATTING_TESTS_HOME", "/nonexistent")).is_dir():
+        return Path(os.environ["ICM_MATTING_TESTS_HOME"])
     # user-installed packages (pip install --user) must stay importable for child processes
     os.environ.setdefault("PYTHONUSERBASE", site.getuserbase())
     root = Path(tempfile.mkdtemp(prefix="icm-matting-tests-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
+    os.environ["ICM_MATTING_TESTS_HOME"] = str(root)
     for variable, folder in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"),
                              ("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data"),
                              ("XDG_STATE_HOME", "state")):
@@ -35,7 +39,6 @@ def _temporary_home() -> Path:
         os.environ[variable] = str(root / folder)
     os.environ["HF_HOME"] = str(root / "cache" / "huggingface")
     os.environ["TORCH_HOME"] = str(root / "cache" / "torch")
-    os.environ["NUMBA_CACHE_DIR"] = str(root / "cache" / "numba")
     os.environ["MPLCONFIGDIR"] = str(root / "config" / "matplotlib")
     for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE",
                      "ICM_MATTING_HOME", "ICM_MATTING_CHECKPOINT", "ICM_MATTING_SD"):

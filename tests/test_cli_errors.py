@@ -53,7 +53,7 @@ def test_out_naming_a_file_is_refused(tmp_path, capsys, command, inside):
 
 @pytest.mark.parametrize("command", [_matte, _batch])
 @pytest.mark.parametrize("option, message", [
-    ("bogus=1", "The lite engine has no option 'bogus'; its options are feature_side, matting_side"),
+    ("bogus=1", "The lite engine has no option 'bogus'; its options are quality, feature_side"),
     ("matting_side=abc", "matting_side takes a whole number 256…4096, not 'abc'"),
     ("matting_side=100", "matting_side takes a whole number 256…4096, not 100"),
     ("feature_side=640.5", "feature_side takes a whole number 128…2048, not '640.5'"),
@@ -122,8 +122,7 @@ def test_help_lists_every_engine_option_with_its_range(command, capsys):
     for name in engine_names():
         for option in engine_class(name).OPTIONS:
             assert f"    {option.name}: {option.allowed()}" in text
-    assert "matting_side: a whole number 256…4096" in text
-    assert "quality: one of fast, balanced, best, default balanced" in text
+    assert "matting_side: a whole number 256…4096\n" in text
     assert "--device {auto,cpu,cuda,mps}" in text
     assert max(map(len, options_help().splitlines())) <= 80  # a terminal's width
 

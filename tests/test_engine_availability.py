@@ -50,3 +50,11 @@ def test_probe_imports_nothing_heavy():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_icm_without_torch_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # find_spec("torch") is None: not installed
+    assert engines.availability("icm") == (
+        False, 'Not installed: run `pip install -e ".[icm]"` in the icm-matting folder (missing torch).'
+    )
+    assert engines.availability("lite") == (True, "")

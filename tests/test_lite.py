@@ -156,7 +156,7 @@ def test_quality_presets_set_the_sides_and_explicit_options_win():
     assert fast.feature_side < get_engine("lite").feature_side < best.feature_side
     assert fast.matting_side < best.matting_side
     assert get_engine("lite", quality="fast", matting_side=2048).matting_side == 2048
-    with pytest.raises(InvalidInput, match="quality takes one of fast, balanced, best"):
+    with pytest.raises(InvalidInput, match="quality takes one of fast, balanced, best, not .ultra."):
         get_engine("lite", quality="ultra")
 
 

@@ -144,3 +144,22 @@ def test_bad_hints_are_refused_clearly(engine, reference, keep, remove, message)
     with pytest.raises(InvalidInput, match="Hints"):
         engine.matte(scene.image, reference, hints=(keep, remove))
     assert np.array_equal(scene.image, before)
+
+
+def test_a_dab_smaller_than_a_token_cell_re_classifies_no_token(engine, reference):
+    """A dab on the subject's edge (the artist fixing a few pixels) is pinned, but the token it
+    lands on holds both classes: its look-alikes must not follow it."""
+    from icm_core.lite.corrections import hint_cells
+
+    grid = (30, 40)  # cells of 12 px on SIZE
+    assert not hint_cells(disc(SIZE, (180, 240), 5) > 0.5, grid).any()  # 79 px < one cell
+    assert hint_cells(disc(SIZE, (180, 240), 10) > 0.5, grid).any()  # 314 px
+    scene, (left, right) = bystanders(1)
+    plain = engine.matte(scene.image, reference).alpha
+    rows, cols = np.nonzero(scene.alpha > 0.5)
+    edge = (int(rows.mean()), int(cols.max()) - 2)  # the subject's right rim
+    dab = disc(SIZE, edge, 4)
+    after = engine.matte(scene.image, reference, hints=Hints(remove=dab)).alpha
+    assert after[dab > 0].max() == 0.0
+    far = ~ndimage.binary_dilation(dab > 0, iterations=40)
+    assert np.abs(after - plain)[far].max() < 0.05

@@ -25,20 +25,27 @@ def test_engine_options_table_is_the_one_help_prints():
     assert options_help() + "\n" in _blocks(README, "text")
 
 
-def test_python_snippet_runs_as_written(tmp_path, monkeypatch):
-    (snippet,) = _blocks(README, "python")
+def test_python_snippets_run_as_written(tmp_path, monkeypatch):
+    """The matting snippet, then the correction snippet that follows it in the README."""
+    matting, correcting = _blocks(README, "python")
     scenes = synthetic.series(3, size=(72, 96), seed=3)
     imageio.write_image(tmp_path / "ref.jpg", scenes[0].image)  # PNG inside: read by content
     imageio.write_alpha(tmp_path / "ref-mask.png", (scenes[0].alpha > 0.5).astype(np.float32))
     for index, scene in enumerate(scenes[1:]):
         imageio.write_image(tmp_path / "shots" / f"s{index}.jpg", scene.image)
     monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, "README.md", "exec"), {})
+    names = {}
+    exec(compile(matting, "README.md", "exec"), names)
     for index, scene in enumerate(scenes[1:]):
         alpha = imageio.read_mask(tmp_path / "mattes" / f"s{index}_alpha.png")
         assert alpha.shape == scene.alpha.shape
         assert np.abs(alpha - scene.alpha).mean() < 0.1  # a matte of the subject, not noise
         assert (tmp_path / "mattes" / f"s{index}_cutout.png").is_file()
+    exec(compile(correcting, "README.md", "exec"), names)
+    for result in (names["quick"], names["final"]):
+        assert result.alpha.shape == scenes[-1].alpha.shape
+        assert result.alpha[:8, :8].max() == 0.0
+    assert names["reference"].count == 2
 
 
 def test_the_formats_named_are_the_formats_read(tmp_path):

@@ -327,6 +327,8 @@ class Panel(QtWidgets.QWidget):
     def _set_running(self, running: bool) -> None:
         self.controls.set_running(running)
         self.reference.set_running(running)
+        if running:  # finished runs enable it again through show_preview
+            self.review.correct_button.setEnabled(False)
 
     def _on_progress(self, progress: Progress) -> None:
         self.controls.show_progress(progress, self.targets.name(progress.layer_id))
@@ -361,6 +363,7 @@ class Panel(QtWidgets.QWidget):
         self._set_running(False)
         self.targets.mark_finished(completed=finished.status == "done")
         self.controls.show_finished(finished, self._run_folders)
+        self.show_preview()
         self.run_finished.emit(finished)
 
     # == correcting one target =====================================================================
@@ -381,7 +384,7 @@ class Panel(QtWidgets.QWidget):
         self.correction.set_target(done.layer_id, done.name, pixels, done.alpha)
         self.left.setCurrentWidget(self.correction)
         self.controls.run_button.setEnabled(False)
-        self.review.correct_button.setEnabled(False)
+        self.show_preview()
         self.clear_error()
         self._set_status(
             "Accept replaces the result with the corrected one; Learn from this also matches "
@@ -483,6 +486,8 @@ class Panel(QtWidgets.QWidget):
     def show_preview(self) -> None:
         self.review.setVisible(bool(self.results))
         self.review.show_result(self.results.get(self.targets.current_id()))
+        if self.runner.busy or self._correcting is not None:
+            self.review.correct_button.setEnabled(False)
 
     # == messages ==================================================================================
     def show_error(self, message: str, append: bool = False) -> None:

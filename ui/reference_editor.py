@@ -72,6 +72,10 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.opacity_slider.setToolTip("How strongly the mask colour covers the picture")
         opacity_label = QtWidgets.QLabel("Opacity")
         opacity_label.setBuddy(self.opacity_slider)
+        opacity = QtWidgets.QWidget()  # label and slider leave for the » menu together
+        opacity_row = row(opacity_label, self.opacity_slider)
+        opacity_row.setContentsMargins(0, 0, 0, 0)
+        opacity.setLayout(opacity_row)
         size_label = QtWidgets.QLabel("Size")
         size_label.setBuddy(self.size_slider)
 
@@ -89,12 +93,11 @@ class ReferenceEditor(QtWidgets.QWidget):
         for group in (
             (self.paint_button, self.erase_button, size_label, self.size_slider, self.size_label),
             (self.undo_button, self.redo_button, self.clear_button, self.mask_from_button),
-            (self.fit_button, self.soft_check, self.color_button, opacity_label),
+            (self.fit_button, self.soft_check, self.color_button, opacity),
         ):
             for widget in group:
                 self.toolbar.addWidget(widget)
             self.toolbar.addSeparator()
-        self.toolbar.addWidget(self.opacity_slider)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -160,7 +160,7 @@ class RunControls(QtWidgets.QWidget):
         """Probe which engines can run (cheap); with ``fall_back``, leave one that cannot.
 
         An engine that cannot run stays selectable: choosing it shows why and what to do."""
-        from icm_core import engines
+        from icm_core import engines, install_hint
 
         self.engine_problems = {}
         for index in range(self.engine_combo.count()):
@@ -168,7 +168,8 @@ class RunControls(QtWidgets.QWidget):
             ok, reason = engines.availability(key)
             missing = [name for name in engines.REQUIREMENTS.get(key, ()) if not find_spec(name)]
             if missing:
-                reason = f"not installed: pip install 'icm-matting[{key}]'"
+                # not on PyPI: installed from its folder, as the README says
+                reason = f"not installed: run {install_hint(key)} in the icm-matting folder"
             state = "" if ok else " — not installed" if missing else " — not set up"
             self.engine_combo.setItemText(index, ENGINES[key] + state)
             tip = reason or ENGINES[key]

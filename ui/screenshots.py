@@ -33,7 +33,8 @@ def render(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
 
     def grab(widget, name: str) -> None:
-        app.processEvents()
+        for _ in range(20):  # thumbnails load one per event-loop turn
+            app.processEvents()
         path = out / f"{name}.jpg"  # the example pictures are grainy: PNG would weigh 0.5 MB each
         if not widget.grab().save(str(path), "JPG", 88):
             raise SystemExit(f"could not write {path}")

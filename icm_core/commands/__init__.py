@@ -21,8 +21,6 @@ class HelpFormatter(argparse.HelpFormatter):
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """--engine, --engine-option, --device (read by :func:`parse_options`) and --seed, for every
     command that mattes; ``--help`` lists every engine's options."""
-    from ..engines import options_help
-
     parser.add_argument("--engine", default="lite", help="matting engine: lite (default, CPU) or icm (Stable Diffusion 2.1)")
     parser.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
                         help="an engine option from the table below, e.g. matting_side=1536 "
@@ -32,7 +30,16 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         "CUDA); lite runs on the CPU only")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     parser.formatter_class = HelpFormatter
+    # the options table imports the engine modules (numpy, OpenCV): only when this help shows,
+    # so that `icm-matting --help` and every run stay free of it
+    parser.format_help = lambda: _help_with_engine_options(parser)
+
+
+def _help_with_engine_options(parser: argparse.ArgumentParser) -> str:
+    from ..engines import options_help
+
     parser.epilog = options_help()
+    return argparse.ArgumentParser.format_help(parser)
 
 
 def parse_options(args: argparse.Namespace) -> dict:

@@ -8,14 +8,6 @@ from pathlib import Path
 
 from ..api import InvalidInput
 from . import add_engine_arguments, parse_options
-from ..batch import (
-    MANIFEST_NAME,
-    Job,
-    MatteSettings,
-    collect_sources,
-    plan_targets,
-    run_batch,
-)
 
 
 def register(subparsers) -> None:
@@ -25,13 +17,17 @@ def register(subparsers) -> None:
         description="Encode the reference once, then matte every input: image files, folders "
         "(their images and videos), globs, or video files (every frame). Images give "
         "OUT/NAME_alpha.png, video frames OUT/VIDEO/NNNNNN_alpha.png. The job is recorded in "
-        f"OUT/{MANIFEST_NAME} (settings, hashes, per-target status and timings) so that "
+        "OUT/icm-batch.json (settings, hashes, per-target status and timings) so that "
         "--resume can finish it after an interruption.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder, glob or video")
     parser.add_argument("--reference", type=Path, required=True, help="the reference image")
     parser.add_argument("--mask", type=Path, required=True,
                         help="the brushed mask of the reference (white = subject)")
+    parser.add_argument("--also", nargs=2, action="append", type=Path, default=[],
+                        metavar=("IMAGE", "MASK"),
+                        help="one more reference with its mask, combined with --reference "
+                        "(e.g. a target corrected earlier); repeatable")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     add_engine_arguments(parser)
     parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
@@ -53,6 +49,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import Job, MatteSettings, collect_sources, plan_targets, run_batch
+
     options = parse_options(args)
     if args.ray and Path(args.ray).exists():
         # `--ray shots/` — argparse took the first input for the optional address
@@ -67,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         engine_options=options,
         settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
         alpha_video=args.alpha_video, inputs=list(args.inputs),
+        also=[tuple(pair) for pair in args.also],
     )
     targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
     summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,

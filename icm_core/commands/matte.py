@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..api import InvalidInput
 from . import add_engine_arguments, parse_options
-from ..batch import Job, MatteSettings, Target, output_paths, run_batch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -22,6 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument("targets", nargs="*", type=Path, metavar="TARGET", help="images to matte")
     parser.add_argument("--reference", type=Path, help="the reference image")
     parser.add_argument("--mask", type=Path, help="the brushed mask of the reference (white = subject)")
+    parser.add_argument("--also", nargs=2, action="append", type=Path, default=[],
+                        metavar=("IMAGE", "MASK"),
+                        help="one more reference with its mask, combined with --reference "
+                        "(e.g. a target corrected earlier); repeatable")
     parser.add_argument("--example", action="store_true",
                         help="use the bundled example series as reference, mask and targets")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
@@ -33,6 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import Job, MatteSettings, Target, output_paths, run_batch
+
     options = parse_options(args)
     if args.example:
         if args.reference or args.mask or args.targets:
@@ -45,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     job = Job(reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
               engine_options=options,
-              settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits))
+              settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
+              also=[tuple(pair) for pair in args.also])
     targets = [Target(path, None, plan) for path, plan in zip(args.targets, plans)]
     summary = run_batch(job, targets, overwrite=args.overwrite, write_manifest=False)
     print(f"{summary.done} of {len(args.targets)} target(s) matted into {args.out}")

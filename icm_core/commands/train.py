@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "log.csv, TensorBoard events and the state that --resume continues from."
         ),
     )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (.json or .toml)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="settings file (.json or .toml)")
     for spec in dataclasses.fields(TrainConfig):
         help_text = spec.metadata.get("help", "")
         if spec.type == "bool" or isinstance(spec.default, bool):

@@ -67,7 +67,7 @@ def get_engine(name: str = "lite", **options: Any) -> Engine:
 
 #: Python packages each engine needs at run time (import names).
 REQUIREMENTS = {
-    "lite": ("onnxruntime", "pymatting"),
+    "lite": ("onnxruntime", "scipy", "cv2"),
     "icm": ("torch", "diffusers", "transformers", "safetensors"),
 }
 
@@ -81,10 +81,9 @@ def availability(name: str) -> tuple[bool, str]:
         return False, f"Unknown engine {name!r}."
     missing = [package for package in REQUIREMENTS.get(name, ()) if find_spec(package) is None]
     if missing:
-        return False, (
-            f"Missing Python packages: {', '.join(missing)}. Install them with "
-            f"`{install_hint('' if name == 'lite' else 'icm')}` in the icm-matting folder."
-        )
+        extra = "" if name == "lite" else "icm"
+        return False, (f"Not installed: run `{install_hint(extra)}` in the icm-matting folder "
+                       f"(missing {', '.join(missing)}).")
     if name == "icm":
         from .. import weights
 

@@ -64,6 +64,8 @@ class Option:
 
     def check(self, engine: str, value: Any) -> Any:
         """``value`` if this option accepts it, else :class:`InvalidInput` saying what it takes."""
+        if value is None and self.default is None:
+            return value  # None where None means "the default"
         if isinstance(value, str) and value in self.choices:
             return value
         if self.kind is str:
@@ -74,8 +76,9 @@ class Option:
             fits = isinstance(value, dict)
         else:
             number = numbers.Integral if self.kind is int else numbers.Real
-            fits = isinstance(value, number) and not isinstance(value, (bool, np.bool_)) and (
-                (self.low is None or value >= self.low) and (self.high is None or value <= self.high))
+            fits = (isinstance(value, number) and not isinstance(value, (bool, np.bool_))
+                    and (self.low is None or value >= self.low)
+                    and (self.high is None or value <= self.high))
         if not fits:
             raise InvalidInput(f"The {engine} engine's option {self.name} takes {self.allowed()}, "
                                f"not {value!r} ({self.help}).")

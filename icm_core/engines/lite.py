@@ -57,16 +57,17 @@ class _TargetState:
 class LiteEngine:
     name = "lite"
     OPTIONS = (
+        Option("quality", str, "balanced", ", ".join(f"{name} {sides[0]}/{sides[1]}" for name, sides
+                                                     in QUALITY.items()) + ": feature/matting side",
+               choices=tuple(QUALITY)),
         Option("feature_side", int, None, "long side (px) of the feature network's input "
                "(default: quality's)", low=128, high=2048),
-        Option("matting_side", int, None, "long side (px) of the matting; finer, slower "
+        Option("matting_side", int, None, "long side (px) of the closed-form matting "
                "(default: quality's)", low=256, high=4096),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
                low=0),
-        Option("quality", str, "balanced", "feature/matting sides: fast 448/640, "
-               "balanced 640/1024, best 800/1536", choices=tuple(QUALITY)),
     )
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,

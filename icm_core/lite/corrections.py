@@ -67,8 +67,10 @@ def _look_alikes(tokens: np.ndarray, painted: np.ndarray, others: list[np.ndarra
 
 
 def hint_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Token cells a correction stroke speaks for: covered enough, or its best-covered cell."""
+    """Token cells a correction stroke speaks for: covered enough, or a thin stroke's
+    best-covered cells.  A dab smaller than one cell speaks for none (its cell holds more of
+    something else): its pixels are still pinned."""
     covered = coverage(mask, grid).ravel()
-    if not covered.any():
+    if covered.sum() < 1.0:
         return np.zeros(covered.shape, bool)
     return covered >= min(HINT_COVERAGE, float(covered.max()))

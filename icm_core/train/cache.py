@@ -59,7 +59,8 @@ class FeatureCache:
     def put(self, key: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Store ``tensors`` and return them as the cache will give them back (float32 of the
         stored precision)."""
-        stored = {name: t.detach().to("cpu", self.dtype).contiguous() for name, t in tensors.items()}
+        stored = {name: t.detach().to("cpu", self.dtype).contiguous()
+                  for name, t in tensors.items()}
         path = self._path(key)
         temporary = path.with_suffix(".partial")
         try:
@@ -70,7 +71,8 @@ class FeatureCache:
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise OutputError(f"Could not write to the feature cache {self.folder}: "
-                              f"{error.strerror or error}. Free space or lower cache_max_gb.") from error
+                              f"{error.strerror or error}. Free space or lower cache_max_gb."
+                              ) from error
         self._evict(keep=path)
         return {name: tensor.float() for name, tensor in stored.items()}
 

@@ -111,8 +111,8 @@ def read_file(path: str | Path) -> dict:
         else:
             settings = json.loads(text)
     except ValueError as error:
-        raise InvalidInput(f"The training config {path} is not valid "
-                           f"{'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {error}.") from None
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise InvalidInput(f"The training config {path} is not valid {kind}: {error}.") from None
     if not isinstance(settings, dict):
         raise InvalidInput(f"The training config {path} must hold a table of settings.")
     base = path.resolve().parent
@@ -139,24 +139,29 @@ def resolve(file_settings: dict, flag_settings: dict) -> TrainConfig:
 
 
 def _coerce(spec: dataclasses.Field, value: Any) -> Any:
-    default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
-    expected = type(default) if default is not None else None
-    if spec.name in ("out", "val", "checkpoint", "sd", "cache_dir"):
-        expected = str
-    if spec.name == "decoder_widths":
-        expected = dict
-    if isinstance(value, str) and expected in (dict, list) and spec.name not in ("train", "segmentation"):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise InvalidInput(f"{spec.name} must be JSON, got {value!r}.") from None
-    if spec.name in ("train", "segmentation") and isinstance(value, str):
-        value = [value]
+    """A file's or flag's value as the field's type (JSON text accepted for tables)."""
+    name = spec.name
+    if value is None and spec.default is None:
+        return None
+    if name in ("train", "segmentation"):
+        value = [value] if isinstance(value, str) else value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise InvalidInput(f"{name} must be a list of manifest paths, got {value!r}.")
+    if name in ("guidance", "loss_weights", "decoder_widths"):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise InvalidInput(f"{name} must be a JSON object, got {value!r}.") from None
+        if isinstance(value, dict):
+            return value
+        raise InvalidInput(f"{name} must be a table of settings, got {value!r}.")
+    expected = str if spec.default is None else type(spec.default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if expected is not None and not isinstance(value, expected) or (
-            expected in (int, float) and isinstance(value, bool)):
-        raise InvalidInput(f"{spec.name} must be {expected.__name__}, got {value!r}.")
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise InvalidInput(f"{name} must be {expected.__name__}, got {value!r}.")
     return value
 
 

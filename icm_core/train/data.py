@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..api import InvalidInput, UnreadableFile
+from ..api import InvalidInput
 from ..datasets import Member, load_manifest
 from ..geometry import resize
 from .cache import content_key
@@ -142,8 +142,6 @@ def unknown_band(alpha: np.ndarray, radius: int, trimap: np.ndarray | None = Non
 def foreground_background(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and background colours explaining ``image`` under ``alpha`` (for the
     composition loss when the dataset has no separate layers)."""
-    from pymatting import estimate_foreground_ml
+    from ..refine import multilevel_foreground
 
-    fg, bg = estimate_foreground_ml(image.astype(np.float64), alpha.astype(np.float64),
-                                    return_background=True)
-    return np.clip(fg, 0, 1).astype(np.float32), np.clip(bg, 0, 1).astype(np.float32)
+    return multilevel_foreground(image.astype(np.float32), alpha.astype(np.float32))

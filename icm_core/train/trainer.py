@@ -31,9 +31,9 @@ from ..icm.checkpoint import decoder_state_dict, load_decoder_weights, read_chec
 from ..icm.fusion import reference_tokens
 from ..icm.model import CHECKPOINT_PREFIX, DecoderDims, IcmDecoder
 from . import losses
-from .cache import FeatureCache
+from .cache import FeatureCache, content_key
 from .config import TrainConfig
-from .data import TrainingSet, foreground_background, make_view, unknown_band
+from .data import TrainingSet, View, foreground_background, make_view, unknown_band
 from .features import Backbone, flip_features, model_input, stack
 from .guidance import guidance_mask, pick_style
 
@@ -177,7 +177,11 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------
 
     def _load_state(self) -> None:
-        state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.out / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways
+            raise InvalidInput(f"--resume: {self.out / STATE_FILE} cannot be read ({error}); "
+                               "start a new run in another folder.") from None
         saved = json.loads(state["config"])
         current = json.loads(json.dumps(self.config.as_json()))  # tuples → lists, as saved
         changed = [k for k in RUN_DEFINING if saved.get(k) != current[k]]
@@ -219,6 +223,24 @@ class Trainer:
         picture, view = self.items[order[position]]
         return picture, view, epoch
 
+    def _view(self, member, view: int) -> View:
+        """A picture's view at the model size, made once then read from the cache (keyed by
+        the files' path, size and modification time): decoding big photographs would
+        otherwise dominate a step that reads cached features."""
+        files = [p for p in (member.image_path, member.alpha_path, member.trimap_path) if p]
+        stamps = [f"{p}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files]
+        key = content_key("view", *stamps, f"{view} {self.config.size} {member.alpha_floor} "
+                          f"{member.alpha_channel} {member.exif_transpose}")
+        arrays = self.cache.get(key)
+        if arrays is None:
+            made = make_view(member, view, self.config.size)
+            fresh = {"image": made.image, "alpha": made.alpha, "trimap": made.trimap}
+            arrays = self.cache.put(key, {k: torch.from_numpy(v) for k, v in fresh.items()
+                                          if v is not None})
+        trimap = arrays.get("trimap")
+        return View(arrays["image"].numpy(), arrays["alpha"].numpy(),
+                    None if trimap is None else trimap.numpy())
+
     def _sample(self, index: int, step: int) -> dict:
         config = self.config
         rng = np.random.default_rng([config.seed, step, index])
@@ -227,15 +249,16 @@ class Trainer:
         others = [i for i in self.data.groups[picture.group] if i != picture_index]
         reference_index = others[int(rng.integers(len(others)))]
         reference = self.data.pictures[reference_index]
-        target = make_view(picture.member, view_index, config.size)
-        ref = make_view(reference.member, int(rng.integers(config.crops)), config.size)
+        target = self._view(picture.member, view_index)
+        ref = self._view(reference.member, int(rng.integers(config.crops)))
         draw, ref_draw = (int(rng.integers(config.draws)) for _ in range(2))
         features = self.backbone.features(target.image, draw)
         ref_features = self.backbone.features(ref.image, ref_draw)
         extra = None
         if "composition" in self.terms and not picture.segmentation:
             extra = self.backbone.cached_extra("fg/bg", target.image, target.alpha, lambda: dict(
-                zip(("foreground", "background"), foreground_background(target.image, target.alpha))))
+                zip(("foreground", "background"),
+                    foreground_background(target.image, target.alpha))))
         image, alpha = target.image, target.alpha
         band = config.segmentation_band if picture.segmentation else config.unknown_band
         unknown = unknown_band(alpha, round(band * config.size),
@@ -364,6 +387,12 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                    file=sys.stderr, disable=not config.progress)
         try:
+            if self.val is not None and self.step == 0:  # the starting point, for comparison
+                scores = {f"val_{k}": v for k, v in self.validate().items()}
+                log.write(0, scores)
+                bar.write(f"step 0: validation MSE {scores['val_mse']:.5f}")
+                for name, value in scores.items() if board is not None else ():
+                    board.add_scalar(name, value, 0)
             while self.step < config.steps:
                 logged = self.train_step()
                 interval.append(logged["loss"])

@@ -3,8 +3,10 @@
 The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
 scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
 and idle (cheap: names and ids only).  The panel runs the engine in its worker thread; every
-Krita call stays on the GUI thread.  torch is loaded by the panel's worker when it first
-shows; whatever failed to import is then reported with what to do.
+Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
+panel (numpy, OpenCV, the panel's widgets) is built only when the docker is first shown or
+asked for: the plugin adds almost nothing to Krita's start.  The engine's packages load in the
+panel's worker when it first shows; whatever failed to import is then reported with what to do.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ import sys
 from krita import DockWidget, DockWidgetFactory, Extension, Krita
 
 from icm_core import manifest
-from ui.panel import Panel
 from ui.qt import QSettings, QTimer, QtWidgets
 
-from .host import KritaHost
 from .loader import DOCKER_ID, dock_right, instructions
 
 POLL_MS = 1500
@@ -76,7 +76,27 @@ class MattingDocker(DockWidget):
     def __init__(self):
         super().__init__()
         self.setWindowTitle(manifest()["name"])
-        self.panel = Panel(KritaHost(None), panel_settings(), self)
+        self._panel = None
+        self._document = None  # the active view's document, followed before the panel exists
+
+    @property
+    def panel(self):
+        """The panel, built on first use."""
+        if self._panel is None:
+            self._build_panel()
+        return self._panel
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._panel is None:
+            self._build_panel()
+
+    def _build_panel(self) -> None:
+        from ui.panel import Panel
+
+        from .host import KritaHost
+
+        self._panel = Panel(KritaHost(self._document), panel_settings(), self)
         self.setWidget(self.panel)
         self._signature = None
         self._pending_document = None
@@ -93,8 +113,11 @@ class MattingDocker(DockWidget):
         # importer only (two threads importing torch at once crash).  Afterwards, anything
         # missing means the install is broken: say what to do.
         self.panel.runner.signals.warmed.connect(self._check_imports)
+        self.poll_layers()
 
     def shutdown(self) -> None:
+        if self._panel is None:
+            return
         self.panel.host.stop()  # a worker waiting for a Krita call gives up
         self.panel.shutdown()
 
@@ -104,6 +127,11 @@ class MattingDocker(DockWidget):
 
     def use_document(self, document) -> None:
         """Point the panel at ``document`` (after the running job, if one is running)."""
+        from .host import KritaHost
+
+        if self._panel is None:
+            self._document = document
+            return
         if self.panel.runner.busy:
             self._pending_document = (document,)
             return
@@ -117,7 +145,7 @@ class MattingDocker(DockWidget):
         self.poll_layers()
 
     def poll_layers(self) -> None:
-        if self.panel.runner.busy or not self.isVisible():
+        if self._panel is None or self.panel.runner.busy or not self.isVisible():
             return
         signature = [(layer.id, layer.name, layer.visible) for layer in self.panel.host.layers()]
         if signature != self._signature:

@@ -2,8 +2,8 @@
 
 ``icm-matting install krita`` copies this file there (reinstall rather than edit it).  It puts
 the installation's folders on ``sys.path`` (``paths.json``, written by the installer; used only
-when Krita's Python has the version they were installed for, because numpy and torch are
-compiled for one), then registers the plugin.  When the packages cannot be imported it
+when Krita's Python has the version they were installed for, because numpy and onnxruntime
+are compiled for one), then registers the plugin.  When the packages cannot be imported it
 registers a docker that says exactly what to do, instead of failing silently.
 Only the standard library and Krita's own modules are used before that point.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import krita
 
 HERE = Path(__file__).resolve().parent
-NEEDED = ("numpy", "cv2", "torch", "icm_core", "ui", "icm_plugin")
+NEEDED = ("numpy", "cv2", "onnxruntime", "icm_core", "ui", "icm_plugin")
 DOCKER_ID = "icm_matting_docker"
 
 
@@ -30,7 +30,7 @@ def add_installed_paths():
     if config["python"] != running:
         return (f"icm-matting was installed with Python {config['python']} "
                 f"({config.get('executable', '?')}), but Krita runs Python {running}: "
-                "compiled packages such as numpy and torch only load in the version they were built for.")
+                "compiled packages such as numpy and onnxruntime only load in the version they were built for.")
     for path in reversed(config["paths"]):
         if path not in sys.path:
             sys.path.insert(0, path)

@@ -34,16 +34,16 @@ def manifest_of(out: Path) -> dict:
 
 
 def test_thread_pools_sized_for_identical_results_and_restored():
-    """Every mode mattes with BLAS (and torch, for icm) on TARGET_THREADS; numba's share may
+    """Every mode mattes with BLAS (and torch, for icm) on TARGET_THREADS; OpenCV's share may
     differ (2 in the single process, 1 in each of 2 workers) without changing a bit."""
-    import numba
+    import cv2
     import torch  # the icm engine's pools are sized too when it is loaded
     from threadpoolctl import threadpool_info
 
     from icm_core import synthetic
     from icm_core.engines import get_engine
 
-    before = torch.get_num_threads(), numba.get_num_threads()
+    before = torch.get_num_threads(), cv2.getNumThreads()
     engine = get_engine("lite")
     reference_scene, target = synthetic.scene(100, (480, 640)), synthetic.scene(1, (480, 640)).image
     results = []
@@ -51,13 +51,13 @@ def test_thread_pools_sized_for_identical_results_and_restored():
         restore = set_threads(share)
         try:
             assert torch.get_num_threads() == TARGET_THREADS
-            assert numba.get_num_threads() == min(share, numba.config.NUMBA_NUM_THREADS)
+            assert cv2.getNumThreads() == share
             assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} <= {TARGET_THREADS}
             reference = engine.encode_reference(reference_scene.image, (reference_scene.alpha > 0.5).astype(np.float32))
             results.append(engine.matte(target, reference, seed=0, foreground=True))
         finally:
             restore()
-    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
     assert np.array_equal(results[0].alpha, results[1].alpha)
     assert np.array_equal(results[0].foreground, results[1].foreground)
 

@@ -161,7 +161,7 @@ def test_later_runs_recheck_sizes_and_verify_rehashes(tiny_sd, monkeypatch, isol
     unet.write_bytes(data[:-10])  # shorter: refused before anything reads it
     with pytest.raises(WeightsCorrupt, match=f"{UNET} is {len(data) - 10} bytes"):
         weights.sd_source()
-    assert _cli("status") == 0
+    assert _cli("status") == 1  # not ready
     assert "weights download` to repair it" in capsys.readouterr().out
 
 

@@ -179,7 +179,7 @@ def test_weights_cli_locate_status_verify(tmp_path, tiny_sd, capsys):
     official = tmp_path / "official.safetensors"  # official widths, random values
     save_file({CHECKPOINT_PREFIX + k: v for k, v in IcmDecoder().state_dict().items()}, official)
 
-    assert _cli("status") == 0
+    assert _cli("status") == 1  # not ready
     assert "missing" in capsys.readouterr().out
 
     assert _cli("locate", "--checkpoint", str(official), "--sd", str(tiny_sd)) == 0

@@ -72,7 +72,7 @@ def test_engine_boundary(lite, inputs):
 
 def test_engine_boundary_accepts_the_edge_cases(lite):
     """Not just refusals: a 1-pixel mask, a 16 px side, 1:10 and 1:250 aspect ratios all give
-    alphas (a strip scaled to the matting side used to be 1 px high: pymatting's solver divided
+    alphas (a strip scaled to the matting side used to be 1 px high: the old iterative solver divided
     by zero for 10,000 iterations, then raised ValueError)."""
     rng = np.random.default_rng(0)
     image = rng.random((16, 160, 3), dtype=np.float32)

@@ -61,7 +61,8 @@ def test_size_bound_evicts_least_recently_used(tiny_extractor, tmp_path):
     probe = Backbone(tiny_extractor, FeatureCache(tmp_path / "probe", 10**9, torch.float32))
     probe.features(canvas(0))
     entry = probe.cache.size_bytes()
-    backbone = Backbone(tiny_extractor, FeatureCache(tmp_path / "c", int(2.5 * entry), torch.float32))
+    bounded = FeatureCache(tmp_path / "c", int(2.5 * entry), torch.float32)
+    backbone = Backbone(tiny_extractor, bounded)
     for index in range(4):
         backbone.features(canvas(index))
     files = list((tmp_path / "c").glob("*/*.safetensors"))

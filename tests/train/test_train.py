@@ -41,8 +41,8 @@ def test_short_run_writes_weights_the_engine_loads(tiny_sd, scenes, tmp_path):
     assert summary.best == out / "best.safetensors" and summary.best_val_mse is not None
     assert json.loads((out / "config.json").read_text())["steps"] == 2
     log = rows(out / "log.csv")
-    assert [r["step"] for r in log] == ["1", "2"] and log[-1]["val_mse"]
-    assert all(float(r["composition"]) > 0 and float(r["loss"]) > 0 for r in log)
+    assert [r["step"] for r in log] == ["0", "1", "2"] and log[0]["val_mse"] and log[-1]["val_mse"]
+    assert all(float(r["composition"]) > 0 and float(r["loss"]) > 0 for r in log[1:])
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     weights = load_file(out / "last.safetensors")
     assert all(k.startswith("in_context_decoder.") for k in weights)
@@ -71,7 +71,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_sd, scenes, tmp
     for name in ("last.safetensors", "best.safetensors"):
         a, b = load_file(tmp_path / "whole" / name), load_file(tmp_path / "broken" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
-    whole_log, broken_log = rows(tmp_path / "whole" / "log.csv"), rows(tmp_path / "broken" / "log.csv")
+    whole_log = rows(tmp_path / "whole" / "log.csv")
+    broken_log = rows(tmp_path / "broken" / "log.csv")
     drop = ("seconds", "features_computed")
     assert [{k: v for k, v in r.items() if k not in drop} for r in whole_log] == [
         {k: v for k, v in r.items() if k not in drop} for r in broken_log]
@@ -144,8 +145,8 @@ BAD = {
                               "g0_1.*144×112 px image but a 10×12 px alpha"),
     "unwritable output": (lambda p, s: dict(out=str(p / "file.txt" / "run")), OutputError,
                           "cannot be written"),
-    "checkpoint of another architecture": (lambda p, s: dict(checkpoint=str(_other_architecture(p))),
-                                           WeightsCorrupt, "wrong shapes"),
+    "checkpoint of another architecture": (
+        lambda p, s: dict(checkpoint=str(_other_architecture(p))), WeightsCorrupt, "wrong shapes"),
 }
 
 
@@ -200,3 +201,50 @@ def test_command_reports_bad_settings(tmp_path, capsys):
     assert "Unknown training setting(s): learning_rate" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "o"), "--train", "m.json", "--steps", "0"]) == 2
     assert "steps must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkilled_command_resumes_exactly(tiny_sd, scenes, tmp_path):
+    """A real kill (SIGKILL) of ``icm-matting train`` mid-run, then --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    def settings(out):
+        config = tiny_config(tiny_sd, scenes, out, steps=8, checkpoint_every=2, val=None,
+                             threads=1).as_json()
+        path = tmp_path / f"{out.name}.json"
+        path.write_text(json.dumps(config))
+        return path
+
+    train(tiny_config(tiny_sd, scenes, tmp_path / "whole", steps=8, checkpoint_every=2,
+                      val=None))
+    killed = tmp_path / "killed"
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "icm_core.cli", "train", "--config", str(settings(killed))],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            log = killed / "log.csv"
+            if (killed / "training-state.pt").is_file() and log.is_file() and len(rows(log)) >= 3:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        process.kill()
+    steps_done = len(rows(killed / "log.csv"))
+    assert 3 <= steps_done < 8
+    assert main(["train", "--config", str(settings(killed)), "--resume"]) == 0
+    a = load_file(tmp_path / "whole" / "last.safetensors")
+    b = load_file(killed / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in rows(tmp_path / "whole" / "log.csv")] == [
+        r["loss"] for r in rows(killed / "log.csv")]

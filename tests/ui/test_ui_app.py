@@ -49,7 +49,7 @@ def brush(panel):
 
 
 def run(qtbot, panel):
-    with qtbot.waitSignal(panel.run_finished, timeout=60000) as finished:
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as finished:  # a hang guard
         assert panel.run(), panel.error_label.text()
     return finished.args[0]
 
@@ -150,7 +150,8 @@ def test_sources_have_thumbnails_and_the_finish_message_says_where_files_went(
         "frame2.png",
     ]
     qtbot.waitUntil(  # the subject's colour: the picture itself, not a blank
-        lambda: all(c.red() > 180 and c.green() > 120 and c.blue() < 120 for c in centres())
+        lambda: all(c.red() > 180 and c.green() > 120 and c.blue() < 120 for c in centres()),
+        timeout=180_000,  # a hang guard
     )
     screenshot(main, "app-thumbnails")
 
@@ -186,6 +187,15 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     cy, cx = int(ys.mean()), int(xs.mean())
     assert before[cy, cx] > 0.5
 
+    engine = panel.runner.worker.cache.engine  # the real LiteEngine the run used
+    calls = []
+    real_matte = engine.matte
+
+    def matte(target, reference, **options):
+        calls.append((options["preview"], options["hints"]))
+        return real_matte(target, reference, **options)
+
+    engine.matte = matte
     panel.layer_list.setCurrentRow(1)
     assert panel.start_correction()
     view = panel.correction
@@ -195,9 +205,12 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     from tests.ui.helpers import drag
 
     drag(canvas, [canvas.to_widget(cx - 5, cy), canvas.to_widget(cx + 5, cy)])
-    qtbot.waitUntil(view.accept_button.isEnabled, timeout=60000)
+    qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
     corrected = panel._corrected.alpha
     assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
+    assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final
+    hints = calls[-1][1]
+    assert hints.keep.max() == 0 and hints.remove[cy, cx] == 1 and hints.remove.shape == (H, W)
     screenshot(main, "app-correction-lite")
 
     assert panel.learn_from_correction()
@@ -205,7 +218,6 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     assert (out / "frame2_alpha.png").read_bytes() == untouched
     assert panel.results[target].alpha[cy, cx] < 0.1
 
-    engine = panel.runner.worker.cache.engine
     combined = []
     real_combine = engine.combine
     engine.combine = lambda references: combined.append(len(references)) or real_combine(

@@ -29,6 +29,7 @@ def test_texture_scores_busy_boundaries_above_clean_ones():
 
 def test_unknown_band_widens_only_where_textured(monkeypatch):
     image, subject = _half_textured_disc()
+    monkeypatch.setattr(refine, "TEXTURE_BAND", 0.0)
     plain = refine.trimap_from_segmentation(subject, None, image)
     monkeypatch.setattr(refine, "TEXTURE_BAND", 2.0)
     wide = refine.trimap_from_segmentation(subject, None, image)

@@ -17,7 +17,7 @@ from icm_core.geometry import resize
 from .canvas import MaskCanvas
 from .maskdoc import Brush, MaskDocument
 from .qt import QColor, Qt, QtWidgets, Signal
-from .widgets import tool
+from .widgets import brush_size, tool
 
 KEEP_RGB, REMOVE_RGB = (40, 220, 90), (255, 50, 50)
 STROKE_OPACITY, DROPPED_SHADE = 0.6, 0.6
@@ -143,12 +143,7 @@ class CorrectionView(QtWidgets.QWidget):
         group = QtWidgets.QButtonGroup(self)
         group.addButton(self.keep_button)
         group.addButton(self.remove_button)
-        self.size_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(1, 1000)
-        self.size_slider.setMinimumWidth(120)
-        self.size_slider.setToolTip("Brush diameter in image pixels ([ and ] over the picture)")
-        self.size_label = QtWidgets.QLabel()
-        self.size_label.setMinimumWidth(48)
+        self.size_slider, self.size_label = brush_size()
         self.undo_button = tool("Undo", "Undo the last stroke (Ctrl+Z)")
         self.redo_button = tool("Redo", "Redo (Ctrl+Shift+Z)")
         self.clear_button = tool("Clear strokes", "Remove every stroke")

@@ -12,7 +12,7 @@ from icm_core.api import IcmError
 
 from .canvas import MaskCanvas
 from .qt import QColor, Qt, QtWidgets, Signal
-from .widgets import IMAGE_FILTER, as_bool, combo, row, select, tool
+from .widgets import IMAGE_FILTER, as_bool, brush_size, combo, row, select, tool
 
 _generation = itertools.count(1)
 #: the brush diameter as a fraction of the picture's long side, until the artist picks one
@@ -56,12 +56,7 @@ class ReferenceEditor(QtWidgets.QWidget):
         group = QtWidgets.QButtonGroup(self)
         group.addButton(self.paint_button)
         group.addButton(self.erase_button)
-        self.size_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(1, 1000)
-        self.size_slider.setMinimumWidth(120)
-        self.size_slider.setToolTip("Brush diameter in image pixels ([ and ] over the picture)")
-        self.size_label = QtWidgets.QLabel()
-        self.size_label.setMinimumWidth(48)
+        self.size_slider, self.size_label = brush_size()
         self.soft_check = QtWidgets.QCheckBox("Soft")
         self.soft_check.setToolTip("Soft brush edge (otherwise hard)")
         self.color_button = tool("Colour", "Overlay colour")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .qt import QtWidgets
+from .qt import Qt, QtWidgets
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
 
@@ -20,6 +20,17 @@ def tool(text: str, tip: str, checkable: bool = False) -> QtWidgets.QToolButton:
     button.setToolTip(tip)
     button.setCheckable(checkable)
     return button
+
+
+def brush_size() -> tuple[QtWidgets.QSlider, QtWidgets.QLabel]:
+    """The brush-size slider (image pixels) and the label beside it, as both brushes use them."""
+    slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(1, 1000)
+    slider.setMinimumWidth(120)
+    slider.setToolTip("Brush diameter in image pixels ([ and ] over the picture)")
+    label = QtWidgets.QLabel()
+    label.setMinimumWidth(48)
+    return slider, label
 
 
 def combo(choices: dict | None = None) -> QtWidgets.QComboBox:

@@ -259,18 +259,14 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     coarse = cv2.resize(probability, matting_size[::-1], interpolation=cv2.INTER_LINEAR)
     uncertainty = 1.0 - np.abs(2.0 * coarse - 1.0)
     trimap = trimap_from_segmentation(subject, uncertainty, matting_image)
-    for painted, value in ((shrink(keep, matting_size), 1.0), (shrink(remove, matting_size), 0.0)):
-        if painted is not None:
-            trimap[painted] = value
-            subject[painted] = bool(value)
+    keep_here, remove_here = shrink(keep, matting_size), shrink(remove, matting_size)
+    pin(trimap, keep_here, remove_here)
+    pin(subject, keep_here, remove_here)
     checkpoint("trimap")
     matting_alpha = closed_form_alpha(matting_image, trimap, subject)
     checkpoint("matting")
     alpha = guided_upsample(image, matting_image, matting_alpha)
-    for painted, value in ((keep, 1.0), (remove, 0.0)):
-        if painted is not None:
-            alpha[painted] = value
-    return alpha, matting_image, matting_alpha
+    return pin(alpha, keep, remove), matting_image, matting_alpha
 
 
 def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
@@ -287,10 +283,15 @@ def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarra
     coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
     soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
     alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)
-    for painted, value in ((keep, 1.0), (remove, 0.0)):
+    return np.clip(pin(alpha, keep, remove), 0.0, 1.0, out=alpha)
+
+
+def pin(array: np.ndarray, keep: np.ndarray | None, remove: np.ndarray | None) -> np.ndarray:
+    """Set correction strokes in place: 1 (True) under ``keep``, 0 (False) under ``remove``."""
+    for painted, value in ((keep, 1), (remove, 0)):
         if painted is not None:
-            alpha[painted] = value
-    return np.clip(alpha, 0.0, 1.0, out=alpha)
+            array[painted] = value
+    return array
 
 
 def shrink(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:

@@ -41,22 +41,12 @@ def scene(index: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_engine():
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from icm_gpu import random_sd21  # SD-2.1-size random weights, seeded: the same in both processes
 
     from icm_core.engines.icm import IcmEngine
-    from icm_core.icm.extractor import FeatureExtractor
     from icm_core.icm.model import IcmDecoder
-    from icm_core.weights import BUNDLED_SD_CONFIG
 
-    torch.manual_seed(0)  # the same random weights in both processes
-    unet = UNet2DConditionModel.from_config(
-        UNet2DConditionModel.load_config(BUNDLED_SD_CONFIG, subfolder="unet"))
-    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(BUNDLED_SD_CONFIG, subfolder="vae"))
-    vae.decoder = None
-    scheduler = DDIMScheduler.from_pretrained(BUNDLED_SD_CONFIG, subfolder="scheduler")
-    prompt = torch.randn(1, 77, unet.config.cross_attention_dim)
-    extractor = FeatureExtractor(unet.requires_grad_(False), vae.requires_grad_(False),
-                                 scheduler, prompt, ensemble_size=4, timestep=200)
+    extractor = random_sd21("cpu", torch.float32)
     decoder = IcmDecoder().requires_grad_(False)
     return IcmEngine.from_components(extractor, decoder, size=SIZE, attention_slicing=False)
 

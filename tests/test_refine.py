@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from icm_core import refine, synthetic
 
@@ -51,3 +52,47 @@ def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
         error = np.abs(foreground - scene.foreground).mean(-1) * scene.alpha
         errors.append(error[rim].sum() / scene.alpha[rim].sum())
     assert np.mean(errors) < 0.015
+
+
+def _half_camouflaged_box():
+    """A box whose top is red and whose bottom has the grey of half the background (a laptop's
+    keyboard on a grey table) and a dark rim, with a coarse map sure of the top and only leaning to subject
+    on the bottom: GrabCut's colour model alone gives the bottom to the background."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((120, 160, 3), np.float32)
+    image[:, :80] = 0.5
+    image[:, 80:] = (0.1, 0.1, 0.4)
+    subject = np.zeros((120, 160), bool)
+    subject[30:90, 40:120] = True
+    image[30:60, 40:120] = (0.8, 0.1, 0.1)
+    image[60:90, 40:120] = 0.5
+    image[subject & ~ndimage.binary_erosion(subject, iterations=3)] = 0.05  # a dark rim, as a device's edge
+    image = np.clip(image + rng.normal(0, 0.02, image.shape), 0, 1).astype(np.float32)
+    probability = np.full(subject.shape, 0.05, np.float32)
+    probability[30:60, 40:120] = 0.95
+    probability[60:90, 40:120] = 0.75
+    return image, probability, subject
+
+
+def test_segment_completes_a_subject_whose_colours_the_background_shares():
+    image, probability, subject = _half_camouflaged_box()
+    found = refine.segment(image, probability)
+    assert (found & subject).sum() / subject.sum() > 0.95
+    assert (found & ~subject).sum() / subject.sum() < 0.05
+
+
+def test_without_completion_the_camouflaged_part_is_lost(monkeypatch):
+    """The case above needs the completion cut (so the test above tests it)."""
+    monkeypatch.setattr(refine, "COMPLETION_PRIOR", 0.0)
+    image, probability, subject = _half_camouflaged_box()
+    found = refine.segment(image, probability)
+    assert (found & subject)[60:90].sum() / subject[60:90].sum() < 0.5
+
+
+def test_completion_obeys_remove_strokes():
+    image, probability, subject = _half_camouflaged_box()
+    remove = np.zeros(subject.shape, bool)
+    remove[60:90, 40:120] = True
+    found = refine.segment(image, probability, remove=remove)
+    assert not found[remove].any()
+    assert found[30:60, 40:120].mean() > 0.95

@@ -72,8 +72,10 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         subject_model = np.zeros((1, 65), np.float64)
         cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    if COMPLETION_PRIOR > 0:
-        subject |= complete(image, prob, keep, remove)
+    if COMPLETION_PRIOR > 0 and subject.any():
+        # only what joins the cut's subject: an island the graph cut dropped stays dropped
+        grown, _ = ndimage.label(subject | complete(image, prob, keep, remove))
+        subject = np.isin(grown, np.unique(grown[subject]))
     if support is not None:
         support = cv2.resize(support, (width, height))
         if keep is not None:

@@ -40,6 +40,7 @@ FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 #: over 0 (no completion), 0.25, 0.5 and 1 (benchmarks/lite_completeness.py)
 COMPLETION_PRIOR = 0.5
 COMPLETION_SCALE = 0.5
+COMPLETION_PASSES = 2  # colours from the coarse map, then from the cut and the map together
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -100,7 +101,7 @@ def complete(image: np.ndarray, probability: np.ndarray, keep: np.ndarray | None
     keep, remove = shrink(keep, small_size), shrink(remove, small_size)
     edges = _grid_edges(small)
     weight, subject = sure, None
-    for _ in range(2):  # colours from the coarse map, then from the cut and the map together
+    for _ in range(COMPLETION_PASSES):
         odds = _colour_log_odds(small, weight) + prior
         if keep is not None:
             odds[keep] = 1e3

@@ -5,7 +5,7 @@ engine through :class:`ui.worker.MatteRunner`.  The standalone app and the Krita
 the same widget.  Settings persist through the ``QSettings`` given (the app's own by default).
 
 The panel only wires its parts, each of which owns one job: :class:`ReferenceEditor` (the
-reference and its mask), :class:`TargetList` (layers, targets, their states),
+reference and its mask, kept on disk so closing or a crash never loses brushwork), :class:`TargetList` (layers, targets, their states),
 :class:`TargetReview` (the current target's result), :class:`CorrectionView` (keep / remove
 strokes on one target, shown in place of the reference editor while correcting) and
 :class:`RunControls` (engine, output, Run, progress, messages).
@@ -26,6 +26,7 @@ from icm_core.api import IcmError
 
 from .correction import CorrectionView
 from .hostapi import Host
+from .mask_memory import MaskMemory
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal
 from .reference_editor import ReferenceEditor
 from .review import TargetReview
@@ -73,7 +74,7 @@ class Panel(QtWidgets.QWidget):
         self._run_folders: list = []  # where this run's files went
         self._loading_settings = True
         self._warmed_up = False
-        self.reference = ReferenceEditor(host)
+        self.reference = ReferenceEditor(host, memory=MaskMemory())
         self.targets = TargetList()
         self.review = TargetReview()
         self.correction = CorrectionView()
@@ -506,6 +507,7 @@ class Panel(QtWidgets.QWidget):
     def shutdown(self) -> None:
         """Stop the worker thread; call before the panel goes away."""
         self.save_settings()
+        self.reference.close_memory()
         self.runner.shutdown()
         if self.canvas.document is not None:
             self.canvas.document.close()

@@ -51,6 +51,8 @@ class MaskMemory:
         the file is damaged or of another size: a lost memory must never stop the artist)."""
         self._writer.submit(lambda: None).result()  # a write still in flight comes first
         path = self._path(key)
+        if not path.is_file():
+            return None
         mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if mask is None or mask.shape != tuple(shape):
             return None

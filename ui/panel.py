@@ -27,7 +27,7 @@ from icm_core.api import IcmError
 from .correction import CorrectionView
 from .hostapi import Host
 from .mask_memory import MaskMemory
-from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal
+from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
 from .reference_editor import ReferenceEditor
 from .review import TargetReview
 from .run_controls import RunControls
@@ -472,6 +472,34 @@ class Panel(QtWidgets.QWidget):
             f"{count} corrected target{'s' if count > 1 else ''}."
         )
         return True
+
+    def may_close(self) -> bool:
+        """Before the window closes: strokes on a target not accepted yet are accepted or
+        discarded as the artist says; False when the artist chose to stay."""
+        if self._correcting is None or self.correction.canvas.hints() is None:
+            return True
+        choice = self.ask_about_strokes(self._correcting[0].name, self._corrected is not None)
+        if choice == "accept":
+            return self.accept_correction()
+        return choice == "discard"
+
+    def ask_about_strokes(self, name: str, ready: bool) -> str:
+        """"accept", "discard" or "stay" (tests replace this)."""
+        buttons = QtWidgets.QMessageBox.StandardButton
+        offered = buttons.Discard | buttons.Cancel | (buttons.Save if ready else buttons.NoButton)
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Question, "Corrections not accepted",
+            f"The corrections on {name} are not accepted yet."
+            + ("" if ready else " (The corrected result is still being computed.)"),
+            offered, self)
+        if ready:
+            box.button(buttons.Save).setText("Accept")
+        box.setDefaultButton(buttons.Cancel)
+        exec_(box)
+        clicked = box.clickedButton()
+        if ready and clicked is box.button(buttons.Save):
+            return "accept"
+        return "discard" if clicked is box.button(buttons.Discard) else "stay"
 
     def close_correction(self) -> None:
         self._correcting, self._corrected = None, None

@@ -37,7 +37,8 @@ TEXTURE_BAND = 1.5
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 #: the completion cut (:func:`complete`): weight of the coarse map's log-odds beside the colour
 #: model's, and its resolution as a fraction of the graph cut's.  Chosen by leave-one-group-out
-#: over 0 (no completion), 0.25, 0.5 and 1 (benchmarks/lite_completeness.py)
+#: over 0 (no completion), 0.25, 0.5 and 1 (benchmarks/lite_quality.py --tune); what it
+#: mends is measured by benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
 COMPLETION_SCALE = 0.5
 COMPLETION_PASSES = 2  # colours from the coarse map, then from the cut and the map together
@@ -121,13 +122,15 @@ def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> n
     counts = [np.bincount(index.ravel(), w.ravel(), bins**3).reshape((bins,) * 3)
               for w in (weight, 1.0 - weight)]
     subject, background = (ndimage.gaussian_filter(c, 1.0) for c in counts)
-    ratio = (subject / max(subject.sum(), 1e-9) + 1e-6) / (background / max(background.sum(), 1e-9) + 1e-6)
-    return np.log(ratio).ravel()[index]
+    subject = subject / max(subject.sum(), 1e-9) + 1e-6
+    background = background / max(background.sum(), 1e-9) + 1e-6
+    return np.log(subject / background).ravel()[index]
 
 
 def _grid_edges(image: np.ndarray, smoothness: float = 50.0):
-    """(from, to, weight) of an 8-connected pixel grid, both directions: GrabCut's contrast-
-    sensitive smoothness, ``smoothness``/distance × exp(−β‖ΔI‖²), β from the mean contrast."""
+    """(from, to, weight) of an 8-connected pixel grid, both directions: GrabCut's
+    contrast-sensitive smoothness, ``smoothness``/distance × exp(−β‖ΔI‖²), β from the mean
+    contrast."""
     height, width = image.shape[:2]
     index = np.arange(height * width).reshape(height, width)
     pairs = []

@@ -56,8 +56,9 @@ def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
 
 def _half_camouflaged_box():
     """A box whose top is red and whose bottom has the grey of half the background (a laptop's
-    keyboard on a grey table) and a dark rim, with a coarse map sure of the top and only leaning to subject
-    on the bottom: GrabCut's colour model alone gives the bottom to the background."""
+    keyboard on a grey table) and a dark rim, with a coarse map sure of the top and only
+    leaning to subject on the bottom: GrabCut's colour model alone gives the bottom to the
+    background."""
     rng = np.random.default_rng(0)
     image = np.zeros((120, 160, 3), np.float32)
     image[:, :80] = 0.5
@@ -66,7 +67,8 @@ def _half_camouflaged_box():
     subject[30:90, 40:120] = True
     image[30:60, 40:120] = (0.8, 0.1, 0.1)
     image[60:90, 40:120] = 0.5
-    image[subject & ~ndimage.binary_erosion(subject, iterations=3)] = 0.05  # a dark rim, as a device's edge
+    rim = subject & ~ndimage.binary_erosion(subject, iterations=3)
+    image[rim] = 0.05  # as a device's edge
     image = np.clip(image + rng.normal(0, 0.02, image.shape), 0, 1).astype(np.float32)
     probability = np.full(subject.shape, 0.05, np.float32)
     probability[30:60, 40:120] = 0.95

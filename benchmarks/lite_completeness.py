@@ -29,6 +29,8 @@ from lite_quality import DATA, SETS  # noqa: E402
 
 COLUMNS = ("mse", "under", "over", "under_core", "coarse_recall", "coarse_precision",
            "cut_recall", "cut_precision", "final_recall", "final_precision")
+HEADINGS = ("MSE", "under", "over", "under core", "coarse R", "coarse P", "cut R", "cut P",
+            "final R", "final P")
 
 
 def recall_precision(prediction: np.ndarray, subject: np.ndarray) -> tuple[float, float]:
@@ -92,7 +94,7 @@ def evaluate(dataset, engine, mask_style: str, limit_groups: int | None) -> dict
 
 
 def table(name: str, groups: dict[str, list[dict]]) -> str:
-    lines = [name, f"{'group':<16}" + "".join(f"{c.replace('_', ' '):>11}" for c in COLUMNS)]
+    lines = [name, f"{'group':<16}" + "".join(f"{h:>11}" for h in HEADINGS)]
     rows = [(group, targets) for group, targets in groups.items()]
     rows.append(("overall", [t for targets in groups.values() for t in targets]))
     for group, targets in rows:

@@ -219,18 +219,35 @@ def guided_upsample(image: np.ndarray, low_image: np.ndarray, low_alpha: np.ndar
 
 
 def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Per-pixel (a_r, a_g, a_b, b) of the colour guided filter (He et al.), box-averaged."""
-    def mean(x):
-        return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+    """Per-pixel (a_r, a_g, a_b, b) of the colour guided filter (He et al.), box-averaged.
 
-    mean_i = mean(guide)
-    mean_p = mean(target)
-    cov_ip = mean(guide * target[..., None]) - mean_i * mean_p[..., None]
-    outer = guide[..., :, None] * guide[..., None, :]
-    var_i = np.stack([mean(outer[..., k]) for k in range(3)], axis=-2)  # H×W×3×3
-    var_i -= mean_i[..., :, None] * mean_i[..., None, :]
-    var_i += eps * np.eye(3, dtype=np.float32)
-    a = np.linalg.solve(var_i, cov_ip[..., None])[..., 0]
+    ``a`` is zero wherever ``target`` is constant over the window (most of a matte), so the
+    3×3 systems are solved (by their adjugate) only where it varies."""
+    side = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x):
+        return cv2.boxFilter(x, -1, side, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = mean(guide), mean(target)
+    a = np.zeros_like(guide)
+    kernel = np.ones(side, np.uint8)
+    varies = cv2.dilate(target, kernel) > cv2.erode(target, kernel)
+    if varies.any():
+        def at(x):
+            return x[varies].astype(np.float64)
+
+        centre = at(mean_i)
+        cov = at(mean(guide * target[..., None])) - centre * at(mean_p)[:, None]
+        upper = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+        products = at(mean(np.stack([guide[..., j] * guide[..., k] for j, k in upper], -1)))
+        s00, s01, s02, s11, s12, s22 = (products[:, n] - centre[:, j] * centre[:, k] + eps * (j == k)
+                                        for n, (j, k) in enumerate(upper))
+        # the inverse of the symmetric covariance (+ eps) is its adjugate over its determinant
+        c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
+        c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
+        adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
+        determinant = s00 * c00 + s01 * c01 + s02 * c02
+        a[varies] = np.einsum("nij,nj->ni", adjugate, cov) / determinant[:, None]
     b = mean_p - (a * mean_i).sum(-1)
     return np.concatenate([mean(a), mean(b)[..., None]], axis=-1).astype(np.float32)
 

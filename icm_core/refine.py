@@ -169,20 +169,20 @@ def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
     centre_y, centre_x = np.nonzero(centres)
     colours = image.reshape(-1, 3)
     regularisation = np.eye(3) * (epsilon / 9.0)
-    values = np.zeros(count * 25)
+    values = np.zeros((count + 1) * 25)
     for start in range(0, len(centre_y), chunk):
         pixels = ((centre_y[start:start + chunk, None] + _WINDOW[:, 0]) * width
                   + centre_x[start:start + chunk, None] + _WINDOW[:, 1])
         window = colours[pixels]
         window -= window.mean(axis=1, keepdims=True)
         inverse = np.linalg.inv(np.einsum("wki,wkj->wij", window, window) / 9.0 + regularisation)
-        affinity = np.einsum("wki,wij,wlj->wkl", window, inverse, window)
+        affinity = np.einsum("wki,wij,wlj->wkl", window, inverse, window, optimize=True)
         entries = np.eye(9) - (1.0 + affinity) / 9.0
-        rows = row_of[pixels]
-        wanted = np.broadcast_to((rows >= 0)[:, :, None], entries.shape)
-        values += np.bincount((rows[:, :, None] * 25 + _SLOT)[wanted], entries[wanted],
-                              minlength=count * 25)
-    values = values.reshape(count, 25)
+        # rows of known pixels go to a spare last row, dropped after the loop
+        rows = np.where(row_of[pixels] >= 0, row_of[pixels], count)
+        values += np.bincount((rows[:, :, None] * 25 + _SLOT).ravel(), entries.ravel(),
+                              minlength=(count + 1) * 25)
+    values = values[:count * 25].reshape(count, 25)
     unknown_y, unknown_x = np.nonzero(unknown)
     slot_y, slot_x = np.divmod(np.arange(25), 5)
     near_y, near_x = unknown_y[:, None] + slot_y - 2, unknown_x[:, None] + slot_x - 2

@@ -165,22 +165,3 @@ def test_fast_preset_still_mattes_the_series(scenes):
     reference = engine.encode_reference(scenes[0].image, (scenes[0].alpha > 0.5).astype(np.float32))
     alpha = engine.matte(scenes[1].image, reference).alpha
     assert mse(alpha, scenes[1].alpha) < 0.01
-
-
-def test_fast_preset_graph_cuts_at_its_smaller_side(scenes, monkeypatch):
-    from icm_core import refine
-
-    sides = []
-    segment = refine.segment
-
-    def recording(image, *args, **kwargs):
-        sides.append(max(image.shape[:2]))
-        return segment(image, *args, **kwargs)
-
-    monkeypatch.setattr(refine, "segment", recording)
-    big = np.ascontiguousarray(np.tile(scenes[1].image, (3, 3, 1)))  # long side above 640 px
-    for quality in ("fast", "balanced"):
-        engine = get_engine("lite", quality=quality)
-        reference = engine.encode_reference(scenes[0].image, (scenes[0].alpha > 0.5).astype(np.float32))
-        engine.matte(big, reference)
-    assert sides == [448, 640]

@@ -27,9 +27,8 @@ from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
-#: quality presets: (network input long side, matting long side, graph cut long side); explicit
-#: options override the first two
-QUALITY = {"fast": (448, 640, 448), "balanced": (FEATURE_SIDE, 1024, 640), "best": (800, 1536, 640)}
+#: quality presets: (network input long side, matting long side); explicit options override
+QUALITY = {"fast": (448, 640), "balanced": (FEATURE_SIDE, 1024), "best": (800, 1536)}
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
@@ -91,7 +90,6 @@ class LiteEngine:
         self.quality = quality
         self.feature_side = feature_side
         self.matting_side = matting_side
-        self.graph_cut_side = QUALITY[quality][2]
         self.threads = threads
         self.cache_bytes = cache_mb * 2**20
         self._targets: OrderedDict[tuple, _TargetState] = OrderedDict()
@@ -186,8 +184,7 @@ class LiteEngine:
                 return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=self.matting_side, work_side=self.graph_cut_side, checkpoint=finished,
-                keep=keep, remove=remove,
+                matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
             )
             finished("upsampling")
             colours = None

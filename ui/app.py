@@ -106,6 +106,9 @@ class MainWindow(QtWidgets.QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
+        if not self.panel.may_close():
+            event.ignore()
+            return
         self.panel.shutdown()
         super().closeEvent(event)
 

@@ -5,7 +5,7 @@ engine through :class:`ui.worker.MatteRunner`.  The standalone app and the Krita
 the same widget.  Settings persist through the ``QSettings`` given (the app's own by default).
 
 The panel only wires its parts, each of which owns one job: :class:`ReferenceEditor` (the
-reference and its mask), :class:`TargetList` (layers, targets, their states),
+reference and its mask, kept on disk so closing or a crash never loses brushwork), :class:`TargetList` (layers, targets, their states),
 :class:`TargetReview` (the current target's result), :class:`CorrectionView` (keep / remove
 strokes on one target, shown in place of the reference editor while correcting) and
 :class:`RunControls` (engine, output, Run, progress, messages).
@@ -26,7 +26,8 @@ from icm_core.api import IcmError
 
 from .correction import CorrectionView
 from .hostapi import Host
-from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal
+from .mask_memory import MaskMemory
+from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
 from .reference_editor import ReferenceEditor
 from .review import TargetReview
 from .run_controls import RunControls
@@ -73,7 +74,7 @@ class Panel(QtWidgets.QWidget):
         self._run_folders: list = []  # where this run's files went
         self._loading_settings = True
         self._warmed_up = False
-        self.reference = ReferenceEditor(host)
+        self.reference = ReferenceEditor(host, memory=MaskMemory())
         self.targets = TargetList()
         self.review = TargetReview()
         self.correction = CorrectionView()
@@ -472,6 +473,34 @@ class Panel(QtWidgets.QWidget):
         )
         return True
 
+    def may_close(self) -> bool:
+        """Before the window closes: strokes on a target not accepted yet are accepted or
+        discarded as the artist says; False when the artist chose to stay."""
+        if self._correcting is None or self.correction.canvas.hints() is None:
+            return True
+        choice = self.ask_about_strokes(self._correcting[0].name, self._corrected is not None)
+        if choice == "accept":
+            return self.accept_correction()
+        return choice == "discard"
+
+    def ask_about_strokes(self, name: str, ready: bool) -> str:
+        """"accept", "discard" or "stay" (tests replace this)."""
+        buttons = QtWidgets.QMessageBox.StandardButton
+        offered = buttons.Discard | buttons.Cancel | (buttons.Save if ready else buttons.NoButton)
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Question, "Corrections not accepted",
+            f"The corrections on {name} are not accepted yet."
+            + ("" if ready else " (The corrected result is still being computed.)"),
+            offered, self)
+        if ready:
+            box.button(buttons.Save).setText("Accept")
+        box.setDefaultButton(buttons.Cancel)
+        exec_(box)
+        clicked = box.clickedButton()
+        if ready and clicked is box.button(buttons.Save):
+            return "accept"
+        return "discard" if clicked is box.button(buttons.Discard) else "stay"
+
     def close_correction(self) -> None:
         self._correcting, self._corrected = None, None
         self._correction_serial += 1  # answers still on their way are dropped
@@ -506,6 +535,7 @@ class Panel(QtWidgets.QWidget):
     def shutdown(self) -> None:
         """Stop the worker thread; call before the panel goes away."""
         self.save_settings()
+        self.reference.close_memory()
         self.runner.shutdown()
         if self.canvas.document is not None:
             self.canvas.document.close()

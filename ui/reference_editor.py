@@ -11,12 +11,15 @@ import numpy as np
 from icm_core.api import IcmError
 
 from .canvas import MaskCanvas
-from .qt import QColor, Qt, QtWidgets, Signal
+from .mask_memory import MaskMemory, picture_key
+from .qt import QColor, QTimer, Qt, QtWidgets, Signal
 from .widgets import IMAGE_FILTER, as_bool, brush_size, combo, row, select, tool
 
 _generation = itertools.count(1)
 #: the brush diameter as a fraction of the picture's long side, until the artist picks one
 DEFAULT_BRUSH_FRACTION = 0.05
+#: a mask is kept on disk this long after the last change (a stroke costs no disk write)
+KEEP_AFTER_MS = 1000
 
 
 class ReferenceEditor(QtWidgets.QWidget):
@@ -28,13 +31,19 @@ class ReferenceEditor(QtWidgets.QWidget):
     reference_changed = Signal()
     settings_changed = Signal()
 
-    def __init__(self, host, parent=None):
+    def __init__(self, host, parent=None, memory: MaskMemory | None = None):
         super().__init__(parent)
         self.host = host
         self.reference: tuple[str, object] | None = None  # (layer id, revision) on the canvas
         self.pixels: np.ndarray | None = None
         self.generation = 0
         self.brush_fraction = DEFAULT_BRUSH_FRACTION
+        self.memory = memory  # keeps brushed masks on disk; None: nothing is kept
+        self._memory_key: str | None = None
+        self._keep_timer = QTimer(self)
+        self._keep_timer.setSingleShot(True)
+        self._keep_timer.setInterval(KEEP_AFTER_MS)
+        self._keep_timer.timeout.connect(self.keep_mask)
         self._build()
         self._connect()
 
@@ -117,6 +126,7 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.redo_button.clicked.connect(lambda *_: canvas.redo())
         self.clear_button.clicked.connect(lambda *_: canvas.clear())
         canvas.mask_changed.connect(self._history_to_controls)
+        canvas.mask_changed.connect(self._keep_timer.start)
         self.mask_from_menu.aboutToShow.connect(self._fill_mask_menu)
         for signal in (
             self.soft_check.toggled,
@@ -171,17 +181,41 @@ class ReferenceEditor(QtWidgets.QWidget):
             self.problem.emit(str(error))
 
     def set_reference(self, layer_id: str, pixels: np.ndarray, revision=None) -> None:
-        """Show ``pixels`` as the reference with an empty mask."""
+        """Show ``pixels`` as the reference with the mask last brushed on this picture (kept
+        on disk by :attr:`memory`), else an empty one."""
+        self.keep_mask()  # the picture shown so far: its latest strokes
         self.reference = (layer_id, revision)
         self.pixels = pixels
         self.generation = next(_generation)
-        self.canvas.set_reference(pixels)
+        recalled = None
+        if self.memory is not None:
+            self._memory_key = picture_key(pixels)
+            recalled = self.memory.recall(self._memory_key, pixels.shape[:2])
+        self.canvas.set_reference(pixels, recalled)
+        self._keep_timer.stop()  # showing a mask is not a change worth writing
         # The same share of any picture: 40 px is a fine brush at 800 px, a dot at 6000 px.
         diameter = self.brush_fraction * max(pixels.shape[:2])
         self.canvas.set_brush_radius(min(max(diameter, 2), self.size_slider.maximum()) / 2)
         self._history_to_controls()
         self.reference_changed.emit()
-        self.message.emit("Brush over the subject in the reference, then Run.")
+        if recalled is not None:
+            self.message.emit("Your last mask on this picture is back: refine it and Run "
+                              "(Clear starts over).")
+        else:
+            self.message.emit("Brush over the subject in the reference, then Run.")
+
+    def keep_mask(self) -> None:
+        """Keep the shown mask on disk now (also called a moment after every change)."""
+        self._keep_timer.stop()
+        if self.memory is not None and self._memory_key is not None and self.canvas.has_reference():
+            self.memory.keep_mask(self._memory_key, self.canvas.mask())
+
+    def close_memory(self) -> None:
+        """Keep the shown mask and wait until it is on disk (before the panel goes away)."""
+        self.keep_mask()
+        self._memory_key = None
+        if self.memory is not None:
+            self.memory.flush()
 
     def choose_file(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Reference image", "", IMAGE_FILTER)

@@ -107,6 +107,13 @@ def fake_engine(monkeypatch):
     return engine
 
 
+@pytest.fixture(autouse=True)
+def own_mask_memory(tmp_path, monkeypatch):
+    """Each test's panels keep brushed masks in their own folder: a mask brushed by one test
+    must not come back in another that shows the same picture."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
 @pytest.fixture
 def settings(tmp_path):
     from ui.qt import QSettings

@@ -346,3 +346,51 @@ def test_gui_command_opens_the_window_with_the_given_images(qtbot, folder, monke
         == 0
     )
     assert shown == [["frame2.png", "frame0.png", "frame1.png"]]
+
+
+def test_closing_with_corrections_not_accepted_asks_first(
+    qtbot, window, folder, tmp_path, fake_engine
+):
+    out = tmp_path / "results"
+    main = window([folder], out_dir=out)
+    panel = main.panel
+    brush(panel)
+    assert run(qtbot, panel).status == "done"
+    alpha_file = out / "frame1_alpha.png"
+    before = alpha_file.read_bytes()
+    panel.layer_list.setCurrentRow(1)
+    assert panel.start_correction()
+    canvas = panel.correction.canvas
+    canvas.set_erase_mode(True)  # remove, over the subject
+    canvas.set_brush_radius(W * 0.1)
+    from tests.ui.helpers import drag
+
+    drag(canvas, [canvas.to_widget(W // 2 - 5, H // 2), canvas.to_widget(W // 2 + 5, H // 2)])
+    qtbot.waitUntil(panel.correction.accept_button.isEnabled, timeout=180_000)  # a hang guard
+
+    # the real question, answered with its Cancel button: the window stays, strokes and all
+    def answer(text):
+        box = QtWidgets.QApplication.activeModalWidget()
+        if box is None:
+            QtCore.QTimer.singleShot(20, lambda: answer(text))
+            return
+        asked.append(box.text())
+        next(b for b in box.buttons() if b.text().replace("&", "") == text).click()
+
+    asked = []
+    QtCore.QTimer.singleShot(0, lambda: answer("Cancel"))
+    assert not main.close()
+    assert "frame1" in asked[0] and main.isVisible() and canvas.hints() is not None
+    QtCore.QTimer.singleShot(0, lambda: answer("Discard"))
+    panel.may_close() and panel.close_correction()
+    assert alpha_file.read_bytes() == before  # discarded: nothing written
+
+    assert panel.start_correction()
+    canvas.set_erase_mode(True)
+    drag(canvas, [canvas.to_widget(W // 2 - 5, H // 2), canvas.to_widget(W // 2 + 5, H // 2)])
+    qtbot.waitUntil(panel.correction.accept_button.isEnabled, timeout=180_000)
+    QtCore.QTimer.singleShot(0, lambda: answer("Accept"))
+    assert main.close()
+    assert alpha_file.read_bytes() != before  # accepted on the way out
+    np.testing.assert_allclose(imageio.read_mask(alpha_file), panel.results[
+        str(folder / "frame1.png")].alpha, atol=1 / 255)

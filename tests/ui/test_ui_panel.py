@@ -513,3 +513,30 @@ def test_learn_from_this_adds_the_corrected_target_to_the_reference(
     panel.reference_combo.setCurrentIndex(1)
     panel.reference_combo.activated.emit(1)  # another reference: another series
     assert panel.learned == []
+
+
+def test_brushed_masks_survive_switching_reference_and_closing_the_panel(
+    qtbot, make_panel, host
+):
+    panel = make_panel(host)
+    brush_subject(panel)
+    painted = panel.canvas.mask()
+    assert painted.max() == 1.0
+    panel.reference_combo.setCurrentIndex(1)
+    panel.reference_combo.activated.emit(1)  # another reference: its own, empty mask
+    assert panel.canvas.mask().max() == 0.0
+    panel.reference_combo.setCurrentIndex(0)
+    panel.reference_combo.activated.emit(0)  # back: the brushwork is there
+    np.testing.assert_allclose(panel.canvas.mask(), painted, atol=0.5 / 255)
+    assert "last mask" in panel.status_label.text()
+
+    drag(panel.canvas, [panel.canvas.to_widget(10, 80), panel.canvas.to_widget(30, 80)])
+    painted = panel.canvas.mask()
+    panel.close()  # closed right after a stroke: that stroke is kept too
+    again = make_panel(host)
+    np.testing.assert_allclose(again.canvas.mask(), painted, atol=0.5 / 255)
+
+    again.reference.clear_button.click()  # Clear starts over, also for the next time
+    qtbot.waitUntil(lambda: not any(again.reference.memory.folder.glob("*.png")), timeout=5000)
+    again.close()
+    assert make_panel(host).canvas.mask().max() == 0.0

@@ -28,13 +28,13 @@ FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpai
 LIKENESS = 0.6  # cosine similarity to the stroke's core below which a cell is never its subject
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
-# Several references vote each on its own terms (chosen on the series of icm58-dev and the
-# alphamatting pseudo-groups, corrected first target learnt): a reference's k nearest tokens
-# per class are at most a quarter of the class (k above a small class's size measures its mean,
-# not its neighbours), and its say on a target token grows with how close its RELEVANCE_NEIGHBOURS
-# nearest tokens of either class are (the reference that has seen such a token knows it best).
+# Several references vote each on its own terms: a reference's k nearest tokens per class are
+# at most a quarter of the class (k above a small class's size measures its mean, not its
+# neighbours), and its say on a target token grows with how close its nearest token of either
+# class is (the reference that has seen such a token knows it best).  Chosen leave-one-group-out
+# on the series of icm58-dev and the alphamatting pseudo-groups (share 2, 4, 8; nearest 1, 3).
 CLASS_SHARE = 4
-RELEVANCE_NEIGHBOURS = 3
+RELEVANCE_NEIGHBOURS = 1
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,26 @@ def test_a_dab_smaller_than_a_token_cell_re_classifies_no_token(engine, referenc
     assert after[dab > 0].max() == 0.0
     far = ~ndimage.binary_dilation(dab > 0, iterations=40)
     assert np.abs(after - plain)[far].max() < 0.05
+
+
+def test_a_corrected_target_teaches_the_rest_of_the_series(engine, reference):
+    """The reference shows no blue-ish pebbles; the artist keeps them on one target and
+    learns from it: on the other targets they are kept too, and the subject stays."""
+    first, others = synthetic.crowd(1, size=SIZE, seed=3, cooler=True)
+    corrected = (np.maximum(first.alpha, others) > 0.5).astype(np.float32)
+    learnt = engine.combine([reference, engine.encode_reference(first.image, corrected)])
+    for index in (2, 3, 6):
+        target, (left, right) = bystanders(index, cooler=True)
+        before = engine.matte(target.image, reference).alpha
+        after = engine.matte(target.image, learnt).alpha
+        assert before[left | right].mean() < 0.5
+        assert after[left].mean() > 0.8 and after[right].mean() > 0.8
+        assert after[target.alpha > 0.99].mean() > 0.95
+        truth = np.maximum(target.alpha, (left | right).astype(np.float32))
+        assert ((after - truth) ** 2).mean() < 0.1 * ((before - truth) ** 2).mean()
+
+
+def test_combining_one_reference_changes_nothing(engine, reference):
+    target, _ = bystanders(1)
+    alone = engine.matte(target.image, reference).alpha
+    assert np.array_equal(engine.matte(target.image, engine.combine([reference])).alpha, alone)

@@ -1,12 +1,14 @@
 """lite's matting solvers (icm_core.refine) against their definitions: the closed-form alpha
 equals a dense solve of Levin et al.'s matting Laplacian built window by window, and the
-multilevel foreground recovers known subject colours from a composite."""
+multilevel foreground recovers known subject colours from a composite; the guided filter's
+coefficients equal a per-pixel solve."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from icm_core import refine
+from icm_core import refine, synthetic
 
 
 def dense_matting_laplacian(image: np.ndarray, epsilon: float) -> np.ndarray:
@@ -63,3 +65,37 @@ def test_multilevel_foreground_recovers_the_subject_colours():
     assert np.abs(estimate - subject_colour)[inside].max() < 5e-3
     _, behind = refine.multilevel_foreground(picture.astype(np.float32), alpha.astype(np.float32))
     assert np.abs(behind - background)[alpha == 0.0].max() < 5e-3  # pure background: its own colour
+
+
+def test_guided_coefficients_solve_the_windows_where_the_target_varies():
+    """The coefficients (solved only where the target varies over the window) equal a plain
+    per-pixel solve of the guided filter's 3×3 systems everywhere."""
+    rng = np.random.default_rng(5)
+    guide = rng.random((40, 50, 3)).astype(np.float32)
+    target = np.zeros((40, 50), np.float32)
+    target[:, 30:] = 1.0
+    target[10:20, 20:30] = rng.random((10, 10))  # a soft patch; the rest is flat 0 or 1
+    radius, eps = 2, 1e-3
+    coefficients = refine._guided_coefficients(guide, target, radius, eps)
+
+    def mean(x):
+        return cv2.boxFilter(x.astype(np.float64), -1, (2 * radius + 1,) * 2,
+                             borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = mean(guide), mean(target)
+    cov = mean(guide * target[..., None]) - mean_i * mean_p[..., None]
+    var = np.stack([mean(guide * guide[..., [k]]) for k in range(3)], -1) \
+        - mean_i[..., :, None] * mean_i[..., None, :] + eps * np.eye(3)
+    a = np.linalg.solve(var, cov[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    expected = np.concatenate([mean(a), mean(b)[..., None]], -1)
+    assert np.abs(coefficients - expected).max() < 1e-4
+    assert np.abs(coefficients[..., :3]).max() > 0.1  # the soft patch really has slopes
+
+
+def test_foreground_iterated_near_the_soft_band_only_matches_iterating_everywhere():
+    scene = synthetic.scene(2, size=(120, 160))
+    band, _ = refine.multilevel_foreground(scene.image, scene.alpha, margin=4)
+    everywhere, _ = refine.multilevel_foreground(scene.image, scene.alpha, margin=200)
+    visible = scene.alpha > 0.05
+    assert np.abs(band - everywhere)[visible].mean() < 1e-3

@@ -49,7 +49,7 @@ class MaskMemory:
     def recall(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
         """The mask last kept for the picture ``key`` (float32, ``shape``), or None (also when
         the file is damaged or of another size: a lost memory must never stop the artist)."""
-        self._writer.submit(lambda: None).result()  # a write still in flight comes first
+        self.flush()  # a write still in flight comes first
         path = self._path(key)
         if not path.is_file():
             return None

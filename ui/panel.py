@@ -74,7 +74,7 @@ class Panel(QtWidgets.QWidget):
         self._run_folders: list = []  # where this run's files went
         self._loading_settings = True
         self._warmed_up = False
-        self.reference = ReferenceEditor(host, memory=MaskMemory())
+        self.reference = ReferenceEditor(host, MaskMemory())
         self.targets = TargetList()
         self.review = TargetReview()
         self.correction = CorrectionView()

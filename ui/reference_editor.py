@@ -31,14 +31,14 @@ class ReferenceEditor(QtWidgets.QWidget):
     reference_changed = Signal()
     settings_changed = Signal()
 
-    def __init__(self, host, parent=None, memory: MaskMemory | None = None):
+    def __init__(self, host, memory: MaskMemory, parent=None):
         super().__init__(parent)
         self.host = host
         self.reference: tuple[str, object] | None = None  # (layer id, revision) on the canvas
         self.pixels: np.ndarray | None = None
         self.generation = 0
         self.brush_fraction = DEFAULT_BRUSH_FRACTION
-        self.memory = memory  # keeps brushed masks on disk; None: nothing is kept
+        self.memory = memory  # keeps brushed masks on disk
         self._memory_key: str | None = None
         self._keep_timer = QTimer(self)
         self._keep_timer.setSingleShot(True)
@@ -183,14 +183,12 @@ class ReferenceEditor(QtWidgets.QWidget):
     def set_reference(self, layer_id: str, pixels: np.ndarray, revision=None) -> None:
         """Show ``pixels`` as the reference with the mask last brushed on this picture (kept
         on disk by :attr:`memory`), else an empty one."""
-        self.keep_mask()  # the picture shown so far: its latest strokes
+        self._keep_pending()  # the picture shown so far: its latest strokes
         self.reference = (layer_id, revision)
         self.pixels = pixels
         self.generation = next(_generation)
-        recalled = None
-        if self.memory is not None:
-            self._memory_key = picture_key(pixels)
-            recalled = self.memory.recall(self._memory_key, pixels.shape[:2])
+        self._memory_key = picture_key(pixels)
+        recalled = self.memory.recall(self._memory_key, pixels.shape[:2])
         self.canvas.set_reference(pixels, recalled)
         self._keep_timer.stop()  # showing a mask is not a change worth writing
         # The same share of any picture: 40 px is a fine brush at 800 px, a dot at 6000 px.
@@ -205,17 +203,21 @@ class ReferenceEditor(QtWidgets.QWidget):
             self.message.emit("Brush over the subject in the reference, then Run.")
 
     def keep_mask(self) -> None:
-        """Keep the shown mask on disk now (also called a moment after every change)."""
+        """Keep the shown mask on disk (a moment after the last change)."""
         self._keep_timer.stop()
-        if self.memory is not None and self._memory_key is not None and self.canvas.has_reference():
+        if self._memory_key is not None:
             self.memory.keep_mask(self._memory_key, self.canvas.mask())
 
+    def _keep_pending(self) -> None:
+        """Keep now a change still waiting for its moment (nothing to do without one)."""
+        if self._keep_timer.isActive():
+            self.keep_mask()
+
     def close_memory(self) -> None:
-        """Keep the shown mask and wait until it is on disk (before the panel goes away)."""
-        self.keep_mask()
+        """Keep the latest change and wait until it is on disk (before the panel goes away)."""
+        self._keep_pending()
         self._memory_key = None
-        if self.memory is not None:
-            self.memory.flush()
+        self.memory.flush()
 
     def choose_file(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Reference image", "", IMAGE_FILTER)

@@ -229,7 +229,8 @@ class Trainer:
         the files' path, size and modification time): decoding big photographs would
         otherwise dominate a step that reads cached features."""
         files = [p for p in (member.image_path, member.alpha_path, member.trimap_path) if p]
-        stamps = [f"{p}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files]
+        stamps = [f"{p}|{stat.st_size}|{stat.st_mtime_ns}" for p, stat in
+                  ((p, p.stat()) for p in files)]
         key = content_key("view", *stamps, f"{view} {self.config.size} {member.alpha_floor} "
                           f"{member.alpha_channel} {member.exif_transpose}")
         arrays = self.cache.get(key)

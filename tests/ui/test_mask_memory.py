@@ -19,6 +19,7 @@ def test_a_mask_comes_back_for_its_picture_only(tmp_path):
     mask[10:30, 20:50] = 1.0
     mask[10, 20] = 0.5
     memory.keep_mask(picture_key(picture(0)), mask)
+    memory.flush()  # written in the background: this session ends
     again = MaskMemory(tmp_path)  # another session
     np.testing.assert_allclose(again.recall(picture_key(picture(0)), (40, 60)), mask,
                                atol=0.5 / 255)

@@ -36,12 +36,13 @@ TEXTURE_BAND = 1.5
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 #: the completion cut (:func:`complete`): weight of the coarse map's log-odds beside the colour
-#: model's, and its resolution as a fraction of the graph cut's.  Chosen by leave-one-group-out
-#: over 0 (no completion), 0.25, 0.5 and 1 (benchmarks/lite_quality.py --tune); what it
-#: mends is measured by benchmarks/lite_completeness.py
+#: model's (0: no completion), and its resolution as a fraction of the graph cut's.  A part it
+#: adds must carry at least COMPLETION_SUPPORT of the subject's mean in-context support.  Both
+#: chosen by leave-one-group-out (benchmarks/lite_quality.py --tune); what completion mends and
+#: costs is measured by benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
+COMPLETION_SUPPORT = 0.3
 COMPLETION_SCALE = 0.5
-COMPLETION_PASSES = 2  # colours from the coarse map, then from the cut and the map together
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -53,8 +54,9 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
     """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
 
     Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
-    (background); the rest is decided by GrabCut.  With ``support`` (a map of in-context
-    evidence), connected regions whose peak support is far below the best region's are dropped.
+    (background); the rest is decided by GrabCut, then :func:`complete` adds back parts of the
+    subject GrabCut dropped.  With ``support`` (a map of in-context evidence), connected
+    regions whose peak support is far below the best region's are dropped.
     ``keep`` / ``remove`` (boolean, ``image``'s size) are hard labels, kept whatever the support.
     """
     height, width = image.shape[:2]
@@ -74,44 +76,61 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         subject_model = np.zeros((1, 65), np.float64)
         cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    if COMPLETION_PRIOR > 0 and subject.any():
-        # only what joins the cut's subject: an island the graph cut dropped stays dropped
-        grown, _ = ndimage.label(subject | complete(image, prob, keep, remove))
-        subject = np.isin(grown, np.unique(grown[subject]))
     if support is not None:
         support = cv2.resize(support, (width, height))
         if keep is not None:
             support[keep] = max(float(support.max()), 1.0)
+    if COMPLETION_PRIOR > 0 and subject.any():
+        subject = _completed(subject, complete(image, prob, subject, keep, remove), support)
+    if support is not None:
         subject = _keep_supported(subject, support)
     return subject
 
 
-def complete(image: np.ndarray, probability: np.ndarray, keep: np.ndarray | None = None,
-             remove: np.ndarray | None = None) -> np.ndarray:
-    """Parts of the subject that GrabCut's hard labels drop (a keyboard whose greys the colour
-    model gives to the background, a doll's legs where the coarse map is unsure): a graph cut
-    whose unary term is a colour model learnt from the coarse ``probability`` as soft labels
-    plus the probability's own log-odds (weight COMPLETION_PRIOR), on a contrast-sensitive
-    8-connected grid, at COMPLETION_SCALE of ``image``'s size.  Boolean, ``image``'s size."""
+def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
+             keep: np.ndarray | None = None, remove: np.ndarray | None = None) -> np.ndarray:
+    """A second opinion on ``subject`` (GrabCut's) for the parts its hard labels drop (a
+    keyboard whose greys its colour model gives to the background, a doll's legs where the
+    coarse map is unsure): a graph cut whose unary term is a colour model learnt from the
+    coarse ``probability`` and ``subject`` together as soft labels, plus the probability's own
+    log-odds (weight COMPLETION_PRIOR), on a contrast-sensitive 8-connected grid at
+    COMPLETION_SCALE of ``image``'s size.  Boolean, ``image``'s size."""
     size = image.shape[:2]
     small_size = scale_to_fit(size, max(16, round(max(size) * COMPLETION_SCALE)))
     small = resize(image, small_size).astype(np.float32)
     sure = np.clip(cv2.resize(probability, small_size[::-1], interpolation=cv2.INTER_AREA),
                    0.02, 0.98)
-    prior = COMPLETION_PRIOR * np.log(sure / (1.0 - sure))
+    # half the colours' say from the graph cut: the coarse map alone, overpainted by a rough
+    # reference stroke, teaches the background's colours as the subject's
+    weight = 0.5 * sure + 0.5 * cv2.resize(subject.astype(np.float32), small_size[::-1],
+                                           interpolation=cv2.INTER_AREA)
+    odds = _colour_log_odds(small, weight) + COMPLETION_PRIOR * np.log(sure / (1.0 - sure))
     keep, remove = shrink(keep, small_size), shrink(remove, small_size)
-    edges = _grid_edges(small)
-    weight, subject = sure, None
-    for _ in range(COMPLETION_PASSES):
-        odds = _colour_log_odds(small, weight) + prior
-        if keep is not None:
-            odds[keep] = 1e3
-        if remove is not None:
-            odds[remove] = -1e3
-        subject = _min_cut(odds, edges)
-        weight = 0.5 * sure + 0.5 * subject
-    grown = cv2.resize(subject.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR)
-    return grown > 0.5
+    if keep is not None:
+        odds[keep] = 1e3
+    if remove is not None:
+        odds[remove] = -1e3
+    cut = _min_cut(odds, _grid_edges(small))
+    return cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def _completed(subject: np.ndarray, cut: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+    """``subject`` with the parts of ``cut`` outside it that complete it: each touches it and
+    reaches out of it (to the background or the frame: a gap it encloses is one the cut's
+    smoothness closed, as between leaves), and has at least COMPLETION_SUPPORT of its mean
+    ``support`` (a rim or pole of the subject's colour carries little of the reference's)."""
+    added, count = ndimage.label(cut & ~subject)
+    if count == 0:
+        return subject
+    parts = np.arange(1, count + 1)
+    touching = ndimage.maximum(ndimage.binary_dilation(subject), added, parts) > 0
+    rest = np.pad(~(subject | (added > 0)), 1, constant_values=True)  # the frame counts as out
+    reaching = ndimage.maximum(ndimage.binary_dilation(rest)[1:-1, 1:-1], added, parts) > 0
+    kept = touching & reaching
+    if support is not None:
+        mean_support = ndimage.mean(support, added, parts)
+        kept &= mean_support >= COMPLETION_SUPPORT * float(support[subject].mean())
+    return subject | np.concatenate([[False], kept])[added]
 
 
 def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> np.ndarray:

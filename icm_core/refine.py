@@ -404,24 +404,26 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
     """Fast multi-level foreground estimation (Germer et al. 2020, pymatting's defaults),
     vectorised: each sweep updates the two colours of a checkerboard in turn (red-black
     Gauss-Seidel) instead of pixel by pixel, so it needs no compiled loops.  Returns the
-    foreground and background colours (float32, H×W×3, in [0, 1]).
+    foreground and background colours (float32, H×W×3, in [0, 1]; views of one array).
 
     On each level only the soft pixels (0 < alpha < 1) and ``margin`` pixels around them are
     iterated: elsewhere alpha is 0 or 1, the visible colour is the pixel's own (what the sweeps
     give there in one step) and the hidden one keeps the coarser level's estimate.  On a
     matte whose soft band covers a tenth of the picture this is about 4× faster."""
     height, width = alpha.shape
-    subject, background = alpha > 0.9, alpha < 0.1
-    fg = (image[subject].sum(0) / (subject.sum() + 1e-5))[None, None].astype(np.float32)
-    bg = (image[background].sum(0) / (background.sum() + 1e-5))[None, None].astype(np.float32)
+    # the mean colours of the sure subject and background start the coarsest level; both
+    # colours of a pixel lie side by side (subject's, then background's): one gather each
+    means = [cv2.mean(image, mask=sure.astype(np.uint8))[:3] for sure in (alpha > 0.9, alpha < 0.1)]
+    colour = np.array(means, np.float32).reshape(1, 1, 6)
     levels = max(1, int(np.ceil(np.log2(max(height, width)))))
     window = np.ones((2 * margin + 1,) * 2, np.uint8)
     for level in range(levels + 1):
         h, w = round(height ** (level / levels)), round(width ** (level / levels))
         picture, a = _nearest(image, h, w).reshape(-1, 3), _nearest(alpha, h, w)
-        fg, bg = _nearest(fg, h, w).reshape(-1, 3), _nearest(bg, h, w).reshape(-1, 3)
+        colour = _nearest(colour, h, w).reshape(-1, 6)
         flat = a.ravel()
-        fg[flat >= 1.0], bg[flat <= 0.0] = picture[flat >= 1.0], picture[flat <= 0.0]
+        np.copyto(colour[:, :3], picture, where=(flat >= 1.0)[:, None])
+        np.copyto(colour[:, 3:], picture, where=(flat <= 0.0)[:, None])
         active = cv2.dilate(((a > 0.0) & (a < 1.0)).astype(np.uint8), window)
         ys, xs = np.nonzero(active)
         # red-black order: the pixels with even y + x, then the others; each sweep over one
@@ -439,21 +441,27 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
             total = sum(weights)
             a00, a11, a01 = own * own + total, (1.0 - own) ** 2 + total, own * (1.0 - own)
             determinant = a00 * a11 - a01 * a01
+            seen = picture[index]
             # the 2×2 system per pixel, inverted once per level
-            colours.append((index, around, weights, own * picture[index], (1.0 - own) * picture[index],
+            colours.append((index, around, weights,
+                            np.concatenate([own * seen, (1.0 - own) * seen], 1),
                             a11 / determinant, -a01 / determinant, a00 / determinant))
         for _ in range(small_iterations if max(h, w) <= small_size else big_iterations):
-            for index, around, weights, from_a, from_b, f_from_f, cross, b_from_b in colours:
-                pull_f = from_a + sum(weight * fg[near] for weight, near in zip(weights, around))
-                pull_b = from_b + sum(weight * bg[near] for weight, near in zip(weights, around))
-                fg[index] = np.clip(f_from_f * pull_f + cross * pull_b, 0, 1)
-                bg[index] = np.clip(cross * pull_f + b_from_b * pull_b, 0, 1)
-        fg, bg = fg.reshape(h, w, 3), bg.reshape(h, w, 3)
-    return fg, bg
+            for index, around, weights, from_seen, f_from_f, cross, b_from_b in colours:
+                pull = from_seen + sum(weight * colour.take(near, 0)
+                                       for weight, near in zip(weights, around))
+                pull_f, pull_b = pull[:, :3], pull[:, 3:]
+                colour[index] = np.clip(np.concatenate([f_from_f * pull_f + cross * pull_b,
+                                                        cross * pull_f + b_from_b * pull_b], 1), 0, 1)
+        colour = colour.reshape(h, w, 6)
+    return colour[..., :3], colour[..., 3:]
 
 
 def _nearest(picture: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize with the multilevel method's index rule."""
+    """Nearest-neighbour resize with the multilevel method's index rule (the picture itself
+    at its own size)."""
+    if (height, width) == picture.shape[:2]:
+        return picture
     rows = np.minimum(np.arange(height) * picture.shape[0] // height, picture.shape[0] - 1)
     cols = np.minimum(np.arange(width) * picture.shape[1] // width, picture.shape[1] - 1)
-    return picture[rows][:, cols]
+    return picture.take(rows, 0).take(cols, 1)

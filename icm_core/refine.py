@@ -134,11 +134,7 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
     unknown = (trimap > 0.25) & (trimap < 0.75)
     if not unknown.any():
         return alpha
-    rows, cols = np.nonzero(unknown)
-    margin = 8
-    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, trimap.shape[0])
-    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, trimap.shape[1])
-    box = (slice(top, bottom), slice(left, right))
+    box = bounding_box(unknown, 8)
     local = trimap[box]
     has_windows = min(local.shape) >= 3  # the matting Laplacian is built from 3×3 windows
     if has_windows and (local > 0.75).any() and (local < 0.25).any():
@@ -288,16 +284,23 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
     def mean(x):
         return cv2.boxFilter(x, -1, side, borderType=cv2.BORDER_REFLECT)
 
-    mean_i, mean_p = mean(guide), mean(target)
-    a = np.zeros_like(guide)
+    mean_p = mean(target)
+    coefficients = np.zeros(target.shape + (4,), np.float32)
     kernel = np.ones(side, np.uint8)
     varies = cv2.dilate(target, kernel) > cv2.erode(target, kernel)
+    b = mean_p
     if varies.any():
+        # the colour statistics are needed only where ``a`` is not zero and one window around:
+        # on the bounding box of ``varies`` grown by two windows' reach
+        box = bounding_box(varies, 2 * radius)
+        guide, target, varies = guide[box], target[box], varies[box]
+        mean_i = mean(guide)
+
         def at(x):
             return x[varies].astype(np.float64)
 
         centre = at(mean_i)
-        cov = at(mean(guide * target[..., None])) - centre * at(mean_p)[:, None]
+        cov = at(mean(guide * target[..., None])) - centre * at(mean_p[box])[:, None]
         upper = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
         products = at(mean(np.stack([guide[..., j] * guide[..., k] for j, k in upper], -1)))
         s00, s01, s02, s11, s12, s22 = (products[:, n] - centre[:, j] * centre[:, k] + eps * (j == k)
@@ -307,9 +310,21 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
         c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
         adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
         determinant = s00 * c00 + s01 * c01 + s02 * c02
+        a = np.zeros_like(guide)
         a[varies] = np.einsum("nij,nj->ni", adjugate, cov) / determinant[:, None]
-    b = mean_p - (a * mean_i).sum(-1)
-    return np.concatenate([mean(a), mean(b)[..., None]], axis=-1).astype(np.float32)
+        b = mean_p.copy()
+        b[box] -= (a * mean_i).sum(-1)
+        coefficients[box + (slice(0, 3),)] = mean(a)
+    coefficients[..., 3] = mean(b)
+    return coefficients
+
+
+def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Slices of the bounding box of ``mask``'s true pixels grown by ``margin`` (within the
+    picture); ``mask`` must hold at least one."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, mask.shape[0])),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, mask.shape[1])))
 
 
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,

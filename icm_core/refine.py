@@ -183,8 +183,10 @@ def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
         window -= window.mean(axis=1, keepdims=True)
         inverse = _inverse_symmetric(np.einsum("wki,wkj->wij", window, window) / 9.0
                                      + np.eye(3) * (epsilon / 9.0))
-        affinity = np.matmul(np.matmul(window, inverse), window.transpose(0, 2, 1))
-        entries = np.eye(9) - (1.0 + affinity) / 9.0
+        entries = np.matmul(np.matmul(window, inverse), window.transpose(0, 2, 1))  # affinity
+        entries += 1.0
+        entries /= -9.0
+        entries += np.eye(9)  # δ − (1 + affinity) / 9
         # rows of known pixels go to a spare last row, dropped after the loop
         rows = np.where(row_of[pixels] >= 0, row_of[pixels], count)
         values += np.bincount((rows[:, :, None] * 25 + _SLOT).ravel(), entries.ravel(),

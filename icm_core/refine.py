@@ -230,8 +230,9 @@ def dissection_order(ys: np.ndarray, xs: np.ndarray, leaf: int = 64,
     cuts.  Two adjacent rows (or columns) of pixels separate those above from those below;
     numbered last, they keep the factorisation of each side from filling in the other.  Each
     cut is the smallest that leaves at least ``balance`` of the pixels on either side; sides
-    are cut again down to ``leaf`` pixels.  A band around a subject factorises with about a
-    sixth less fill-in, and 40 % less work, than with SuperLU's own minimum-degree orderings."""
+    are cut again down to ``leaf`` pixels.  A wide band around a subject factorises with about
+    an eighth less fill-in, and a third less time, than with SuperLU's minimum-degree orderings
+    (leaf 32 to 64 and balance 0.3 measured best; larger leaves fill in more)."""
     order = []
 
     def dissect(index: np.ndarray) -> None:

@@ -469,8 +469,9 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
                 pull = from_seen + sum(weight * colour.take(near, 0)
                                        for weight, near in zip(weights, around))
                 pull_f, pull_b = pull[:, :3], pull[:, 3:]
-                colour[index] = np.clip(np.concatenate([f_from_f * pull_f + cross * pull_b,
-                                                        cross * pull_f + b_from_b * pull_b], 1), 0, 1)
+                updated = np.concatenate([f_from_f * pull_f + cross * pull_b,
+                                          cross * pull_f + b_from_b * pull_b], 1)
+                colour[index] = np.clip(updated, 0, 1)
         colour = colour.reshape(h, w, 6)
     return colour[..., :3], colour[..., 3:]
 

@@ -126,8 +126,8 @@ def test_closed_form_alpha_on_a_band_cut_into_parts_equals_the_dense_definition(
     laplacian = dense_matting_laplacian(image.astype(np.float64), 1e-7)
     known_alpha = (trimap.ravel() == 1.0).astype(np.float64)
     expected = known_alpha.copy()
-    expected[unknown] = np.linalg.solve(laplacian[np.ix_(unknown, unknown)],
-                                        -laplacian[np.ix_(unknown, ~unknown)] @ known_alpha[~unknown])
+    coupling = laplacian[np.ix_(unknown, ~unknown)] @ known_alpha[~unknown]
+    expected[unknown] = np.linalg.solve(laplacian[np.ix_(unknown, unknown)], -coupling)
     expected = np.clip(expected, 0, 1).reshape(trimap.shape)
     assert np.abs(alpha - expected).max() < 1e-5
     soft = (alpha > 0.05) & (alpha < 0.95)

@@ -65,4 +65,3 @@ def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
         error = np.abs(foreground - scene.foreground).mean(-1) * scene.alpha
         errors.append(error[rim].sum() / scene.alpha[rim].sum())
     assert np.mean(errors) < 0.015
-

@@ -88,7 +88,9 @@ class Strokes:
         self.drawn: list[tuple[float, float, float, bool]] = []
 
     def add(self, disc: np.ndarray, keep: bool) -> None:
+        # as in the panel, a stroke wipes the other kind under it
         (self.keep if keep else self.remove)[disc] = 1.0
+        (self.remove if keep else self.keep)[disc] = 0.0
         rows, cols = np.nonzero(disc)
         side = max(self.shape)
         radius = math.sqrt(len(rows) / math.pi)
@@ -106,7 +108,8 @@ def replayed(drawn, shape) -> list[Hints]:
     result = []
     for row, col, radius, is_keep in drawn:
         disc = (rows - row * side) ** 2 + (cols - col * side) ** 2 <= max(radius * side, 1.0) ** 2
-        (keep if is_keep else remove)[disc & ((remove if is_keep else keep) == 0)] = 1.0
+        (keep if is_keep else remove)[disc] = 1.0
+        (remove if is_keep else keep)[disc] = 0.0
         result.append(Hints(keep.copy(), remove.copy()))
     return result
 

@@ -6,8 +6,8 @@
 2. :func:`trimap_from_segmentation` opens an unknown band around the boundary whose width
    follows the image size and widens where the coarse estimate was uncertain.
 3. :func:`closed_form_alpha` solves closed-form matting on the band's bounding box (scipy's
-   sparse LU on the unknown pixels' rows of the matting Laplacian: no JIT compilation, so the
-   first matte after installing is as fast as the next).
+   sparse LU on the unknown pixels' rows of the matting Laplacian, numbered by nested
+   dissection: no JIT compilation, so the first matte after installing is as fast as the next).
 4. :func:`guided_upsample` carries an alpha computed at a working resolution up to the full
    resolution with a fast guided filter driven by the full-resolution picture, so memory stays
    bounded (no full-resolution linear system).
@@ -207,15 +207,22 @@ def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None
     up to TEXTURE_BAND times wider again where the boundary is textured (:func:`texture`).
     """
     width = max(3.0, 0.01 * max(subject.shape))
-    inside = ndimage.distance_transform_edt(subject)
-    outside = ndimage.distance_transform_edt(~subject)
-    distance = np.where(subject, inside, outside)
+    distance = _boundary_distance(subject)
     limit = width if uncertainty is None else width * (1.0 + 1.5 * np.clip(uncertainty, 0.0, 1.0))
     if image is not None and TEXTURE_BAND > 0:
         limit = limit + width * TEXTURE_BAND * texture(image, distance <= 2 * width, width)
     trimap = subject.astype(np.float32)
     trimap[distance <= limit] = 0.5
     return trimap
+
+
+def _boundary_distance(subject: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every pixel to the nearest pixel on the other side of the
+    ``subject`` boundary (OpenCV's exact transform: a few times faster than scipy's)."""
+    inside = subject.astype(np.uint8)
+    distance = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.where(subject, distance, outside)
 
 
 def texture(image: np.ndarray, near: np.ndarray, width: float) -> np.ndarray:
@@ -240,11 +247,7 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
     unknown = (trimap > 0.25) & (trimap < 0.75)
     if not unknown.any():
         return alpha
-    rows, cols = np.nonzero(unknown)
-    margin = 8
-    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, trimap.shape[0])
-    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, trimap.shape[1])
-    box = (slice(top, bottom), slice(left, right))
+    box = bounding_box(unknown, 8)
     local = trimap[box]
     has_windows = min(local.shape) >= 3  # the matting Laplacian is built from 3×3 windows
     if has_windows and (local > 0.75).any() and (local < 0.25).any():
@@ -267,54 +270,110 @@ def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
 
     Only the unknown pixels' rows of L are built (each couples a pixel with its 5×5
     neighbourhood), from the windows that hold an unknown pixel, ``chunk`` windows at a time.
-    The symmetric system is solved exactly by a sparse LU factorisation (scipy/SuperLU).
+    The symmetric system is solved exactly by a sparse LU factorisation (scipy/SuperLU) with
+    the unknowns numbered by :func:`dissection_order`.
     """
     from scipy.sparse import csc_matrix
     from scipy.sparse.linalg import splu
 
     height, width = unknown.shape
-    count = int(unknown.sum())
+    unknown_y, unknown_x = np.nonzero(unknown)
+    order = dissection_order(unknown_y, unknown_x)
+    unknown_y, unknown_x = unknown_y[order], unknown_x[order]
+    count = len(order)
     row_of = np.full(height * width, -1, np.int64)  # pixel index -> row of the system, or -1
-    row_of[unknown.ravel()] = np.arange(count)
+    row_of[unknown_y * width + unknown_x] = np.arange(count)
     centres = np.zeros_like(unknown)  # windows (centred on inner pixels) holding an unknown pixel
     for dy, dx in _WINDOW:
         centres[1:-1, 1:-1] |= unknown[1 + dy:height - 1 + dy, 1 + dx:width - 1 + dx]
     centre_y, centre_x = np.nonzero(centres)
     colours = image.reshape(-1, 3)
-    regularisation = np.eye(3) * (epsilon / 9.0)
     values = np.zeros((count + 1) * 25)
     for start in range(0, len(centre_y), chunk):
         pixels = ((centre_y[start:start + chunk, None] + _WINDOW[:, 0]) * width
                   + centre_x[start:start + chunk, None] + _WINDOW[:, 1])
         window = colours[pixels]
         window -= window.mean(axis=1, keepdims=True)
-        inverse = np.linalg.inv(np.einsum("wki,wkj->wij", window, window) / 9.0 + regularisation)
-        affinity = np.einsum("wki,wij,wlj->wkl", window, inverse, window, optimize=True)
-        entries = np.eye(9) - (1.0 + affinity) / 9.0
+        inverse = _inverse_symmetric(np.einsum("wki,wkj->wij", window, window) / 9.0
+                                     + np.eye(3) * (epsilon / 9.0))
+        entries = np.matmul(np.matmul(window, inverse), window.transpose(0, 2, 1))  # affinity
+        entries += 1.0
+        entries /= -9.0
+        entries += np.eye(9)  # δ − (1 + affinity) / 9
         # rows of known pixels go to a spare last row, dropped after the loop
         rows = np.where(row_of[pixels] >= 0, row_of[pixels], count)
         values += np.bincount((rows[:, :, None] * 25 + _SLOT).ravel(), entries.ravel(),
                               minlength=(count + 1) * 25)
     values = values[:count * 25].reshape(count, 25)
-    unknown_y, unknown_x = np.nonzero(unknown)
+    # a vanishing pull towards the subject mask keeps a band that touches no sure pixel solvable
+    anchor = 1e-10
+    values[:, 12] += anchor  # slot 12 of the 5×5 neighbourhood: the pixel itself
     slot_y, slot_x = np.divmod(np.arange(25), 5)
     near_y, near_x = unknown_y[:, None] + slot_y - 2, unknown_x[:, None] + slot_x - 2
     inside = (near_y >= 0) & (near_y < height) & (near_x >= 0) & (near_x < width) & (values != 0)
     neighbour = np.where(inside, near_y * width + near_x, 0)
     column = row_of[neighbour]
     coupled = inside & (column >= 0)
-    rows = np.broadcast_to(np.arange(count)[:, None], values.shape)
-    # a vanishing pull towards the subject mask keeps a band that touches no sure pixel solvable
-    anchor = 1e-10
-    system = csc_matrix((values[coupled], (rows[coupled], column[coupled])), shape=(count, count))
-    system.setdiag(system.diagonal() + anchor)
+    # L is symmetric: row i's couplings are column i's, so the rows give the columns directly
+    starts = np.concatenate([[0], np.cumsum(coupled.sum(axis=1))])
+    system = csc_matrix((values[coupled], column[coupled], starts), shape=(count, count))
     known_subject = inside & (column < 0) & sure.ravel()[neighbour]
-    right = anchor * prior[unknown] - (values * known_subject).sum(axis=1)
-    solver = splu(system, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+    right = anchor * prior[unknown_y, unknown_x] - (values * known_subject).sum(axis=1)
+    solver = splu(system, permc_spec="NATURAL", diag_pivot_thresh=0.0,
                   options={"SymmetricMode": True})
     alpha = sure.astype(np.float64)
-    alpha[unknown] = solver.solve(right)
+    alpha[unknown_y, unknown_x] = solver.solve(right)
     return alpha
+
+
+def _inverse_symmetric(matrices: np.ndarray) -> np.ndarray:
+    """Inverses of symmetric positive definite 3×3 matrices (…×3×3) by their adjugate."""
+    s00, s01, s02 = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2]
+    s11, s12, s22 = matrices[:, 1, 1], matrices[:, 1, 2], matrices[:, 2, 2]
+    c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
+    c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
+    adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
+    return adjugate / (s00 * c00 + s01 * c01 + s02 * c02)[:, None, None]
+
+
+def dissection_order(ys: np.ndarray, xs: np.ndarray, leaf: int = 64,
+                     balance: float = 0.3) -> np.ndarray:
+    """An elimination order for the pixels (``ys``, ``xs``) of a system that couples pixels
+    up to 2 apart (the matting Laplacian's 5×5 neighbourhoods): nested dissection by straight
+    cuts.  Two adjacent rows (or columns) of pixels separate those above from those below;
+    numbered last, they keep the factorisation of each side from filling in the other.  Each
+    cut is the smallest that leaves at least ``balance`` of the pixels on either side; sides
+    are cut again down to ``leaf`` pixels.  A wide band around a subject factorises with about
+    an eighth less fill-in, and a third less time, than with SuperLU's minimum-degree orderings
+    (leaf 32 to 64 and balance 0.3 measured best; larger leaves fill in more)."""
+    order = []
+
+    def dissect(index: np.ndarray) -> None:
+        best = None
+        if len(index) > leaf:
+            for coordinate in (ys[index], xs[index]):
+                low = coordinate.min()
+                counts = np.bincount(coordinate - low)
+                if len(counts) < 4:
+                    continue
+                before = np.cumsum(counts) - counts  # pixels before each line
+                # cut at lines (i, i + 1): pixels before line i, and after line i + 1
+                below, above = before[:-1], len(index) - before[1:] - counts[1:]
+                sizes = np.where(np.minimum(below, above) >= balance * len(index),
+                                 counts[:-1] + counts[1:], len(index))
+                cut = int(np.argmin(sizes))
+                if sizes[cut] < len(index) and (best is None or sizes[cut] < best[0]):
+                    best = (sizes[cut], coordinate, low + cut)
+        if best is None:
+            order.append(index)
+            return
+        _, coordinate, line = best
+        dissect(index[coordinate < line])
+        dissect(index[coordinate > line + 1])
+        order.append(index[(coordinate == line) | (coordinate == line + 1)])
+
+    dissect(np.arange(len(ys)))
+    return np.concatenate(order) if order else np.arange(0)
 
 
 def guided_upsample(image: np.ndarray, low_image: np.ndarray, low_alpha: np.ndarray,
@@ -341,16 +400,23 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
     def mean(x):
         return cv2.boxFilter(x, -1, side, borderType=cv2.BORDER_REFLECT)
 
-    mean_i, mean_p = mean(guide), mean(target)
-    a = np.zeros_like(guide)
+    mean_p = mean(target)
+    coefficients = np.zeros(target.shape + (4,), np.float32)
     kernel = np.ones(side, np.uint8)
     varies = cv2.dilate(target, kernel) > cv2.erode(target, kernel)
+    b = mean_p
     if varies.any():
+        # the colour statistics are needed only where ``a`` is not zero and one window around:
+        # on the bounding box of ``varies`` grown by two windows' reach
+        box = bounding_box(varies, 2 * radius)
+        guide, target, varies = guide[box], target[box], varies[box]
+        mean_i = mean(guide)
+
         def at(x):
             return x[varies].astype(np.float64)
 
         centre = at(mean_i)
-        cov = at(mean(guide * target[..., None])) - centre * at(mean_p)[:, None]
+        cov = at(mean(guide * target[..., None])) - centre * at(mean_p[box])[:, None]
         upper = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
         products = at(mean(np.stack([guide[..., j] * guide[..., k] for j, k in upper], -1)))
         s00, s01, s02, s11, s12, s22 = (products[:, n] - centre[:, j] * centre[:, k] + eps * (j == k)
@@ -360,9 +426,21 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
         c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
         adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
         determinant = s00 * c00 + s01 * c01 + s02 * c02
+        a = np.zeros_like(guide)
         a[varies] = np.einsum("nij,nj->ni", adjugate, cov) / determinant[:, None]
-    b = mean_p - (a * mean_i).sum(-1)
-    return np.concatenate([mean(a), mean(b)[..., None]], axis=-1).astype(np.float32)
+        b = mean_p.copy()
+        b[box] -= (a * mean_i).sum(-1)
+        coefficients[box + (slice(0, 3),)] = mean(a)
+    coefficients[..., 3] = mean(b)
+    return coefficients
+
+
+def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Slices of the bounding box of ``mask``'s true pixels grown by ``margin`` (within the
+    picture); ``mask`` must hold at least one."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, mask.shape[0])),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, mask.shape[1])))
 
 
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
@@ -457,24 +535,26 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
     """Fast multi-level foreground estimation (Germer et al. 2020, pymatting's defaults),
     vectorised: each sweep updates the two colours of a checkerboard in turn (red-black
     Gauss-Seidel) instead of pixel by pixel, so it needs no compiled loops.  Returns the
-    foreground and background colours (float32, H×W×3, in [0, 1]).
+    foreground and background colours (float32, H×W×3, in [0, 1]; views of one array).
 
     On each level only the soft pixels (0 < alpha < 1) and ``margin`` pixels around them are
     iterated: elsewhere alpha is 0 or 1, the visible colour is the pixel's own (what the sweeps
     give there in one step) and the hidden one keeps the coarser level's estimate.  On a
     matte whose soft band covers a tenth of the picture this is about 4× faster."""
     height, width = alpha.shape
-    subject, background = alpha > 0.9, alpha < 0.1
-    fg = (image[subject].sum(0) / (subject.sum() + 1e-5))[None, None].astype(np.float32)
-    bg = (image[background].sum(0) / (background.sum() + 1e-5))[None, None].astype(np.float32)
+    # the mean colours of the sure subject and background start the coarsest level; both
+    # colours of a pixel lie side by side (subject's, then background's): one gather each
+    means = [cv2.mean(image, mask=sure.astype(np.uint8))[:3] for sure in (alpha > 0.9, alpha < 0.1)]
+    colour = np.array(means, np.float32).reshape(1, 1, 6)
     levels = max(1, int(np.ceil(np.log2(max(height, width)))))
     window = np.ones((2 * margin + 1,) * 2, np.uint8)
     for level in range(levels + 1):
         h, w = round(height ** (level / levels)), round(width ** (level / levels))
         picture, a = _nearest(image, h, w).reshape(-1, 3), _nearest(alpha, h, w)
-        fg, bg = _nearest(fg, h, w).reshape(-1, 3), _nearest(bg, h, w).reshape(-1, 3)
+        colour = _nearest(colour, h, w).reshape(-1, 6)
         flat = a.ravel()
-        fg[flat >= 1.0], bg[flat <= 0.0] = picture[flat >= 1.0], picture[flat <= 0.0]
+        np.copyto(colour[:, :3], picture, where=(flat >= 1.0)[:, None])
+        np.copyto(colour[:, 3:], picture, where=(flat <= 0.0)[:, None])
         active = cv2.dilate(((a > 0.0) & (a < 1.0)).astype(np.uint8), window)
         ys, xs = np.nonzero(active)
         # red-black order: the pixels with even y + x, then the others; each sweep over one
@@ -492,21 +572,28 @@ def multilevel_foreground(image: np.ndarray, alpha: np.ndarray, regularization: 
             total = sum(weights)
             a00, a11, a01 = own * own + total, (1.0 - own) ** 2 + total, own * (1.0 - own)
             determinant = a00 * a11 - a01 * a01
+            seen = picture[index]
             # the 2×2 system per pixel, inverted once per level
-            colours.append((index, around, weights, own * picture[index], (1.0 - own) * picture[index],
+            colours.append((index, around, weights,
+                            np.concatenate([own * seen, (1.0 - own) * seen], 1),
                             a11 / determinant, -a01 / determinant, a00 / determinant))
         for _ in range(small_iterations if max(h, w) <= small_size else big_iterations):
-            for index, around, weights, from_a, from_b, f_from_f, cross, b_from_b in colours:
-                pull_f = from_a + sum(weight * fg[near] for weight, near in zip(weights, around))
-                pull_b = from_b + sum(weight * bg[near] for weight, near in zip(weights, around))
-                fg[index] = np.clip(f_from_f * pull_f + cross * pull_b, 0, 1)
-                bg[index] = np.clip(cross * pull_f + b_from_b * pull_b, 0, 1)
-        fg, bg = fg.reshape(h, w, 3), bg.reshape(h, w, 3)
-    return fg, bg
+            for index, around, weights, from_seen, f_from_f, cross, b_from_b in colours:
+                pull = from_seen + sum(weight * colour.take(near, 0)
+                                       for weight, near in zip(weights, around))
+                pull_f, pull_b = pull[:, :3], pull[:, 3:]
+                updated = np.concatenate([f_from_f * pull_f + cross * pull_b,
+                                          cross * pull_f + b_from_b * pull_b], 1)
+                colour[index] = np.clip(updated, 0, 1)
+        colour = colour.reshape(h, w, 6)
+    return colour[..., :3], colour[..., 3:]
 
 
 def _nearest(picture: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize with the multilevel method's index rule."""
+    """Nearest-neighbour resize with the multilevel method's index rule (the picture itself
+    at its own size)."""
+    if (height, width) == picture.shape[:2]:
+        return picture
     rows = np.minimum(np.arange(height) * picture.shape[0] // height, picture.shape[0] - 1)
     cols = np.minimum(np.arange(width) * picture.shape[1] // width, picture.shape[1] - 1)
-    return picture[rows][:, cols]
+    return picture.take(rows, 0).take(cols, 1)

@@ -153,8 +153,9 @@ def test_engine_options_are_checked():
 
 def test_quality_presets_set_the_sides_and_explicit_options_win():
     fast, best = get_engine("lite", quality="fast"), get_engine("lite", quality="best")
-    assert fast.feature_side < get_engine("lite").feature_side < best.feature_side
-    assert fast.matting_side < best.matting_side
+    balanced = get_engine("lite")
+    assert fast.feature_side < balanced.feature_side <= best.feature_side
+    assert fast.matting_side < balanced.matting_side < best.matting_side
     assert get_engine("lite", quality="fast", matting_side=2048).matting_side == 2048
     with pytest.raises(InvalidInput, match="quality takes one of fast, balanced, best, not .ultra."):
         get_engine("lite", quality="ultra")

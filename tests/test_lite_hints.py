@@ -154,6 +154,8 @@ def test_a_dab_smaller_than_a_token_cell_re_classifies_no_token(engine, referenc
     grid = (30, 40)  # cells of 12 px on SIZE
     assert not hint_cells(disc(SIZE, (180, 240), 5) > 0.5, grid).any()  # 79 px < one cell
     assert hint_cells(disc(SIZE, (180, 240), 10) > 0.5, grid).any()  # 314 px
+    two_dabs = (disc(SIZE, (180, 234), 6) > 0.5) | (disc(SIZE, (180, 248), 6) > 0.5)
+    assert not hint_cells(two_dabs, grid).any()  # 2 × 113 px, each less than a cell
     scene, (left, right) = bystanders(1)
     plain = engine.matte(scene.image, reference).alpha
     rows, cols = np.nonzero(scene.alpha > 0.5)
@@ -186,3 +188,29 @@ def test_combining_one_reference_changes_nothing(engine, reference):
     target, _ = bystanders(1)
     alone = engine.matte(target.image, reference).alpha
     assert np.array_equal(engine.matte(target.image, engine.combine([reference])).alpha, alone)
+
+
+def test_a_remove_strokes_look_alikes_the_reference_vouches_for_do_not_drag_their_kind():
+    """A gap painted between flowers: many leaves look like its cells (removal vote 0.6), but
+    the reference says leaves are subject.  They are not made background prototypes, so the
+    leaves stay subject (they used to take every leaf with them)."""
+    from icm_core.lite.corrections import Corrections
+    from icm_core.lite.incontext import Evidence, coarse_probability, target_tokens
+
+    rng = np.random.default_rng(0)
+    kinds = (("flower", [1.0, 0.0], 14), ("leaf", [0.8, 0.6], 30), ("sky", [0.0, 1.0], 20))
+    tokens = np.concatenate([np.tile(direction + [0.0] * 6, (n, 1)) for _, direction, n in kinds])
+    tokens = tokens + 0.02 * rng.standard_normal(tokens.shape)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    target = target_tokens(tokens.T.reshape(8, 8, 8).astype(np.float32))
+    flower, leaf, sky = np.split(np.arange(64), [14, 44])
+    votes = Evidence(np.where(np.arange(64) < 44, 0.9, 0.1).astype(np.float32),
+                     np.where(np.arange(64) < 14, 1.0, 0.05).astype(np.float32))
+    removed = np.zeros(64, np.float32)
+    removed[sky] = 0.9
+    removed[leaf[:20]] = 0.6
+    painted = np.isin(np.arange(64), sky[:2])
+    fix = Corrections(np.zeros(64, bool), painted, np.zeros(64, np.float32), removed)
+    probability = coarse_probability(target, votes, fix).probability.ravel()
+    assert probability[leaf].min() > 0.5  # was 0.05
+    assert probability[flower].min() > 0.5 and probability[sky].max() < 0.5

@@ -99,3 +99,62 @@ def test_foreground_iterated_near_the_soft_band_only_matches_iterating_everywher
     everywhere, _ = refine.multilevel_foreground(scene.image, scene.alpha, margin=200)
     visible = scene.alpha > 0.05
     assert np.abs(band - everywhere)[visible].mean() < 1e-3
+
+
+def _ring_band(height, width, rng):
+    """A picture with a subject disc and a trimap whose unknown band is a ring around it."""
+    y, x = np.mgrid[0:height, 0:width]
+    radius = np.hypot(y - height / 2, x - width / 2)
+    image = rng.random((height, width, 3)).astype(np.float32) * 0.3
+    image[radius < min(height, width) / 3] += 0.6
+    trimap = np.where(radius < min(height, width) / 4, 1.0, 0.0).astype(np.float32)
+    trimap[(radius >= min(height, width) / 4) & (radius < min(height, width) / 2.4)] = 0.5
+    return image, trimap
+
+
+def test_closed_form_alpha_on_a_band_cut_into_parts_equals_the_dense_definition():
+    """A band of hundreds of unknowns is numbered by nested dissection (cut into parts many
+    times over); the alpha still equals the dense solve of the whole band."""
+    rng = np.random.default_rng(7)
+    image, trimap = _ring_band(34, 40, rng)
+    unknown = (trimap == 0.5).ravel()
+    ys, xs = np.nonzero(trimap == 0.5)
+    assert unknown.sum() > 4 * 64  # cuts on several levels down to the default leaf size
+    assert not np.array_equal(refine.dissection_order(ys, xs), np.arange(len(ys)))
+    alpha = refine.closed_form_alpha(image, trimap, trimap > 0.5)
+
+    laplacian = dense_matting_laplacian(image.astype(np.float64), 1e-7)
+    known_alpha = (trimap.ravel() == 1.0).astype(np.float64)
+    expected = known_alpha.copy()
+    coupling = laplacian[np.ix_(unknown, ~unknown)] @ known_alpha[~unknown]
+    expected[unknown] = np.linalg.solve(laplacian[np.ix_(unknown, unknown)], -coupling)
+    expected = np.clip(expected, 0, 1).reshape(trimap.shape)
+    assert np.abs(alpha - expected).max() < 1e-5
+    soft = (alpha > 0.05) & (alpha < 0.95)
+    assert soft.sum() > 20  # the band was really solved
+
+
+def test_dissection_order_numbers_every_pixel_once_and_cuts_fill_in():
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.linalg import splu
+
+    ys, xs = np.nonzero(_ring_band(120, 160, np.random.default_rng(1))[1] == 0.5)
+    order = refine.dissection_order(ys, xs)
+    assert np.array_equal(np.sort(order), np.arange(len(ys)))
+    assert refine.dissection_order(ys[:0], xs[:0]).size == 0
+
+    def fill(order):
+        """Non-zeros of the LU factors of a 5×5-neighbourhood system numbered by ``order``."""
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        where = {(y, x): r for y, x, r in zip(ys, xs, rank)}
+        pairs = [(r, where[y + dy, x + dx]) for y, x, r in zip(ys, xs, rank)
+                 for dy in range(-2, 3) for dx in range(-2, 3) if (y + dy, x + dx) in where]
+        rows, cols = np.array(pairs).T
+        values = np.where(rows == cols, 30.0, -1.0)  # diagonally dominant: no pivoting
+        system = csc_matrix((values, (rows, cols)), shape=(len(order),) * 2)
+        lu = splu(system, permc_spec="NATURAL", diag_pivot_thresh=0.0)
+        return lu.L.nnz + lu.U.nnz
+
+    raster = np.arange(len(ys))  # row by row: a band's fill spans whole rows of the ring
+    assert fill(order) < 0.7 * fill(raster)

@@ -12,20 +12,12 @@ from .widgets import as_bool, combo, row, select
 
 ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
 DEVICES = {"auto": "Auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
-#: engine options for each quality preset
+#: engine options for each quality preset (lite's sides live in the engine, where they are
+#: measured: icm_core.engines.lite.QUALITY)
 QUALITY = {
-    "fast": (
-        "Fast",
-        {"lite": {"feature_side": 448, "matting_side": 512}, "icm": {"ensemble_size": 1}},
-    ),
-    "balanced": (
-        "Balanced",
-        {"lite": {"feature_side": 640, "matting_side": 1024}, "icm": {"ensemble_size": 4}},
-    ),
-    "best": (
-        "Best",
-        {"lite": {"feature_side": 896, "matting_side": 2048}, "icm": {"ensemble_size": 8}},
-    ),
+    "fast": ("Fast", {"lite": {"quality": "fast"}, "icm": {"ensemble_size": 1}}),
+    "balanced": ("Balanced", {"lite": {"quality": "balanced"}, "icm": {"ensemble_size": 4}}),
+    "best": ("Best", {"lite": {"quality": "best"}, "icm": {"ensemble_size": 8}}),
 }
 
 #: progress bar texts before a run, and during one

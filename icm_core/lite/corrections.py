@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .incontext import Evidence, ReferenceTokens, TargetTokens, agreed, coverage, nearest_vote
@@ -69,8 +70,14 @@ def _look_alikes(tokens: np.ndarray, painted: np.ndarray, others: list[np.ndarra
 def hint_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Token cells a correction stroke speaks for: covered enough, or a thin stroke's
     best-covered cells.  A dab smaller than one cell speaks for none (its cell holds more of
-    something else): its pixels are still pinned."""
-    covered = coverage(mask, grid).ravel()
-    if covered.sum() < 1.0:
+    something else): its pixels are still pinned.  Each stroke is judged on its own, so two
+    dabs in one small gap do not add up to a cell that speaks."""
+    cell_area = mask.size / (grid[0] * grid[1])
+    count, strokes, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                                connectivity=8)
+    speaks = np.zeros(count, bool)
+    speaks[1:] = stats[1:, cv2.CC_STAT_AREA] >= cell_area
+    covered = coverage(speaks[strokes], grid).ravel()
+    if not covered.any():
         return np.zeros(covered.shape, bool)
     return covered >= min(HINT_COVERAGE, float(covered.max()))

@@ -249,7 +249,12 @@ def coarse_probability(target: TargetTokens, votes: Evidence,
     # Prototypes from the target itself: where both signals agree, and where the artist said.
     agreed_subject, agreed_background = agreed(votes)
     subject = ((agreed_subject & (fix.removed < 0.5)) | fix.keep | (fix.kept > 0.5)) & ~fix.remove
-    background = (agreed_background | fix.remove | (fix.removed > 0.5)) & ~subject
+    # A remove stroke's look-alikes teach "background" only where the reference does not vouch
+    # for them: a gap painted between flowers must not turn the leaves that look like its
+    # cells into background prototypes (everything like them would follow); where the reference
+    # does vouch (a look-alike bystander), the stroke's own vote still removes it below.
+    removed = (fix.removed > 0.5) & (neighbours < 0.5)
+    background = (agreed_background | fix.remove | removed) & ~subject
     if subject.sum() < 2:
         subject = cross >= np.sort(cross)[-min(3, len(cross))]
     if background.sum() < 2:

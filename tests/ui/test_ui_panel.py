@@ -103,8 +103,7 @@ def test_reference_is_encoded_again_only_when_image_or_mask_change(
     panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fast"))  # new engine options
     run_and_wait(qtbot, panel)
     assert fake_engine.encoded == 3 and fake_engine.options == {
-        "feature_side": 448,
-        "matting_side": 512,
+        "quality": "fast",
         "threads": max(1, (os.cpu_count() or 2) - 1),  # one core left to the GUI
     }
     panel.reference_combo.setCurrentIndex(1)

@@ -36,10 +36,12 @@ TEXTURE_BAND = 1.5
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 #: the completion cut (:func:`complete`): weight of the coarse map's log-odds beside the colour
-#: model's (0: no completion), chosen by leave-one-group-out over 0, 0.25, 0.5 and 1
-#: (benchmarks/lite_quality.py --tune), and its resolution as a fraction of the graph cut's.
-#: What completion mends and costs: benchmarks/lite_completeness.py
+#: model's (0: no completion), and its resolution as a fraction of the graph cut's.  A part it
+#: adds must carry at least COMPLETION_SUPPORT of the subject's mean in-context support.  Both
+#: chosen by leave-one-group-out (benchmarks/lite_quality.py --tune); what completion mends and
+#: costs is measured by benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
+COMPLETION_SUPPORT = 0.3
 COMPLETION_SCALE = 0.5
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
@@ -74,12 +76,13 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         subject_model = np.zeros((1, 65), np.float64)
         cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    if COMPLETION_PRIOR > 0 and subject.any():
-        subject = _completed(subject, complete(image, prob, subject, keep, remove))
     if support is not None:
         support = cv2.resize(support, (width, height))
         if keep is not None:
             support[keep] = max(float(support.max()), 1.0)
+    if COMPLETION_PRIOR > 0 and subject.any():
+        subject = _completed(subject, complete(image, prob, subject, keep, remove), support)
+    if support is not None:
         subject = _keep_supported(subject, support)
     return subject
 
@@ -111,10 +114,11 @@ def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
     return cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
 
 
-def _completed(subject: np.ndarray, cut: np.ndarray) -> np.ndarray:
+def _completed(subject: np.ndarray, cut: np.ndarray, support: np.ndarray | None) -> np.ndarray:
     """``subject`` with the parts of ``cut`` outside it that complete it: each touches it and
-    reaches out of it, to the background or the frame (a gap it encloses is one the cut's
-    smoothness closed, as between leaves)."""
+    reaches out of it (to the background or the frame: a gap it encloses is one the cut's
+    smoothness closed, as between leaves), and has at least COMPLETION_SUPPORT of its mean
+    ``support`` (a rim or pole of the subject's colour carries little of the reference's)."""
     added, count = ndimage.label(cut & ~subject)
     if count == 0:
         return subject
@@ -122,7 +126,11 @@ def _completed(subject: np.ndarray, cut: np.ndarray) -> np.ndarray:
     touching = ndimage.maximum(ndimage.binary_dilation(subject), added, parts) > 0
     rest = np.pad(~(subject | (added > 0)), 1, constant_values=True)  # the frame counts as out
     reaching = ndimage.maximum(ndimage.binary_dilation(rest)[1:-1, 1:-1], added, parts) > 0
-    return subject | np.concatenate([[False], touching & reaching])[added]
+    kept = touching & reaching
+    if support is not None:
+        mean_support = ndimage.mean(support, added, parts)
+        kept &= mean_support >= COMPLETION_SUPPORT * float(support[subject].mean())
+    return subject | np.concatenate([[False], kept])[added]
 
 
 def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> np.ndarray:

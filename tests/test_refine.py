@@ -109,15 +109,18 @@ def test_completion_obeys_remove_strokes():
     assert found[20:70, 50:110].mean() > 0.95
 
 
-def test_completion_adds_parts_reaching_out_not_gaps_it_encloses():
+def test_completion_adds_supported_parts_reaching_out_not_enclosed_gaps_or_unsupported_rims():
     subject = np.zeros((100, 100), bool)
     subject[20:80, 20:80] = True
     subject[45:55, 45:55] = False  # a gap inside, as between leaves
     cut = subject.copy()
     cut[45:55, 45:55] = True  # the cut's smoothness closes the gap
-    cut[80:95, 20:80] = True  # a missing lower part
-    cut[3:15, 85:95] = True  # an island: not the subject's
-    completed = refine._completed(subject, cut)
+    cut[80:95, 20:80] = True  # a missing lower part, well supported
+    cut[10:20, 20:80] = True  # a rim of the subject's colour the reference does not vouch for
+    support = np.full(subject.shape, 0.05, np.float32)
+    support[20:95, 20:80] = 0.8
+    completed = refine._completed(subject, cut, support)
     assert completed[80:95, 20:80].all()
     assert not completed[45:55, 45:55].any()
-    assert not completed[3:15, 85:95].any()
+    assert not completed[10:20, 20:80].any()
+    assert refine._completed(subject, cut, None)[10:20, 20:80].all()  # no support: no judge

@@ -36,12 +36,14 @@ TEXTURE_BAND = 1.5
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
 #: the completion cut (:func:`complete`): weight of the coarse map's log-odds beside the colour
-#: model's (0: no completion), and its resolution as a fraction of the graph cut's.  A part it
-#: adds must carry at least COMPLETION_SUPPORT of the subject's mean in-context support.  Both
-#: chosen by leave-one-group-out (benchmarks/lite_quality.py --tune); what completion mends and
-#: costs is measured by benchmarks/lite_completeness.py
+#: model's (0: no completion), chosen by leave-one-group-out (benchmarks/lite_quality.py
+#: --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
+#: least COMPLETION_SUPPORT of the subject's mean in-context support: without that test (0)
+#: it grows into look-alikes touching the subject, and a remove dab on the rim reshapes such
+#: a part far from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out
+#: picks 0.2.  What completion mends and costs: benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
-COMPLETION_SUPPORT = 0.3
+COMPLETION_SUPPORT = 0.2
 COMPLETION_SCALE = 0.5
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.

@@ -37,8 +37,6 @@ TARGETS = {"icm58-dev": 0.012, "alphamatting": 0.045}  # issue 12, default prese
 TUNED = {
     "icm_core.lite.backbone.STRIDE8_WEIGHT": [0.0, 0.5, 0.75, 1.0],
     "icm_core.refine.TEXTURE_BAND": [0.0, 1.5],
-    "icm_core.refine.COMPLETION_PRIOR": [0.0, 0.25, 0.5, 1.0],
-    "icm_core.refine.COMPLETION_SUPPORT": [0.0, 0.2, 0.3],
 }
 
 

@@ -35,13 +35,14 @@ TEXTURE_BAND = 1.5
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
-#: the completion cut (:func:`complete`): weight of the coarse map's log-odds beside the colour
-#: model's (0: no completion), chosen by leave-one-group-out (benchmarks/lite_quality.py
-#: --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
-#: least COMPLETION_SUPPORT of the subject's mean in-context support: without that test (0)
-#: it grows into look-alikes touching the subject, and a remove dab on the rim reshapes such
-#: a part far from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out
-#: picks 0.2.  What completion mends and costs: benchmarks/lite_completeness.py
+#: the completion cut (:func:`complete`; lite's ``completion`` option, on in its best preset):
+#: weight of the coarse map's log-odds beside the colour model's, chosen by leave-one-group-out
+#: over none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --preset best --tune), and its
+#: resolution as a fraction of the graph cut's.  A part it adds must carry at least
+#: COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
+#: into look-alikes touching the subject, and a remove dab on the rim reshapes such a part far
+#: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.
+#: What completion mends and costs: benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
 COMPLETION_SUPPORT = 0.2
 COMPLETION_SCALE = 0.5
@@ -52,12 +53,12 @@ MATTING_MIN_SIDE = 16
 
 def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
             seed: int = 0, sure: float = 0.9, keep: np.ndarray | None = None,
-            remove: np.ndarray | None = None) -> np.ndarray:
+            remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
     """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
 
     Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
-    (background); the rest is decided by GrabCut, then :func:`complete` adds back parts of the
-    subject GrabCut dropped.  With ``support`` (a map of in-context evidence), connected
+    (background); the rest is decided by GrabCut; with ``completion``, :func:`complete` then
+    adds back parts of the subject GrabCut dropped.  With ``support`` (a map of in-context evidence), connected
     regions whose peak support is far below the best region's are dropped.
     ``keep`` / ``remove`` (boolean, ``image``'s size) are hard labels, kept whatever the support.
     """
@@ -82,7 +83,7 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         support = cv2.resize(support, (width, height))
         if keep is not None:
             support[keep] = max(float(support.max()), 1.0)
-    if COMPLETION_PRIOR > 0 and subject.any():
+    if completion and subject.any():
         subject = _completed(subject, complete(image, prob, subject, keep, remove), support)
     if support is not None:
         subject = _keep_supported(subject, support)
@@ -456,7 +457,8 @@ def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                  seed: int = 0, matting_side: int = MATTING_SIDE, work_side: int = WORK_SIDE,
                  checkpoint=lambda stage: None, keep: np.ndarray | None = None,
-                 remove: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 remove: np.ndarray | None = None,
+                 completion: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coarse ``probability`` (any size) → alpha at ``image``'s full size.
 
     Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
@@ -468,8 +470,8 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     size = image.shape[:2]
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
-    subject = segment(work_image, probability, support, seed=seed,
-                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
+                      remove=shrink(remove, work_size), completion=completion)
     checkpoint("graph cut")
     matting_size = scale_to_fit(size, matting_side, MATTING_MIN_SIDE)
     matting_image = resize(image, matting_size)
@@ -489,15 +491,15 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
 
 def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                   seed: int = 0, work_side: int = 320, keep: np.ndarray | None = None,
-                  remove: np.ndarray | None = None) -> np.ndarray:
+                  remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
     """A quick alpha at ``image``'s size for live feedback: the graph cut at ``work_side``,
     its edges softened by a guided filter on the picture instead of matting, then resized.
     Corrections are pinned as in :func:`refine_alpha`."""
     size = image.shape[:2]
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
-    subject = segment(work_image, probability, support, seed=seed,
-                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
+                      remove=shrink(remove, work_size), completion=completion)
     coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
     soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
     alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)

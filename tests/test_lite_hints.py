@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from icm_core import refine, synthetic
+from icm_core import synthetic
 from icm_core.api import Hints, InvalidInput
 from icm_core.engines import get_engine
 
@@ -216,11 +216,10 @@ def test_a_remove_strokes_look_alikes_the_reference_vouches_for_do_not_drag_thei
     assert probability[flower].min() > 0.5 and probability[sky].max() < 0.5
 
 
-def test_completion_does_not_grow_into_a_look_alike_touching_the_subject(monkeypatch, reference):
+def test_completion_does_not_grow_into_a_look_alike_touching_the_subject(reference):
     """A bystander of the subject's colours leans on it: the completion cut would join it to
     the subject, but it carries little of the reference's support, so it stays out."""
     scene, _ = bystanders(5)
-    completed = get_engine("lite").matte(scene.image, reference).alpha
-    monkeypatch.setattr(refine, "COMPLETION_PRIOR", 0.0)
+    completed = get_engine("lite", completion=True).matte(scene.image, reference).alpha
     plain = get_engine("lite").matte(scene.image, reference).alpha
     assert np.mean((completed - scene.alpha) ** 2) <= np.mean((plain - scene.alpha) ** 2) + 0.002

@@ -87,14 +87,13 @@ def _box_missed_below(lower_probability=0.08):
 
 def test_segment_completes_a_part_the_coarse_map_missed():
     image, probability, subject = _box_missed_below()
-    found = refine.segment(image, probability)
+    found = refine.segment(image, probability, completion=True)
     assert (found & subject).sum() / subject.sum() > 0.95
     assert (found & ~subject).sum() / subject.sum() < 0.05
 
 
-def test_without_completion_the_missed_part_is_lost(monkeypatch):
+def test_without_completion_the_missed_part_is_lost():
     """The case above needs the completion cut (so the test above tests it)."""
-    monkeypatch.setattr(refine, "COMPLETION_PRIOR", 0.0)
     image, probability, subject = _box_missed_below()
     found = refine.segment(image, probability)
     assert found[70:100, 50:110].mean() < 0.5
@@ -104,7 +103,7 @@ def test_completion_obeys_remove_strokes():
     image, probability, subject = _box_missed_below()
     remove = np.zeros(subject.shape, bool)
     remove[70:100, 50:110] = True
-    found = refine.segment(image, probability, remove=remove)
+    found = refine.segment(image, probability, remove=remove, completion=True)
     assert not found[remove].any()
     assert found[20:70, 50:110].mean() > 0.95
 

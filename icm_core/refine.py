@@ -35,6 +35,17 @@ TEXTURE_BAND = 1.5
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
+#: the completion cut (:func:`complete`; lite's ``completion`` option, on in its best preset):
+#: weight of the coarse map's log-odds beside the colour model's, chosen by leave-one-group-out
+#: over none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --preset best --tune), and its
+#: resolution as a fraction of the graph cut's.  A part it adds must carry at least
+#: COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
+#: into look-alikes touching the subject, and a remove dab on the rim reshapes such a part far
+#: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.
+#: What completion mends and costs: benchmarks/lite_completeness.py
+COMPLETION_PRIOR = 0.5
+COMPLETION_SUPPORT = 0.2
+COMPLETION_SCALE = 0.5
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
 MATTING_MIN_SIDE = 16
@@ -42,12 +53,13 @@ MATTING_MIN_SIDE = 16
 
 def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
             seed: int = 0, sure: float = 0.9, keep: np.ndarray | None = None,
-            remove: np.ndarray | None = None) -> np.ndarray:
+            remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
     """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
 
     Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
-    (background); the rest is decided by GrabCut.  With ``support`` (a map of in-context
-    evidence), connected regions whose peak support is far below the best region's are dropped.
+    (background); the rest is decided by GrabCut; with ``completion``, :func:`complete` then
+    adds back parts of the subject GrabCut dropped.  With ``support`` (a map of in-context evidence), connected
+    regions whose peak support is far below the best region's are dropped.
     ``keep`` / ``remove`` (boolean, ``image``'s size) are hard labels, kept whatever the support.
     """
     height, width = image.shape[:2]
@@ -71,8 +83,120 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         support = cv2.resize(support, (width, height))
         if keep is not None:
             support[keep] = max(float(support.max()), 1.0)
+    if completion and subject.any():
+        subject = _completed(subject, complete(image, prob, subject, keep, remove), support)
+    if support is not None:
         subject = _keep_supported(subject, support)
     return subject
+
+
+def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
+             keep: np.ndarray | None = None, remove: np.ndarray | None = None) -> np.ndarray:
+    """A second opinion on ``subject`` (GrabCut's) for the parts its hard labels drop (a
+    keyboard whose greys its colour model gives to the background, a doll's legs where the
+    coarse map is unsure): a graph cut whose unary term is a colour model learnt from the
+    coarse ``probability`` and ``subject`` together as soft labels, plus the probability's own
+    log-odds (weight COMPLETION_PRIOR), on a contrast-sensitive 8-connected grid at
+    COMPLETION_SCALE of ``image``'s size.  Boolean, ``image``'s size."""
+    size = image.shape[:2]
+    small_size = scale_to_fit(size, max(16, round(max(size) * COMPLETION_SCALE)))
+    small = resize(image, small_size).astype(np.float32)
+    sure = np.clip(cv2.resize(probability, small_size[::-1], interpolation=cv2.INTER_AREA),
+                   0.02, 0.98)
+    # half the colours' say from the graph cut: the coarse map alone, overpainted by a rough
+    # reference stroke, teaches the background's colours as the subject's
+    weight = 0.5 * sure + 0.5 * cv2.resize(subject.astype(np.float32), small_size[::-1],
+                                           interpolation=cv2.INTER_AREA)
+    odds = _colour_log_odds(small, weight) + COMPLETION_PRIOR * np.log(sure / (1.0 - sure))
+    keep, remove = shrink(keep, small_size), shrink(remove, small_size)
+    if keep is not None:
+        odds[keep] = 1e3
+    if remove is not None:
+        odds[remove] = -1e3
+    cut = _min_cut(odds, _grid_edges(small))
+    return cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def _completed(subject: np.ndarray, cut: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+    """``subject`` with the parts of ``cut`` outside it that complete it: each touches it and
+    reaches out of it (to the background or the frame: a gap it encloses is one the cut's
+    smoothness closed, as between leaves), and has at least COMPLETION_SUPPORT of its mean
+    ``support`` (a rim or pole of the subject's colour carries little of the reference's)."""
+    added, count = ndimage.label(cut & ~subject)
+    if count == 0:
+        return subject
+    parts = np.arange(1, count + 1)
+    touching = ndimage.maximum(ndimage.binary_dilation(subject), added, parts) > 0
+    rest = np.pad(~(subject | (added > 0)), 1, constant_values=True)  # the frame counts as out
+    reaching = ndimage.maximum(ndimage.binary_dilation(rest)[1:-1, 1:-1], added, parts) > 0
+    kept = touching & reaching
+    if support is not None:
+        mean_support = ndimage.mean(support, added, parts)
+        kept &= mean_support >= COMPLETION_SUPPORT * float(support[subject].mean())
+    return subject | np.concatenate([[False], kept])[added]
+
+
+def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> np.ndarray:
+    """log P(colour | subject) / P(colour | background) per pixel, from colour histograms
+    (``bins`` per channel, smoothed by one bin) weighted by ``weight`` and 1 − ``weight``."""
+    levels = np.clip((image * bins).astype(np.int64), 0, bins - 1)
+    index = (levels[..., 0] * bins + levels[..., 1]) * bins + levels[..., 2]
+    counts = [np.bincount(index.ravel(), w.ravel(), bins**3).reshape((bins,) * 3)
+              for w in (weight, 1.0 - weight)]
+    subject, background = (ndimage.gaussian_filter(c, 1.0) for c in counts)
+    subject = subject / max(subject.sum(), 1e-9) + 1e-6
+    background = background / max(background.sum(), 1e-9) + 1e-6
+    return np.log(subject / background).ravel()[index]
+
+
+def _grid_edges(image: np.ndarray, smoothness: float = 50.0):
+    """(from, to, weight) of an 8-connected pixel grid, both directions: GrabCut's
+    contrast-sensitive smoothness, ``smoothness``/distance × exp(−β‖ΔI‖²), β from the mean
+    contrast."""
+    height, width = image.shape[:2]
+    index = np.arange(height * width).reshape(height, width)
+    pairs = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        rows_a, rows_b = slice(0, height - dy), slice(dy, height)
+        cols_a = slice(max(0, -dx), width - max(0, dx))
+        cols_b = slice(max(0, dx), width + min(0, dx))
+        contrast = ((image[rows_a, cols_a] - image[rows_b, cols_b]) ** 2).sum(-1).ravel()
+        pairs.append((index[rows_a, cols_a].ravel(), index[rows_b, cols_b].ravel(), contrast,
+                      np.hypot(dy, dx)))
+    beta = 0.5 / max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-9)
+    starts, ends, weights = [], [], []
+    for a, b, contrast, distance in pairs:
+        weight = smoothness / distance * np.exp(-beta * contrast)
+        starts += [a, b]
+        ends += [b, a]
+        weights += [weight, weight]
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(weights)
+
+
+def _min_cut(odds: np.ndarray, edges, scale: float = 100.0) -> np.ndarray:
+    """Subject side of the minimum cut: ``odds`` (log-odds of subject per pixel) as terminal
+    links, ``edges`` as pairwise ones; scipy's max flow on integer capacities (× ``scale``)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    count = odds.size
+    source, sink = count, count + 1
+    pixels = np.arange(count)
+    starts, ends, weights = edges
+    flat = odds.ravel()
+    # each terminal link also gets a zero-capacity reverse for the residual graph
+    rows = np.concatenate([starts, np.full(count, source), pixels, pixels, np.full(count, sink)])
+    cols = np.concatenate([ends, pixels, np.full(count, sink), np.full(count, source), pixels])
+    capacity = np.concatenate([weights, np.clip(flat, 0, None), np.clip(-flat, 0, None),
+                               np.zeros(2 * count)])
+    capacity = np.minimum(np.round(capacity * scale), 2**30).astype(np.int32)
+    graph = csr_matrix((capacity, (rows, cols)), shape=(count + 2, count + 2))
+    residual = graph - maximum_flow(graph, source, sink, method="dinic").flow
+    residual.data = np.maximum(residual.data, 0)
+    residual.eliminate_zeros()
+    side = np.zeros(count + 2, bool)
+    side[breadth_first_order(residual, source, directed=True, return_predecessors=False)] = True
+    return side[:count].reshape(odds.shape)
 
 
 def _keep_supported(subject: np.ndarray, support: np.ndarray, ratio: float = 0.35) -> np.ndarray:
@@ -333,7 +457,8 @@ def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                  seed: int = 0, matting_side: int = MATTING_SIDE, work_side: int = WORK_SIDE,
                  checkpoint=lambda stage: None, keep: np.ndarray | None = None,
-                 remove: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 remove: np.ndarray | None = None,
+                 completion: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coarse ``probability`` (any size) → alpha at ``image``'s full size.
 
     Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
@@ -345,8 +470,8 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     size = image.shape[:2]
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
-    subject = segment(work_image, probability, support, seed=seed,
-                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
+                      remove=shrink(remove, work_size), completion=completion)
     checkpoint("graph cut")
     matting_size = scale_to_fit(size, matting_side, MATTING_MIN_SIDE)
     matting_image = resize(image, matting_size)
@@ -366,15 +491,15 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
 
 def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                   seed: int = 0, work_side: int = 320, keep: np.ndarray | None = None,
-                  remove: np.ndarray | None = None) -> np.ndarray:
+                  remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
     """A quick alpha at ``image``'s size for live feedback: the graph cut at ``work_side``,
     its edges softened by a guided filter on the picture instead of matting, then resized.
     Corrections are pinned as in :func:`refine_alpha`."""
     size = image.shape[:2]
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
-    subject = segment(work_image, probability, support, seed=seed,
-                      keep=shrink(keep, work_size), remove=shrink(remove, work_size))
+    subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
+                      remove=shrink(remove, work_size), completion=completion)
     coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
     soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
     alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)

@@ -214,3 +214,12 @@ def test_a_remove_strokes_look_alikes_the_reference_vouches_for_do_not_drag_thei
     probability = coarse_probability(target, votes, fix).probability.ravel()
     assert probability[leaf].min() > 0.5  # was 0.05
     assert probability[flower].min() > 0.5 and probability[sky].max() < 0.5
+
+
+def test_completion_does_not_grow_into_a_look_alike_touching_the_subject(reference):
+    """A bystander of the subject's colours leans on it: the completion cut would join it to
+    the subject, but it carries little of the reference's support, so it stays out."""
+    scene, _ = bystanders(5)
+    completed = get_engine("lite", completion=True).matte(scene.image, reference).alpha
+    plain = get_engine("lite").matte(scene.image, reference).alpha
+    assert np.mean((completed - scene.alpha) ** 2) <= np.mean((plain - scene.alpha) ** 2) + 0.002

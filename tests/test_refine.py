@@ -65,3 +65,61 @@ def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
         error = np.abs(foreground - scene.foreground).mean(-1) * scene.alpha
         errors.append(error[rim].sum() / scene.alpha[rim].sum())
     assert np.mean(errors) < 0.015
+
+
+def _box_missed_below(lower_probability=0.08):
+    """A red box on a blue background with a grey strip; the coarse map is sure of the box's
+    top but misses its lower part (as a cat's lower body or a doll's legs): below GrabCut's
+    sure-background level, so its hard labels give that part to the background."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((120, 160, 3), np.float32)
+    image[:] = (0.1, 0.3, 0.6)
+    image[:, :40] = (0.45, 0.45, 0.4)
+    subject = np.zeros((120, 160), bool)
+    subject[20:100, 50:110] = True
+    image[subject] = (0.8, 0.2, 0.1)
+    image = np.clip(image + rng.normal(0, 0.02, image.shape), 0, 1).astype(np.float32)
+    probability = np.full(subject.shape, 0.03, np.float32)
+    probability[20:70, 50:110] = 0.95
+    probability[70:100, 50:110] = lower_probability
+    return image, probability, subject
+
+
+def test_segment_completes_a_part_the_coarse_map_missed():
+    image, probability, subject = _box_missed_below()
+    found = refine.segment(image, probability, completion=True)
+    assert (found & subject).sum() / subject.sum() > 0.95
+    assert (found & ~subject).sum() / subject.sum() < 0.05
+
+
+def test_without_completion_the_missed_part_is_lost():
+    """The case above needs the completion cut (so the test above tests it)."""
+    image, probability, subject = _box_missed_below()
+    found = refine.segment(image, probability)
+    assert found[70:100, 50:110].mean() < 0.5
+
+
+def test_completion_obeys_remove_strokes():
+    image, probability, subject = _box_missed_below()
+    remove = np.zeros(subject.shape, bool)
+    remove[70:100, 50:110] = True
+    found = refine.segment(image, probability, remove=remove, completion=True)
+    assert not found[remove].any()
+    assert found[20:70, 50:110].mean() > 0.95
+
+
+def test_completion_adds_supported_parts_reaching_out_not_enclosed_gaps_or_unsupported_rims():
+    subject = np.zeros((100, 100), bool)
+    subject[20:80, 20:80] = True
+    subject[45:55, 45:55] = False  # a gap inside, as between leaves
+    cut = subject.copy()
+    cut[45:55, 45:55] = True  # the cut's smoothness closes the gap
+    cut[80:95, 20:80] = True  # a missing lower part, well supported
+    cut[10:20, 20:80] = True  # a rim of the subject's colour the reference does not vouch for
+    support = np.full(subject.shape, 0.05, np.float32)
+    support[20:95, 20:80] = 0.8
+    completed = refine._completed(subject, cut, support)
+    assert completed[80:95, 20:80].all()
+    assert not completed[45:55, 45:55].any()
+    assert not completed[10:20, 20:80].any()
+    assert refine._completed(subject, cut, None)[10:20, 20:80].all()  # no support: no judge

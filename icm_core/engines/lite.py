@@ -27,12 +27,14 @@ from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
-#: quality presets: (network input long side, matting long side); explicit options override.
-#: best mattes larger pictures finer but keeps balanced's features: an 800 px network input
-#: found more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
-#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with
-#: the reference only on the flowers)
-QUALITY = {"fast": (448, 640), "balanced": (FEATURE_SIDE, 1024), "best": (FEATURE_SIDE, 1536)}
+#: quality presets: (network input long side, matting long side, completion); explicit options
+#: override.  best adds the completion cut (icm_core.refine.complete: whole objects more often,
+#: about 0.3 s more per target) and mattes larger pictures finer.  It keeps balanced's
+#: features: an 800 px network input found more of cats and laptops (icm58-dev 0.0100 → 0.0092)
+#: but lost the leaves of plants (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205:
+#: its finer tokens agree with the reference only on the flowers)
+QUALITY = {"fast": (448, 640, False), "balanced": (FEATURE_SIDE, 1024, False),
+           "best": (FEATURE_SIDE, 1536, True)}
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
@@ -62,12 +64,15 @@ class LiteEngine:
     name = "lite"
     OPTIONS = (
         Option("quality", str, "balanced", ", ".join(f"{name} {sides[0]}/{sides[1]}" for name, sides
-                                                     in QUALITY.items()) + ": feature/matting side",
+                                                     in QUALITY.items())
+               + ": feature/matting side (best also completes objects)",
                choices=tuple(QUALITY)),
         Option("feature_side", int, None, "long side (px) of the feature network's input "
                "(default: quality's)", low=128, high=2048),
         Option("matting_side", int, None, "long side (px) of the closed-form matting "
                "(default: quality's)", low=256, high=4096),
+        Option("completion", bool, None, "add back parts of the subject the graph cut dropped "
+               "(whole objects more often, ~0.3 s more; default: quality's)"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
@@ -75,12 +80,14 @@ class LiteEngine:
     )
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
-                 matting_side: int | None = None, device: str = "cpu", threads: int = 1,
+                 matting_side: int | None = None, completion: bool | None = None,
+                 device: str = "cpu", threads: int = 1,
                  cache_mb: int = CACHE_MB):
         if quality not in QUALITY:
             raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")
         feature_side = QUALITY[quality][0] if feature_side is None else feature_side
         matting_side = QUALITY[quality][1] if matting_side is None else matting_side
+        completion = QUALITY[quality][2] if completion is None else completion
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
@@ -94,6 +101,7 @@ class LiteEngine:
         self.quality = quality
         self.feature_side = feature_side
         self.matting_side = matting_side
+        self.completion = bool(completion)
         self.threads = threads
         self.cache_bytes = cache_mb * 2**20
         self._targets: OrderedDict[tuple, _TargetState] = OrderedDict()
@@ -184,11 +192,13 @@ class LiteEngine:
             finished("similarity")
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
-                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove)
+                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove,
+                                      completion=self.completion)
                 return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
                 matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
+                completion=self.completion,
             )
             finished("upsampling")
             colours = None

@@ -53,13 +53,15 @@ MATTING_MIN_SIDE = 16
 
 def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
             seed: int = 0, sure: float = 0.9, keep: np.ndarray | None = None,
-            remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
+            remove: np.ndarray | None = None, completion: bool = False,
+            iterations: int = 5) -> np.ndarray:
     """Binary subject mask at ``image``'s size from a coarse ``probability`` of any size.
 
     Pixels with probability above ``sure`` (below ``1 - sure``) are fixed as subject
-    (background); the rest is decided by GrabCut; with ``completion``, :func:`complete` then
-    adds back parts of the subject GrabCut dropped.  With ``support`` (a map of in-context evidence), connected
-    regions whose peak support is far below the best region's are dropped.
+    (background); the rest is decided by GrabCut (``iterations``); with ``completion``,
+    :func:`complete` then adds back parts of the subject GrabCut dropped.  With ``support`` (a
+    map of in-context evidence), connected regions whose peak support is far below the best
+    region's are dropped.
     ``keep`` / ``remove`` (boolean, ``image``'s size) are hard labels, kept whatever the support.
     """
     height, width = image.shape[:2]
@@ -77,7 +79,8 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         cv2.setRNGSeed(seed)  # GrabCut's colour-model k-means is randomised
         background_model = np.zeros((1, 65), np.float64)
         subject_model = np.zeros((1, 65), np.float64)
-        cv2.grabCut(pixels, labels, None, background_model, subject_model, 5, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(pixels, labels, None, background_model, subject_model, iterations,
+                    cv2.GC_INIT_WITH_MASK)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     if support is not None:
         support = cv2.resize(support, (width, height))
@@ -457,8 +460,8 @@ def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
 def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                  seed: int = 0, matting_side: int = MATTING_SIDE, work_side: int = WORK_SIDE,
                  checkpoint=lambda stage: None, keep: np.ndarray | None = None,
-                 remove: np.ndarray | None = None,
-                 completion: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 remove: np.ndarray | None = None, completion: bool = False,
+                 iterations: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coarse ``probability`` (any size) → alpha at ``image``'s full size.
 
     Returns ``(alpha, matting_image, matting_alpha)``; the last two (at the matting resolution)
@@ -471,7 +474,8 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
     subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
-                      remove=shrink(remove, work_size), completion=completion)
+                      remove=shrink(remove, work_size), completion=completion,
+                      iterations=iterations)
     checkpoint("graph cut")
     matting_size = scale_to_fit(size, matting_side, MATTING_MIN_SIDE)
     matting_image = resize(image, matting_size)
@@ -491,7 +495,8 @@ def refine_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray
 
 def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
                   seed: int = 0, work_side: int = 320, keep: np.ndarray | None = None,
-                  remove: np.ndarray | None = None, completion: bool = False) -> np.ndarray:
+                  remove: np.ndarray | None = None, completion: bool = False,
+                  iterations: int = 5) -> np.ndarray:
     """A quick alpha at ``image``'s size for live feedback: the graph cut at ``work_side``,
     its edges softened by a guided filter on the picture instead of matting, then resized.
     Corrections are pinned as in :func:`refine_alpha`."""
@@ -499,7 +504,8 @@ def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarra
     work_size = scale_to_fit(size, work_side)
     work_image = resize(image, work_size)
     subject = segment(work_image, probability, support, seed=seed, keep=shrink(keep, work_size),
-                      remove=shrink(remove, work_size), completion=completion)
+                      remove=shrink(remove, work_size), completion=completion,
+                      iterations=iterations)
     coeffs = _guided_coefficients(work_image, subject.astype(np.float32), radius=2, eps=1e-3)
     soft = coeffs[..., 3] + (coeffs[..., :3] * work_image).sum(-1)
     alpha = cv2.resize(soft, size[::-1], interpolation=cv2.INTER_LINEAR)

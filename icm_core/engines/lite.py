@@ -27,14 +27,27 @@ from ..validate import check_hints, check_image, check_mask
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
-#: quality presets: (network input long side, matting long side, completion); explicit options
-#: override.  best adds the completion cut (icm_core.refine.complete: whole objects more often,
-#: about 0.3 s more per target) and mattes larger pictures finer.  It keeps balanced's
-#: features: an 800 px network input found more of cats and laptops (icm58-dev 0.0100 → 0.0092)
-#: but lost the leaves of plants (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205:
-#: its finer tokens agree with the reference only on the flowers)
-QUALITY = {"fast": (448, 640, False), "balanced": (FEATURE_SIDE, 1024, False),
-           "best": (FEATURE_SIDE, 1536, True)}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What a quality preset sets; explicit engine options override the first three."""
+
+    feature_side: int  # long side of the network input
+    matting_side: int  # long side of the closed-form matting
+    completion: bool  # the completion cut (icm_core.refine.complete)
+    graph_cut_iterations: int = 5  # GrabCut's; fewer are faster and a little coarser
+
+
+#: best adds the completion cut (whole objects more often, about 0.3 s more per target) and
+#: mattes larger pictures finer.  It keeps balanced's features: an 800 px network input found
+#: more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
+#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with the
+#: reference only on the flowers).  fast runs three GrabCut iterations: GrabCut is its largest
+#: stage.
+QUALITY = {"fast": Preset(448, 640, False, graph_cut_iterations=3),
+           "balanced": Preset(FEATURE_SIDE, 1024, False),
+           "best": Preset(FEATURE_SIDE, 1536, True)}
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 
@@ -63,8 +76,8 @@ class _TargetState:
 class LiteEngine:
     name = "lite"
     OPTIONS = (
-        Option("quality", str, "balanced", ", ".join(f"{name} {sides[0]}/{sides[1]}" for name, sides
-                                                     in QUALITY.items())
+        Option("quality", str, "balanced", ", ".join(f"{name} {p.feature_side}/{p.matting_side}"
+                                                     for name, p in QUALITY.items())
                + ": feature/matting side (best also completes objects)",
                choices=tuple(QUALITY)),
         Option("feature_side", int, None, "long side (px) of the feature network's input "
@@ -85,9 +98,10 @@ class LiteEngine:
                  cache_mb: int = CACHE_MB):
         if quality not in QUALITY:
             raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")
-        feature_side = QUALITY[quality][0] if feature_side is None else feature_side
-        matting_side = QUALITY[quality][1] if matting_side is None else matting_side
-        completion = QUALITY[quality][2] if completion is None else completion
+        preset = QUALITY[quality]
+        feature_side = preset.feature_side if feature_side is None else feature_side
+        matting_side = preset.matting_side if matting_side is None else matting_side
+        completion = preset.completion if completion is None else completion
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:
@@ -102,6 +116,7 @@ class LiteEngine:
         self.feature_side = feature_side
         self.matting_side = matting_side
         self.completion = bool(completion)
+        self.graph_cut_iterations = preset.graph_cut_iterations
         self.threads = threads
         self.cache_bytes = cache_mb * 2**20
         self._targets: OrderedDict[tuple, _TargetState] = OrderedDict()
@@ -193,12 +208,13 @@ class LiteEngine:
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
                                       work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove,
-                                      completion=self.completion)
+                                      completion=self.completion,
+                                      iterations=self.graph_cut_iterations)
                 return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
                 matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
-                completion=self.completion,
+                completion=self.completion, iterations=self.graph_cut_iterations,
             )
             finished("upsampling")
             colours = None

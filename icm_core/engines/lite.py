@@ -78,14 +78,14 @@ class LiteEngine:
     OPTIONS = (
         Option("quality", str, "balanced", ", ".join(f"{name} {p.feature_side}/{p.matting_side}"
                                                      for name, p in QUALITY.items())
-               + ": feature/matting side (best also completes objects)",
+               + ": feature/matting side",
                choices=tuple(QUALITY)),
         Option("feature_side", int, None, "long side (px) of the feature network's input "
                "(default: quality's)", low=128, high=2048),
         Option("matting_side", int, None, "long side (px) of the closed-form matting "
                "(default: quality's)", low=256, high=4096),
-        Option("completion", bool, None, "add back parts of the subject the graph cut dropped "
-               "(whole objects more often, ~0.3 s more; default: quality's)"),
+        Option("completion", bool, None, "add back object parts the graph cut dropped "
+               "(~0.3 s; on in best)"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",

@@ -116,7 +116,7 @@ def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
         odds[keep] = 1e3
     if remove is not None:
         odds[remove] = -1e3
-    cut = _min_cut(odds, _grid_edges(small))
+    cut = _min_cut(odds, _grid_links(small))
     return cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
 
 
@@ -152,54 +152,40 @@ def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> n
     return np.log(subject / background).ravel()[index]
 
 
-def _grid_edges(image: np.ndarray, smoothness: float = 50.0):
-    """(from, to, weight) of an 8-connected pixel grid, both directions: GrabCut's
-    contrast-sensitive smoothness, ``smoothness``/distance × exp(−β‖ΔI‖²), β from the mean
-    contrast."""
+def _grid_links(image: np.ndarray, smoothness: float = 50.0):
+    """The pairwise links of an 8-connected pixel grid as ((dy, dx), weights): each pixel's
+    link to its neighbour at that offset has GrabCut's contrast-sensitive smoothness,
+    ``smoothness``/distance × exp(−β‖ΔI‖²), β from the mean contrast."""
     height, width = image.shape[:2]
-    index = np.arange(height * width).reshape(height, width)
-    pairs = []
+    contrasts = []
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        rows_a, rows_b = slice(0, height - dy), slice(dy, height)
-        cols_a = slice(max(0, -dx), width - max(0, dx))
-        cols_b = slice(max(0, dx), width + min(0, dx))
-        contrast = ((image[rows_a, cols_a] - image[rows_b, cols_b]) ** 2).sum(-1).ravel()
-        pairs.append((index[rows_a, cols_a].ravel(), index[rows_b, cols_b].ravel(), contrast,
-                      np.hypot(dy, dx)))
-    beta = 0.5 / max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-9)
-    starts, ends, weights = [], [], []
-    for a, b, contrast, distance in pairs:
-        weight = smoothness / distance * np.exp(-beta * contrast)
-        starts += [a, b]
-        ends += [b, a]
-        weights += [weight, weight]
-    return np.concatenate(starts), np.concatenate(ends), np.concatenate(weights)
+        contrast = np.zeros((height, width), np.float32)
+        here = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
+        there = (slice(dy, height), slice(max(0, dx), width + min(0, dx)))
+        contrast[here] = ((image[here] - image[there]) ** 2).sum(-1)
+        contrasts.append(((dy, dx), contrast, contrast[here].mean(), contrast[here].size))
+    mean = sum(m * n for *_, m, n in contrasts) / sum(n for *_, n in contrasts)
+    beta = 0.5 / max(float(mean), 1e-9)
+    # links to pixels outside the grid get no edge (pymaxflow skips them), so their weights
+    # are never read
+    return [((dy, dx), smoothness / np.hypot(dy, dx) * np.exp(-beta * contrast))
+            for (dy, dx), contrast, *_ in contrasts]
 
 
-def _min_cut(odds: np.ndarray, edges, scale: float = 100.0) -> np.ndarray:
+def _min_cut(odds: np.ndarray, links) -> np.ndarray:
     """Subject side of the minimum cut: ``odds`` (log-odds of subject per pixel) as terminal
-    links, ``edges`` as pairwise ones; scipy's max flow on integer capacities (× ``scale``)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+    links, ``links`` (:func:`_grid_links`) as pairwise ones; Boykov-Kolmogorov max flow."""
+    import maxflow
 
-    count = odds.size
-    source, sink = count, count + 1
-    pixels = np.arange(count)
-    starts, ends, weights = edges
-    flat = odds.ravel()
-    # each terminal link also gets a zero-capacity reverse for the residual graph
-    rows = np.concatenate([starts, np.full(count, source), pixels, pixels, np.full(count, sink)])
-    cols = np.concatenate([ends, pixels, np.full(count, sink), np.full(count, source), pixels])
-    capacity = np.concatenate([weights, np.clip(flat, 0, None), np.clip(-flat, 0, None),
-                               np.zeros(2 * count)])
-    capacity = np.minimum(np.round(capacity * scale), 2**30).astype(np.int32)
-    graph = csr_matrix((capacity, (rows, cols)), shape=(count + 2, count + 2))
-    residual = graph - maximum_flow(graph, source, sink, method="dinic").flow
-    residual.data = np.maximum(residual.data, 0)
-    residual.eliminate_zeros()
-    side = np.zeros(count + 2, bool)
-    side[breadth_first_order(residual, source, directed=True, return_predecessors=False)] = True
-    return side[:count].reshape(odds.shape)
+    graph = maxflow.Graph[float]()
+    nodes = graph.add_grid_nodes(odds.shape)
+    for (dy, dx), weights in links:
+        structure = np.zeros((3, 3))
+        structure[1 + dy, 1 + dx] = 1.0
+        graph.add_grid_edges(nodes, weights=weights, structure=structure, symmetric=True)
+    graph.add_grid_tedges(nodes, np.clip(odds, 0, None), np.clip(-odds, 0, None))
+    graph.maxflow()
+    return ~graph.get_grid_segments(nodes)  # True: the sink's (background's) side
 
 
 def _keep_supported(subject: np.ndarray, support: np.ndarray, ratio: float = 0.35) -> np.ndarray:

@@ -67,7 +67,7 @@ def get_engine(name: str = "lite", **options: Any) -> Engine:
 
 #: Python packages each engine needs at run time (import names).
 REQUIREMENTS = {
-    "lite": ("onnxruntime", "scipy", "cv2"),
+    "lite": ("onnxruntime", "scipy", "cv2", "maxflow"),
     "icm": ("torch", "diffusers", "transformers", "safetensors"),
 }
 

@@ -261,6 +261,7 @@ def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, subject: np.ndarray
 _WINDOW = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
 # where pixel l of a window lies in pixel k's 5×5 neighbourhood (row-major slot 0…24)
 _SLOT = (_WINDOW[None, :, 0] - _WINDOW[:, None, 0] + 2) * 5 + _WINDOW[None, :, 1] - _WINDOW[:, None, 1] + 2
+_UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # a symmetric 3×3's entries
 
 
 def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
@@ -294,8 +295,8 @@ def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
                   + centre_x[start:start + chunk, None] + _WINDOW[:, 1])
         window = colours[pixels]
         window -= window.mean(axis=1, keepdims=True)
-        inverse = _inverse_symmetric(np.einsum("wki,wkj->wij", window, window) / 9.0
-                                     + np.eye(3) * (epsilon / 9.0))
+        covariance = np.einsum("wki,wkj->wij", window, window) / 9.0 + np.eye(3) * (epsilon / 9.0)
+        inverse = _inverse_symmetric(*(covariance[:, j, k] for j, k in _UPPER))
         entries = np.matmul(np.matmul(window, inverse), window.transpose(0, 2, 1))  # affinity
         entries += 1.0
         entries /= -9.0
@@ -326,10 +327,9 @@ def _solve_closed_form(image: np.ndarray, sure: np.ndarray, unknown: np.ndarray,
     return alpha
 
 
-def _inverse_symmetric(matrices: np.ndarray) -> np.ndarray:
-    """Inverses of symmetric positive definite 3×3 matrices (…×3×3) by their adjugate."""
-    s00, s01, s02 = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2]
-    s11, s12, s22 = matrices[:, 1, 1], matrices[:, 1, 2], matrices[:, 2, 2]
+def _inverse_symmetric(s00, s01, s02, s11, s12, s22) -> np.ndarray:
+    """Inverses (N×3×3) of N symmetric positive definite 3×3 matrices given by their upper
+    triangles' entries (each N): the adjugate over the determinant."""
     c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
     c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
     adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
@@ -417,17 +417,11 @@ def _guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps
 
         centre = at(mean_i)
         cov = at(mean(guide * target[..., None])) - centre * at(mean_p[box])[:, None]
-        upper = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
-        products = at(mean(np.stack([guide[..., j] * guide[..., k] for j, k in upper], -1)))
+        products = at(mean(np.stack([guide[..., j] * guide[..., k] for j, k in _UPPER], -1)))
         s00, s01, s02, s11, s12, s22 = (products[:, n] - centre[:, j] * centre[:, k] + eps * (j == k)
-                                        for n, (j, k) in enumerate(upper))
-        # the inverse of the symmetric covariance (+ eps) is its adjugate over its determinant
-        c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
-        c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
-        adjugate = np.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], -1).reshape(-1, 3, 3)
-        determinant = s00 * c00 + s01 * c01 + s02 * c02
+                                        for n, (j, k) in enumerate(_UPPER))
         a = np.zeros_like(guide)
-        a[varies] = np.einsum("nij,nj->ni", adjugate, cov) / determinant[:, None]
+        a[varies] = np.einsum("nij,nj->ni", _inverse_symmetric(s00, s01, s02, s11, s12, s22), cov)
         b = mean_p.copy()
         b[box] -= (a * mean_i).sum(-1)
         coefficients[box + (slice(0, 3),)] = mean(a)

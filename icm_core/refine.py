@@ -35,16 +35,26 @@ TEXTURE_BAND = 1.5
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
-#: the completion cut (:func:`complete`; lite's ``completion`` option, on in its best preset):
-#: weight of the coarse map's log-odds beside the colour model's, chosen by leave-one-group-out
-#: over none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --preset best --tune), and its
-#: resolution as a fraction of the graph cut's.  A part it adds must carry at least
-#: COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
+#: the completion cut (:func:`complete`; lite's ``completion`` option, on in its balanced and
+#: best presets): weight of the coarse map's log-odds beside the colour model's, chosen by
+#: leave-one-group-out over none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --preset best
+#: --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
+#: least COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
 #: into look-alikes touching the subject, and a remove dab on the rim reshapes such a part far
-#: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.
-#: What completion mends and costs: benchmarks/lite_completeness.py
+#: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.  It
+#: must touch a subject region whose peak support is at least COMPLETION_ANCHOR of the best
+#: region's (a weak region that survived the support filter may be a bystander: a knife's
+#: reference half-finds a pepper, which completion would finish), and its mean colour log-odds
+#: must be at least COMPLETION_COLOUR (a part whose colours speak for the background was pulled
+#: in by the coarse map alone: a road under a car, a dark gap between a doll's arms) — or, for
+#: a part only the subject and the frame bound, at least −COMPLETION_COLOUR.  Both by
+#: leave-one-group-out over icm58-dev + alphamatting with exact, half and rough reference masks
+#: (anchor 0, 0.5, 0.7, 0.85 × colour none, -1, -0.5, -0.25, 0): 0.7 and 0.85 tie, the looser
+#: 0.7 is kept.  What completion mends and costs: benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
 COMPLETION_SUPPORT = 0.2
+COMPLETION_ANCHOR = 0.7
+COMPLETION_COLOUR = -0.25
 COMPLETION_SCALE = 0.5
 # Shortest side of the matting picture: a long strip scaled to MATTING_SIDE would be 1-2 px
 # high, where closed-form matting has no 3×3 window and its solver divides by zero.
@@ -87,20 +97,22 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         if keep is not None:
             support[keep] = max(float(support.max()), 1.0)
     if completion and subject.any():
-        subject = _completed(subject, complete(image, prob, subject, keep, remove), support)
+        subject = _completed(subject, *complete(image, prob, subject, keep, remove), support)
     if support is not None:
-        subject = _keep_supported(subject, support)
+        subject = _strong_regions(subject, support, 0.35)  # "far below": under 0.35 of it
     return subject
 
 
 def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
-             keep: np.ndarray | None = None, remove: np.ndarray | None = None) -> np.ndarray:
+             keep: np.ndarray | None = None, remove: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """A second opinion on ``subject`` (GrabCut's) for the parts its hard labels drop (a
     keyboard whose greys its colour model gives to the background, a doll's legs where the
     coarse map is unsure): a graph cut whose unary term is a colour model learnt from the
     coarse ``probability`` and ``subject`` together as soft labels, plus the probability's own
     log-odds (weight COMPLETION_PRIOR), on a contrast-sensitive 8-connected grid at
-    COMPLETION_SCALE of ``image``'s size.  Boolean, ``image``'s size."""
+    COMPLETION_SCALE of ``image``'s size.  Returns the cut (boolean) and the colour model's
+    log-odds, both at ``image``'s size."""
     size = image.shape[:2]
     small_size = scale_to_fit(size, max(16, round(max(size) * COMPLETION_SCALE)))
     small = resize(image, small_size).astype(np.float32)
@@ -110,33 +122,59 @@ def complete(image: np.ndarray, probability: np.ndarray, subject: np.ndarray,
     # reference stroke, teaches the background's colours as the subject's
     weight = 0.5 * sure + 0.5 * cv2.resize(subject.astype(np.float32), small_size[::-1],
                                            interpolation=cv2.INTER_AREA)
-    odds = _colour_log_odds(small, weight) + COMPLETION_PRIOR * np.log(sure / (1.0 - sure))
+    colour_odds = _colour_log_odds(small, weight)
+    odds = colour_odds + COMPLETION_PRIOR * np.log(sure / (1.0 - sure))
     keep, remove = shrink(keep, small_size), shrink(remove, small_size)
     if keep is not None:
         odds[keep] = 1e3
     if remove is not None:
         odds[remove] = -1e3
     cut = _min_cut(odds, _grid_links(small))
-    return cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+    cut = cv2.resize(cut.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+    return cut, cv2.resize(colour_odds.astype(np.float32), size[::-1],
+                           interpolation=cv2.INTER_LINEAR)
 
 
-def _completed(subject: np.ndarray, cut: np.ndarray, support: np.ndarray | None) -> np.ndarray:
-    """``subject`` with the parts of ``cut`` outside it that complete it: each touches it and
-    reaches out of it (to the background or the frame: a gap it encloses is one the cut's
-    smoothness closed, as between leaves), and has at least COMPLETION_SUPPORT of its mean
-    ``support`` (a rim or pole of the subject's colour carries little of the reference's)."""
+def _completed(subject: np.ndarray, cut: np.ndarray, colour_odds: np.ndarray,
+               support: np.ndarray | None) -> np.ndarray:
+    """``subject`` with the parts of ``cut`` outside it that complete it.  A part must reach
+    the background with mean ``colour_odds`` of at least COMPLETION_COLOUR, or reach the frame
+    with at least −COMPLETION_COLOUR (a part only the subject and the frame bound may be a gap
+    the subject closes beyond the frame, as between leaves; a gap the subject encloses is one
+    the cut's smoothness closed, never added).  With ``support``, it must carry at least
+    COMPLETION_SUPPORT of the subject's mean support (a rim or pole of the subject's colour
+    carries little of the reference's) and touch a region of the subject whose peak support is
+    at least COMPLETION_ANCHOR of the best region's."""
     added, count = ndimage.label(cut & ~subject)
     if count == 0:
         return subject
     parts = np.arange(1, count + 1)
-    touching = ndimage.maximum(ndimage.binary_dilation(subject), added, parts) > 0
-    rest = np.pad(~(subject | (added > 0)), 1, constant_values=True)  # the frame counts as out
-    reaching = ndimage.maximum(ndimage.binary_dilation(rest)[1:-1, 1:-1], added, parts) > 0
-    kept = touching & reaching
+    anchors = subject if support is None else _strong_regions(subject, support, COMPLETION_ANCHOR)
+    touching = ndimage.maximum(ndimage.binary_dilation(anchors), added, parts) > 0
+    outside = ~(subject | (added > 0))
+    reaching_out = ndimage.maximum(ndimage.binary_dilation(outside), added, parts) > 0
+    frame = np.ones(subject.shape, bool)
+    frame[1:-1, 1:-1] = False
+    at_frame = ndimage.maximum(frame, added, parts) > 0
+    colour = ndimage.mean(colour_odds, added, parts)
+    kept = touching & ((reaching_out & (colour >= COMPLETION_COLOUR))
+                       | (at_frame & (colour >= -COMPLETION_COLOUR)))
     if support is not None:
         mean_support = ndimage.mean(support, added, parts)
         kept &= mean_support >= COMPLETION_SUPPORT * float(support[subject].mean())
     return subject | np.concatenate([[False], kept])[added]
+
+
+def _strong_regions(subject: np.ndarray, support: np.ndarray, ratio: float) -> np.ndarray:
+    """The connected regions of ``subject`` whose peak ``support`` is at least ``ratio`` of the
+    best region's."""
+    regions, count = ndimage.label(subject)
+    if count <= 1:
+        return subject
+    peaks = ndimage.maximum(support, regions, index=np.arange(1, count + 1))
+    strong = np.zeros(count + 1, bool)
+    strong[1:] = peaks >= ratio * peaks.max()
+    return strong[regions]
 
 
 def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> np.ndarray:
@@ -187,15 +225,6 @@ def _min_cut(odds: np.ndarray, links) -> np.ndarray:
     graph.maxflow()
     return ~graph.get_grid_segments(nodes)  # True: the sink's (background's) side
 
-
-def _keep_supported(subject: np.ndarray, support: np.ndarray, ratio: float = 0.35) -> np.ndarray:
-    regions, count = ndimage.label(subject)
-    if count <= 1:
-        return subject
-    peaks = ndimage.maximum(support, regions, index=np.arange(1, count + 1))
-    keep = np.zeros(count + 1, bool)
-    keep[1:] = peaks >= ratio * peaks.max()
-    return keep[regions]
 
 
 def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None = None,

@@ -118,8 +118,57 @@ def test_completion_adds_supported_parts_reaching_out_not_enclosed_gaps_or_unsup
     cut[10:20, 20:80] = True  # a rim of the subject's colour the reference does not vouch for
     support = np.full(subject.shape, 0.05, np.float32)
     support[20:95, 20:80] = 0.8
-    completed = refine._completed(subject, cut, support)
+    colour = np.zeros(subject.shape, np.float32)
+    completed = refine._completed(subject, cut, colour, support)
     assert completed[80:95, 20:80].all()
     assert not completed[45:55, 45:55].any()
     assert not completed[10:20, 20:80].any()
-    assert refine._completed(subject, cut, None)[10:20, 20:80].all()  # no support: no judge
+    assert refine._completed(subject, cut, colour, None)[10:20, 20:80].all()  # no support: no judge
+
+
+def _subject_and_bystander():
+    """A well-supported subject on the left, a weakly supported region on the right (kept by
+    the support filter: its peak is half the subject's), each with a part the cut adds below."""
+    subject = np.zeros((100, 120), bool)
+    subject[20:60, 10:50] = True
+    subject[20:60, 70:110] = True
+    cut = subject.copy()
+    cut[60:80, 10:50] = True
+    cut[60:80, 70:110] = True
+    support = np.full(subject.shape, 0.05, np.float32)
+    support[20:80, 10:50] = 0.8
+    support[20:80, 70:110] = 0.4
+    return subject, cut, support
+
+
+def test_completion_grows_only_regions_the_reference_vouches_for_most():
+    subject, cut, support = _subject_and_bystander()
+    completed = refine._completed(subject, cut, np.zeros(subject.shape, np.float32), support)
+    assert completed[60:80, 10:50].all()
+    assert not completed[60:80, 70:110].any()  # a bystander half-found is not finished
+    assert completed[20:60, 70:110].all()  # (dropping it is the support filter's call)
+
+
+def test_completion_leaves_parts_whose_colours_speak_for_the_background():
+    subject, cut, support = _subject_and_bystander()
+    colour = np.zeros(subject.shape, np.float32)
+    colour[60:80, 10:50] = 2 * refine.COMPLETION_COLOUR  # the road under a car
+    completed = refine._completed(subject, cut, colour, support)
+    assert not completed[60:80, 10:50].any()
+    colour[60:80, 10:50] = 0.5 * refine.COMPLETION_COLOUR
+    assert refine._completed(subject, cut, colour, support)[60:80, 10:50].all()
+
+
+def test_completion_adds_a_part_the_frame_bounds_only_if_its_colours_are_the_subjects():
+    """Between the subject and the frame lies a gap the subject may close beyond the frame
+    (between leaves) or a part the frame cut off (a cat's body): colour decides."""
+    subject = np.zeros((100, 100), bool)
+    subject[20:100, 20:80] = True
+    subject[70:100, 40:60] = False  # open only to the frame below
+    cut = subject | np.pad(np.ones((30, 20), bool), ((70, 0), (40, 40)))
+    support = np.full(subject.shape, 0.5, np.float32)
+    colour = np.zeros(subject.shape, np.float32)
+    colour[70:100, 40:60] = 0.5 * abs(refine.COMPLETION_COLOUR)  # as likely either way
+    assert not refine._completed(subject, cut, colour, support)[70:100, 40:60].any()
+    colour[70:100, 40:60] = 2 * abs(refine.COMPLETION_COLOUR)
+    assert refine._completed(subject, cut, colour, support)[70:100, 40:60].all()

@@ -39,14 +39,14 @@ class Preset:
     graph_cut_iterations: int = 5  # GrabCut's; fewer are faster and a little coarser
 
 
-#: best adds the completion cut (whole objects more often, about 0.3 s more per target) and
-#: mattes larger pictures finer.  It keeps balanced's features: an 800 px network input found
-#: more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
-#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with the
-#: reference only on the flowers).  fast runs three GrabCut iterations: GrabCut is its largest
-#: stage.
+#: balanced and best run the completion cut (whole objects more often, about 0.1 s more per
+#: target); fast leaves it out for speed.  best mattes larger pictures finer and keeps
+#: balanced's features: an 800 px network input found more of cats and laptops (icm58-dev
+#: 0.0100 → 0.0092) but lost the leaves of plants (alphamatting 0.0411 → 0.0673; plants_flowers
+#: 0.077 → 0.205: its finer tokens agree with the reference only on the flowers).  fast runs
+#: three GrabCut iterations: GrabCut is its largest stage.
 QUALITY = {"fast": Preset(448, 640, False, graph_cut_iterations=3),
-           "balanced": Preset(FEATURE_SIDE, 1024, False),
+           "balanced": Preset(FEATURE_SIDE, 1024, True),
            "best": Preset(FEATURE_SIDE, 1536, True)}
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
@@ -85,7 +85,7 @@ class LiteEngine:
         Option("matting_side", int, None, "long side (px) of the closed-form matting "
                "(default: quality's)", low=256, high=4096),
         Option("completion", bool, None, "add back object parts the graph cut dropped "
-               "(~0.3 s; on in best)"),
+               "(~0.1 s; off in fast)"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",

@@ -164,6 +164,30 @@ def test_quality_presets_set_the_sides_and_explicit_options_win():
         get_engine("lite", quality="ultra")
 
 
+def test_blas_runs_on_one_thread_while_matting_and_as_before_after(monkeypatch, scenes):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from icm_core import refine
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen = []
+    refine_alpha = refine.refine_alpha
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return refine_alpha(*args, **kwargs)
+
+    monkeypatch.setattr(refine, "refine_alpha", spy)
+    engine = get_engine("lite")
+    mask = (scenes[0].alpha > 0.5).astype(np.float32)
+    with threadpool_limits(2, user_api="blas"):
+        engine.matte(scenes[1].image, engine.encode_reference(scenes[0].image, mask))
+        assert seen == [{1}]
+        assert blas_threads() == {2}
+
+
 def test_fast_preset_still_mattes_the_series(scenes):
     engine = get_engine("lite", quality="fast")
     reference = engine.encode_reference(scenes[0].image, (scenes[0].alpha > 0.5).astype(np.float32))

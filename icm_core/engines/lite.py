@@ -52,7 +52,7 @@ QUALITY = {"fast": Preset(448, 640, False, graph_cut_iterations=3),
 #: numpy's BLAS threads while lite works.  Its matrix products are small: a second thread that
 #: has to wait for a core another job holds costs far more than it saves (the similarity stage
 #: at 1 MP: 0.06 s with one thread, 0.17 s with two beside one busy job), and with one thread
-#: the sums, hence the mattes, are the same on every machine and in batch workers
+#: the sums, hence the mattes, are the same in the panel and in batch workers
 #: (icm_core.batch.TARGET_THREADS).
 BLAS_THREADS = 1
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side

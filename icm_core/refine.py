@@ -35,10 +35,9 @@ TEXTURE_BAND = 1.5
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
-#: the completion cut (:func:`complete`; lite's ``completion`` option, on in its balanced and
-#: best presets): weight of the coarse map's log-odds beside the colour model's, chosen by
-#: leave-one-group-out over none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --preset best
-#: --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
+#: the completion cut (:func:`complete`; lite's ``completion`` option, on by default): weight
+#: of the coarse map's log-odds beside the colour model's, chosen by leave-one-group-out over
+#: none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
 #: least COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
 #: into look-alikes touching the subject, and a remove dab on the rim reshapes such a part far
 #: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.  It

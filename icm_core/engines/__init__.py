@@ -52,7 +52,9 @@ def options_help() -> str:
     for name in _ENGINES:
         lines.append(f"  {name}:")
         for option in engine_class(name).OPTIONS:
-            default = "" if option.default is None else f", default {option.default}"
+            value = option.default
+            value = str(value).lower() if isinstance(value, bool) else value  # as it is typed
+            default = "" if value is None else f", default {value}"
             lines.append(f"    {option.name}: {option.allowed()}{default}")
             lines.append(f"        {option.help}")
     return "\n".join(lines)

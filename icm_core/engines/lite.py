@@ -32,23 +32,21 @@ FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 p
 
 @dataclass(frozen=True)
 class Preset:
-    """What a quality preset sets; explicit engine options override the first three."""
+    """What a quality preset sets; explicit engine options override the first two."""
 
     feature_side: int  # long side of the network input
     matting_side: int  # long side of the closed-form matting
-    completion: bool  # the completion cut (icm_core.refine.complete)
     graph_cut_iterations: int = 5  # GrabCut's; fewer are faster and a little coarser
 
 
-#: balanced and best run the completion cut (whole objects more often, about 0.1 s more per
-#: target); fast leaves it out for speed.  best mattes larger pictures finer and keeps
-#: balanced's features: an 800 px network input found more of cats and laptops (icm58-dev
-#: 0.0100 → 0.0092) but lost the leaves of plants (alphamatting 0.0411 → 0.0673; plants_flowers
-#: 0.077 → 0.205: its finer tokens agree with the reference only on the flowers).  fast runs
-#: three GrabCut iterations: GrabCut is its largest stage.
-QUALITY = {"fast": Preset(448, 640, False, graph_cut_iterations=3),
-           "balanced": Preset(FEATURE_SIDE, 1024, True),
-           "best": Preset(FEATURE_SIDE, 1536, True)}
+#: best mattes larger pictures finer and keeps balanced's features: an 800 px network input
+#: found more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
+#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with the
+#: reference only on the flowers).  fast runs three GrabCut iterations: GrabCut is its largest
+#: stage.  Every preset runs the completion cut (engine option ``completion``).
+QUALITY = {"fast": Preset(448, 640, graph_cut_iterations=3),
+           "balanced": Preset(FEATURE_SIDE, 1024),
+           "best": Preset(FEATURE_SIDE, 1536)}
 #: numpy's BLAS threads while lite works.  Its matrix products are small: a second thread that
 #: has to wait for a core another job holds costs far more than it saves (the similarity stage
 #: at 1 MP: 0.06 s with one thread, 0.17 s with two beside one busy job), and with one thread
@@ -91,8 +89,8 @@ class LiteEngine:
                "(default: quality's)", low=128, high=2048),
         Option("matting_side", int, None, "long side (px) of the closed-form matting "
                "(default: quality's)", low=256, high=4096),
-        Option("completion", bool, None, "add back object parts the graph cut dropped "
-               "(~0.1 s; off in fast)"),
+        Option("completion", bool, True, "add back object parts the graph cut dropped "
+               "(~0.1 s)"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
@@ -100,7 +98,7 @@ class LiteEngine:
     )
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
-                 matting_side: int | None = None, completion: bool | None = None,
+                 matting_side: int | None = None, completion: bool = True,
                  device: str = "cpu", threads: int = 1,
                  cache_mb: int = CACHE_MB):
         if quality not in QUALITY:
@@ -108,7 +106,6 @@ class LiteEngine:
         preset = QUALITY[quality]
         feature_side = preset.feature_side if feature_side is None else feature_side
         matting_side = preset.matting_side if matting_side is None else matting_side
-        completion = preset.completion if completion is None else completion
         if device != "cpu":
             raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
         if not 128 <= feature_side <= 2048:

@@ -35,21 +35,21 @@ TEXTURE_BAND = 1.5
 #: default smoothness cut the colour error on soft rims (procedural scenes, exact alpha:
 #: 0.017 → 0.010, background bleeding in as fringes) for 11 % more time
 FOREGROUND_ML = {"big_iterations": 4, "gradient_weight": 0.1}
-#: the completion cut (:func:`complete`; lite's ``completion`` option, on by default): weight
-#: of the coarse map's log-odds beside the colour model's, chosen by leave-one-group-out over
-#: none, 0.25, 0.5 and 1 (benchmarks/lite_quality.py --tune), and its resolution as a fraction of the graph cut's.  A part it adds must carry at
-#: least COMPLETION_SUPPORT of the subject's mean in-context support: without that test it grows
-#: into look-alikes touching the subject, and a remove dab on the rim reshapes such a part far
-#: from the dab (tests/test_lite_hints.py); of 0.2 and 0.3 leave-one-group-out picks 0.2.  It
-#: must touch a subject region whose peak support is at least COMPLETION_ANCHOR of the best
-#: region's (a weak region that survived the support filter may be a bystander: a knife's
-#: reference half-finds a pepper, which completion would finish), and its mean colour log-odds
-#: must be at least COMPLETION_COLOUR (a part whose colours speak for the background was pulled
-#: in by the coarse map alone: a road under a car, a dark gap between a doll's arms) — or, for
-#: a part only the subject and the frame bound, at least −COMPLETION_COLOUR.  Both by
+#: the completion cut (:func:`complete`; lite's ``completion`` option, on by default): weight of the
+#: coarse map's log-odds beside the colour model's, chosen by leave-one-group-out over none, 0.25,
+#: 0.5 and 1 (benchmarks/lite_quality.py --tune), and its resolution as a fraction of the graph
+#: cut's.  A part it adds must carry at least COMPLETION_SUPPORT of the subject's mean in-context
+#: support: without that test it grows into look-alikes touching the subject, and a remove dab on
+#: the rim reshapes such a part far from the dab (tests/test_lite_hints.py); of 0.2 and 0.3
+#: leave-one-group-out picks 0.2.  It must touch a subject region whose peak support is at least
+#: COMPLETION_ANCHOR of the best region's (a weak region that survived the support filter may be a
+#: bystander: a knife's reference half-finds a pepper, which completion would finish), and its mean
+#: colour log-odds must be at least COMPLETION_COLOUR (a part whose colours speak for the background
+#: was pulled in by the coarse map alone: a road under a car, a dark gap between a doll's arms) —
+#: or, for a part only the subject and the frame bound, at least −COMPLETION_COLOUR.  Both by
 #: leave-one-group-out over icm58-dev + alphamatting with exact, half and rough reference masks
-#: (anchor 0, 0.5, 0.7, 0.85 × colour none, -1, -0.5, -0.25, 0): 0.7 and 0.85 tie, the looser
-#: 0.7 is kept.  What completion mends and costs: benchmarks/lite_completeness.py
+#: (anchor 0, 0.5, 0.7, 0.85 × colour none, -1, -0.5, -0.25, 0): 0.7 and 0.85 tie, the looser 0.7 is
+#: kept.  What completion mends and costs: benchmarks/lite_completeness.py
 COMPLETION_PRIOR = 0.5
 COMPLETION_SUPPORT = 0.2
 COMPLETION_ANCHOR = 0.7

@@ -225,7 +225,6 @@ def _min_cut(odds: np.ndarray, links) -> np.ndarray:
     return ~graph.get_grid_segments(nodes)  # True: the sink's (background's) side
 
 
-
 def trimap_from_segmentation(subject: np.ndarray, uncertainty: np.ndarray | None = None,
                              image: np.ndarray | None = None) -> np.ndarray:
     """Trimap (0 background, 0.5 unknown, 1 subject) with an adaptive unknown band.

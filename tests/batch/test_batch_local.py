@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from icm_core.batch import (
+    JOURNAL_NAME,
     MANIFEST_NAME,
     TARGET_THREADS,
     Job,
@@ -31,6 +32,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def manifest_of(out: Path) -> dict:
     return json.loads((out / MANIFEST_NAME).read_text())
+
+
+def recorded_done(out: Path) -> set[str]:
+    """Keys a running job has recorded done, in its manifest (replaced atomically) or its
+    journal; a kill between writing a target's files and recording it redoes that target."""
+    entries = []
+    if (out / MANIFEST_NAME).exists():
+        entries += manifest_of(out)["targets"]
+    if (out / JOURNAL_NAME).exists():
+        for line in (out / JOURNAL_NAME).read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                pass  # the line being written
+    return {entry["key"] for entry in entries if entry["status"] == "done"}
 
 
 def test_thread_pools_sized_for_identical_results_and_restored():
@@ -196,9 +212,9 @@ def test_killed_job_resumed_gives_the_uninterrupted_outputs(series, single_run, 
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240  # only a guard against a hung child
-    # Kill once the first of the four targets is written: three targets' work (≥ 0.1 s each
-    # even on a fast CPU) is left for the kill to land in, polled every 5 ms.
-    while not (out / "t0_alpha.png").exists():
+    # Kill once the first of the four targets is recorded done (its outputs written first):
+    # three targets' work (≥ 0.1 s each even on a fast CPU) is left for the kill to land in.
+    while not recorded_done(out):
         assert process.poll() is None, "the job ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)

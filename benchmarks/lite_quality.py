@@ -39,6 +39,8 @@ TUNED = {
     "icm_core.refine.TEXTURE_BAND": [0.0, 1.5],
     "icm_core.refine.COMPLETION_ANCHOR": [0.0, 0.7],
     "icm_core.refine.COMPLETION_COLOUR": [-1.0, -0.25, 0.25],
+    "icm_core.lite.incontext.MISSED_LIKENESS": [0.5, 0.6],
+    "icm_core.lite.incontext.JOIN_SHARE": [0.15, 0.3, 0.6],
 }
 
 

@@ -95,9 +95,9 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray) -> ReferenceToke
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background, except unpainted
-    parts of the subject the stroke missed: those are subject.  A thin or scribbled mask may cover no cell fully;
-    then the best-covered cells stand in, and only unpainted cells unlike them count as
-    background.
+    parts of the subject the stroke missed (subject) or may have missed (neither).  A thin or
+    scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
+    unpainted cells unlike them count as background.
     """
     grid = descriptors.shape[1:]
     covered = coverage(mask > 0.5, grid)
@@ -169,10 +169,11 @@ def _unpainted_subject(tokens, covered, subject, background):
         return kept[parts]
 
     unlike = background & (likeness < MISSED_LIKENESS)
-    missed = joined_parts(MISSED_LIKENESS, far_from_stroke(unlike if unlike.sum() >= FAR_CELLS
-                                                           else background),
-                          JOIN_SHARE * subject.sum())
-    return missed, joined_parts(UNSURE_LIKENESS, far_from_stroke(background))
+    if unlike.sum() < FAR_CELLS:
+        unlike = background
+    missed = joined_parts(MISSED_LIKENESS, far_from_stroke(unlike), JOIN_SHARE * subject.sum())
+    unsure = joined_parts(UNSURE_LIKENESS, far_from_stroke(background))
+    return missed, unsure
 
 
 def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:

@@ -64,3 +64,17 @@ def test_look_alikes_beside_or_far_from_a_whole_stroke_stay_background():
     tokens = reference_tokens(*scene(painted_body=True))
     assert holds(tokens.subject, BODY) and holds(tokens.subject, FACE)
     assert_fringe_and_look_alikes_are_not_subject(tokens)
+
+
+def test_a_look_alike_strip_beside_a_thin_stroke_is_not_its_missed_part():
+    """Beside a thin subject painted whole (a knife at the fast preset's coarse grid), a strip of
+    look-alike background two cells wide is as large as a missed part would be, but no deeper
+    than a generous brush's edge: it is not taught as subject."""
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    cells[4:16, 10:13] = FACE
+    cells[4:16, 13:15] = SHADOW
+    mask = np.zeros(GRID, np.float32)
+    mask[4:16, 10:13] = 1.0
+    tokens = reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+    assert holds(tokens.subject, FACE) and not holds(tokens.subject, SHADOW)

@@ -27,9 +27,10 @@ NEIGHBOURS = 20
 FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpainted rest by
 # A stroke over part of the subject (:func:`_unpainted_subject`): the rest it missed is taught as
 # subject where its cells are at least MISSED_LIKENESS alike to the stroke's core, in parts of at
-# least JOIN_SHARE of the stroke's cells (a look-alike fringe beside a stroke that covers the
-# whole subject is smaller: ≤ 0.27 of it on icm58-dev and alphamatting, the missed halves
-# 0.46-1.7); cells at least UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6
+# least JOIN_SHARE of the stroke's cells reaching deeper than EDGE_DEPTH from it (a look-alike
+# fringe beside a stroke that covers the whole subject is smaller, ≤ 0.27 of it on icm58-dev
+# and alphamatting against 0.46-1.7 for the missed halves, or a strip beside a thin subject);
+# cells at least UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6
 # and share 0.15 / 0.3 / 0.6 by leave-one-group-out over both sets with exact, half and rough
 # masks together: 0.5 and 0.3 for every left-out group (benchmarks/lite_quality.py --mask).
 MISSED_LIKENESS = 0.5
@@ -155,23 +156,28 @@ def _unpainted_subject(tokens, covered, subject, background):
             far = cells & (outside >= np.quantile(outside[cells], 0.75))
         return far
 
-    def joined_parts(threshold, far, min_area=0):
+    def joined_parts(threshold, far, min_area=0, min_reach=0):
         """Parts of cells at least ``threshold`` like the core and voted nearer to it than to
-        ``far`` that touch the stroke (a look-alike elsewhere is background)."""
+        ``far`` that touch the stroke (a look-alike elsewhere is background), of at least
+        ``min_area`` cells, reaching at least ``min_reach`` cells from the stroke."""
         like = background & (likeness >= threshold)
         like[like] = nearest_vote(tokens[like], tokens[core], tokens[far]) > 0.5
         count, parts = cv2.connectedComponents(like.reshape(covered.shape).astype(np.uint8),
                                                connectivity=4)
         parts = parts.ravel()
+        reach = np.zeros(count)
+        np.maximum.at(reach, parts, outside)
         kept = np.isin(np.arange(count), parts[stroke_side & like])
-        kept &= np.bincount(parts, minlength=count) >= min_area
+        kept &= (np.bincount(parts, minlength=count) >= min_area) & (reach >= min_reach)
         kept[0] = False
         return kept[parts]
 
     unlike = background & (likeness < MISSED_LIKENESS)
     if unlike.sum() < FAR_CELLS:
         unlike = background
-    missed = joined_parts(MISSED_LIKENESS, far_from_stroke(unlike), JOIN_SHARE * subject.sum())
+    # a missed part reaches deeper than the strip a generous brush's edge leaves beside it
+    missed = joined_parts(MISSED_LIKENESS, far_from_stroke(unlike), JOIN_SHARE * subject.sum(),
+                          EDGE_DEPTH + 1)
     unsure = joined_parts(UNSURE_LIKENESS, far_from_stroke(background))
     return missed, unsure
 

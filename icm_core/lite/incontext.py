@@ -30,12 +30,15 @@ FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpai
 # least JOIN_SHARE of the stroke's cells reaching deeper than EDGE_DEPTH from it (a look-alike
 # fringe beside a stroke that covers the whole subject is smaller, ≤ 0.27 of it on icm58-dev
 # and alphamatting against 0.46-1.7 for the missed halves, or a strip beside a thin subject);
-# cells at least UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6
+# a part that rings more than HALO_SHARE of the stroke is the background's look near the subject
+# (a plain backdrop round a disc, tests/hosts/test_gimp_bridge.py); cells at least
+# UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6
 # and share 0.15 / 0.3 / 0.6 by leave-one-group-out over both sets with exact, half and rough
 # masks together: 0.5 and 0.3 for every left-out group (benchmarks/lite_quality.py --mask).
 MISSED_LIKENESS = 0.5
 JOIN_SHARE = 0.3
 UNSURE_LIKENESS = 0.6
+HALO_SHARE = 0.75
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
 # Several references vote each on its own terms: a reference's k nearest tokens per class are
@@ -149,6 +152,7 @@ def _unpainted_subject(tokens, covered, subject, background):
     stroke_side = cv2.dilate((~background).reshape(covered.shape).astype(np.uint8),
                              cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)),
                              borderType=cv2.BORDER_CONSTANT, borderValue=0).ravel() > 0
+    ring = stroke_side & background  # unpainted cells beside the stroke
 
     def far_from_stroke(cells):
         far = cells & (outside >= float(subject.sum()) ** 0.5)
@@ -167,8 +171,11 @@ def _unpainted_subject(tokens, covered, subject, background):
         parts = parts.ravel()
         reach = np.zeros(count)
         np.maximum.at(reach, parts, outside)
-        kept = np.isin(np.arange(count), parts[stroke_side & like])
+        rim = np.bincount(parts[ring], minlength=count)
+        kept = rim > 0
         kept &= (np.bincount(parts, minlength=count) >= min_area) & (reach >= min_reach)
+        if min_area:  # a halo round the whole stroke is the background's look near the subject
+            kept &= rim <= HALO_SHARE * ring.sum()
         kept[0] = False
         return kept[parts]
 

@@ -78,3 +78,17 @@ def test_a_look_alike_strip_beside_a_thin_stroke_is_not_its_missed_part():
     mask[4:16, 10:13] = 1.0
     tokens = reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
     assert holds(tokens.subject, FACE) and not holds(tokens.subject, SHADOW)
+
+
+def test_a_halo_round_the_whole_stroke_is_background():
+    """A plain backdrop looks a little like the subject near it (the features see both): a
+    halo round the whole stroke, thick and large enough for a missed part, stays background."""
+    halo = unit(0.55, 0, 0, 0, 0, 0.835)
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    cells[2:18, 7:23] = halo
+    cells[6:14, 11:19] = FACE
+    mask = np.zeros(GRID, np.float32)
+    mask[6:14, 11:19] = 1.0
+    tokens = reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+    assert holds(tokens.background, halo) and not holds(tokens.subject, halo)

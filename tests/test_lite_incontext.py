@@ -66,17 +66,24 @@ def test_look_alikes_beside_or_far_from_a_whole_stroke_stay_background():
     assert_fringe_and_look_alikes_are_not_subject(tokens)
 
 
+def painted_face(face, *others):
+    """Reference tokens on grass with FACE at the cells ``face`` (painted) over ``others``,
+    pairs of (cells, vector) left unpainted."""
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    for where, vector in others:
+        cells[where] = vector
+    cells[face] = FACE
+    mask = np.zeros(GRID, np.float32)
+    mask[face] = 1.0
+    return reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+
+
 def test_a_look_alike_strip_beside_a_thin_stroke_is_not_its_missed_part():
     """Beside a thin subject painted whole (a knife at the fast preset's coarse grid), a strip of
     look-alike background two cells wide is as large as a missed part would be, but no deeper
     than a generous brush's edge: it is not taught as subject."""
-    cells = np.empty(GRID + (8,), np.float32)
-    cells[:] = GRASS
-    cells[4:16, 10:13] = FACE
-    cells[4:16, 13:15] = SHADOW
-    mask = np.zeros(GRID, np.float32)
-    mask[4:16, 10:13] = 1.0
-    tokens = reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+    tokens = painted_face(np.s_[4:16, 10:13], (np.s_[4:16, 13:15], SHADOW))
     assert holds(tokens.subject, FACE) and not holds(tokens.subject, SHADOW)
 
 
@@ -84,11 +91,5 @@ def test_a_halo_round_the_whole_stroke_is_background():
     """A plain backdrop looks a little like the subject near it (the features see both): a
     halo round the whole stroke, thick and large enough for a missed part, stays background."""
     halo = unit(0.55, 0, 0, 0, 0, 0.835)
-    cells = np.empty(GRID + (8,), np.float32)
-    cells[:] = GRASS
-    cells[2:18, 7:23] = halo
-    cells[6:14, 11:19] = FACE
-    mask = np.zeros(GRID, np.float32)
-    mask[6:14, 11:19] = 1.0
-    tokens = reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+    tokens = painted_face(np.s_[6:14, 11:19], (np.s_[2:18, 7:23], halo))
     assert holds(tokens.background, halo) and not holds(tokens.subject, halo)

@@ -20,20 +20,29 @@ BODY = unit(0.55, 0.835)  # cosine 0.55 to the face: the shaded rest of the same
 GRASS = unit(0, 0, 1)
 SHADOW = unit(0.7, 0, 0, 0.714)  # more like the face than the body is, but a thin fringe
 BYSTANDER = unit(0.9, 0, 0, 0, 0.436)  # like the face, far from the stroke
+FINGER = unit(0.55, 0, 0, 0, 0, 0, 0.835)  # as like the face as the body, a small part beside it
+
+
+def on_grass(painted, *layers):
+    """Reference tokens of a grid of grass under ``layers`` ((cells, vector) pairs, later ones
+    on top), with the cells ``painted`` painted."""
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    for where, vector in layers:
+        cells[where] = vector
+    mask = np.zeros(GRID, np.float32)
+    mask[painted] = 1.0
+    return reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
 
 
 def scene(painted_body: bool):
     """A face (painted) and a body (painted or not) on grass, a shadow along the face's lower
-    edge and a look-alike bystander in a far corner."""
-    cells = np.empty(GRID + (8,), np.float32)
-    cells[:] = GRASS
-    cells[4:17, 5:15] = FACE
-    cells[4:17, 15:25] = BODY
-    cells[17, 5:13] = SHADOW
-    cells[0:3, 26:30] = BYSTANDER
-    mask = np.zeros(GRID, np.float32)
-    mask[4:17, 5:25 if painted_body else 15] = 1.0
-    return np.ascontiguousarray(cells.transpose(2, 0, 1)), mask
+    edge, a small look-alike finger off the body's side and a look-alike bystander in a far
+    corner."""
+    return on_grass(np.s_[4:17, 5:25 if painted_body else 15],
+                    (np.s_[4:17, 5:15], FACE), (np.s_[4:17, 15:25], BODY),
+                    (np.s_[17, 5:13], SHADOW), (np.s_[8:10, 25:29], FINGER),
+                    (np.s_[0:3, 26:30], BYSTANDER))
 
 
 def holds(bank: np.ndarray, vector: np.ndarray) -> bool:
@@ -51,7 +60,7 @@ def assert_fringe_and_look_alikes_are_not_subject(tokens):
 def test_the_unpainted_rest_of_a_half_painted_subject_teaches_subject():
     """The body joins the subject's tokens: taught by the face alone, a target that shows
     mostly the body matted only the face (icm58 sheep with a half mask, MSE 0.23)."""
-    tokens = reference_tokens(*scene(painted_body=False))
+    tokens = scene(painted_body=False)
     assert holds(tokens.subject, FACE) and holds(tokens.subject, BODY)
     assert not holds(tokens.background, BODY)
     assert_fringe_and_look_alikes_are_not_subject(tokens)
@@ -61,29 +70,19 @@ def test_look_alikes_beside_or_far_from_a_whole_stroke_stay_background():
     """A fringe of look-alike cells beside a stroke is no missed part of the subject (rough and
     exact masks: taught as subject, it made the subject's bank take background), nor is a
     bystander elsewhere."""
-    tokens = reference_tokens(*scene(painted_body=True))
+    tokens = scene(painted_body=True)
     assert holds(tokens.subject, BODY) and holds(tokens.subject, FACE)
     assert_fringe_and_look_alikes_are_not_subject(tokens)
-
-
-def painted_face(face, *others):
-    """Reference tokens on grass with FACE at the cells ``face`` (painted) over ``others``,
-    pairs of (cells, vector) left unpainted."""
-    cells = np.empty(GRID + (8,), np.float32)
-    cells[:] = GRASS
-    for where, vector in others:
-        cells[where] = vector
-    cells[face] = FACE
-    mask = np.zeros(GRID, np.float32)
-    mask[face] = 1.0
-    return reference_tokens(np.ascontiguousarray(cells.transpose(2, 0, 1)), mask)
+    # deep enough, but far smaller than the stroke: no missed part of it
+    assert holds(tokens.background, FINGER) and not holds(tokens.subject, FINGER)
 
 
 def test_a_look_alike_strip_beside_a_thin_stroke_is_not_its_missed_part():
     """Beside a thin subject painted whole (a knife at the fast preset's coarse grid), a strip of
     look-alike background two cells wide is as large as a missed part would be, but no deeper
     than a generous brush's edge: it is not taught as subject."""
-    tokens = painted_face(np.s_[4:16, 10:13], (np.s_[4:16, 13:15], SHADOW))
+    face = np.s_[4:16, 10:13]
+    tokens = on_grass(face, (face, FACE), (np.s_[4:16, 13:15], SHADOW))
     assert holds(tokens.subject, FACE) and not holds(tokens.subject, SHADOW)
 
 
@@ -91,5 +90,6 @@ def test_a_halo_round_the_whole_stroke_is_background():
     """A plain backdrop looks a little like the subject near it (the features see both): a
     halo round the whole stroke, thick and large enough for a missed part, stays background."""
     halo = unit(0.55, 0, 0, 0, 0, 0.835)
-    tokens = painted_face(np.s_[6:14, 11:19], (np.s_[2:18, 7:23], halo))
+    face = np.s_[6:14, 11:19]
+    tokens = on_grass(face, (np.s_[2:18, 7:23], halo), (face, FACE))
     assert holds(tokens.background, halo) and not holds(tokens.subject, halo)

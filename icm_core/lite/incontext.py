@@ -32,9 +32,9 @@ FAR_CELLS = 16  # background cells far from the stroke needed to judge the unpai
 # and alphamatting against 0.46-1.7 for the missed halves, or a strip beside a thin subject);
 # a part that rings more than HALO_SHARE of the stroke is the background's look near the subject
 # (a plain backdrop round a disc, tests/hosts/test_gimp_bridge.py); cells at least
-# UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6
-# and share 0.15 / 0.3 / 0.6 by leave-one-group-out over both sets with exact, half and rough
-# masks together: 0.5 and 0.3 for every left-out group (benchmarks/lite_quality.py --mask).
+# UNSURE_LIKENESS alike are taught neither way.  Likeness 0.5 / 0.6 and share 0.15 / 0.3 / 0.6
+# by leave-one-group-out over both sets with exact, half and rough masks together: 0.5 and 0.3
+# for every left-out group (benchmarks/lite_quality.py --mask).
 MISSED_LIKENESS = 0.5
 JOIN_SHARE = 0.3
 UNSURE_LIKENESS = 0.6
@@ -134,9 +134,10 @@ def _unpainted_subject(tokens, covered, subject, background):
     that look like its core (not its edge, where a generous brush also paints background) more
     than like the background far from it:
     * *missed* — the rest of a half-painted subject (a sheep's shaded body beyond its painted
-      face), taught as subject: parts of at least JOIN_SHARE of the stroke's cells, each cell
-      at least MISSED_LIKENESS alike, judged against the far background unlike the core (the
-      missed rest reaches far from the stroke too);
+      face), taught as subject: parts of at least JOIN_SHARE of the stroke's cells that reach
+      deeper than its edge and do not ring it, each cell at least MISSED_LIKENESS alike,
+      judged against the far background unlike the core (the missed rest reaches far from the
+      stroke too);
     * *unsure* — cells at least UNSURE_LIKENESS alike, judged against all the far background
       (the road under a car looks more like the car than like far-off trees, yet is not the
       car), taught neither way.
@@ -160,10 +161,11 @@ def _unpainted_subject(tokens, covered, subject, background):
             far = cells & (outside >= np.quantile(outside[cells], 0.75))
         return far
 
-    def joined_parts(threshold, far, min_area=0, min_reach=0):
+    def joined_parts(threshold, far, min_area=0, min_reach=0, max_ring_share=1.0):
         """Parts of cells at least ``threshold`` like the core and voted nearer to it than to
         ``far`` that touch the stroke (a look-alike elsewhere is background), of at least
-        ``min_area`` cells, reaching at least ``min_reach`` cells from the stroke."""
+        ``min_area`` cells, reaching at least ``min_reach`` cells from the stroke and holding
+        at most ``max_ring_share`` of the cells beside it."""
         like = background & (likeness >= threshold)
         like[like] = nearest_vote(tokens[like], tokens[core], tokens[far]) > 0.5
         count, parts = cv2.connectedComponents(like.reshape(covered.shape).astype(np.uint8),
@@ -174,17 +176,17 @@ def _unpainted_subject(tokens, covered, subject, background):
         rim = np.bincount(parts[ring], minlength=count)
         kept = rim > 0
         kept &= (np.bincount(parts, minlength=count) >= min_area) & (reach >= min_reach)
-        if min_area:  # a halo round the whole stroke is the background's look near the subject
-            kept &= rim <= HALO_SHARE * ring.sum()
+        kept &= rim <= max_ring_share * ring.sum()
         kept[0] = False
         return kept[parts]
 
     unlike = background & (likeness < MISSED_LIKENESS)
     if unlike.sum() < FAR_CELLS:
         unlike = background
-    # a missed part reaches deeper than the strip a generous brush's edge leaves beside it
+    # a missed part reaches deeper than the strip a generous brush's edge leaves beside it, and
+    # a halo round the whole stroke is the background's look near the subject
     missed = joined_parts(MISSED_LIKENESS, far_from_stroke(unlike), JOIN_SHARE * subject.sum(),
-                          EDGE_DEPTH + 1)
+                          EDGE_DEPTH + 1, HALO_SHARE)
     unsure = joined_parts(UNSURE_LIKENESS, far_from_stroke(background))
     return missed, unsure
 

@@ -597,13 +597,30 @@ def _environment(variables: dict[str, str]):
 # --- the driver ---------------------------------------------------------------------------------
 
 def _check_out_folder(out: Path) -> None:
-    """Refuse an output folder that is a file, or lies inside one, before any work."""
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise OutputError(f"{folder} is a file, not a folder: give --out a folder "
-                                  "(it is created if needed).")
-            return
+    """Refuse an output folder that is a file, lies inside one or cannot be written, before
+    any work."""
+    from .imageio import check_writable_folder
+
+    check_writable_folder(out, "--out")
+
+
+def _refuse_inputs_as_outputs(job: Job, targets: list[Target], write_manifest: bool) -> None:
+    """No output may be one of the job's inputs (a target named like another's result, a mask
+    inside --out), with or without --overwrite."""
+    from .imageio import refuse_inputs_as_outputs
+
+    inputs = {job.reference: "reference", job.mask: "mask"}
+    for image, mask in job.also:
+        inputs.update({image: "extra reference (--also)", mask: "extra reference's mask (--also)"})
+    inputs.update((target.source, "target") for target in targets if target.source not in inputs)
+    outputs = {path: f"{kind} of {target.label}" for target in targets
+               for kind, path in target.outputs.items()}
+    if job.alpha_video:
+        outputs.update((_alpha_video_path(t), "alpha video") for t in targets if t.frame == 0)
+    if write_manifest:
+        outputs.update({job.out / MANIFEST_NAME: "batch manifest",
+                        job.out / JOURNAL_NAME: "batch journal"})
+    refuse_inputs_as_outputs(outputs, inputs)
 
 
 def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | None = None,
@@ -620,6 +637,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     if workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {workers}.")
     _check_out_folder(job.out)
+    _refuse_inputs_as_outputs(job, targets, write_manifest)
     started = time.perf_counter()
     gpu = uses_gpu(job.engine, job.engine_options)
     mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")
@@ -743,6 +761,12 @@ def _alphas_8bit(frames: list[Target]) -> Iterator[np.ndarray]:
         yield alpha if alpha.dtype == np.uint8 else ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
+def _alpha_video_path(frame: Target) -> Path:
+    """``out/STEM_alpha.mov`` beside the folder of the video's frame results."""
+    folder = frame.outputs["alpha"].parent
+    return folder.with_name(f"{folder.name}_alpha.mov")
+
+
 def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> list[Path]:
     """For each video whose frames are all done: ``out/STEM_alpha.mov`` (frame colours + alpha)."""
     written = []
@@ -755,8 +779,7 @@ def _write_alpha_videos(job: Job, targets: list[Target], manifest: Manifest) -> 
         if any(manifest.entries[t.key]["status"] != "done" for t in frames):
             records[str(source)] = None
             continue
-        folder = frames[0].outputs["alpha"].parent
-        path = folder.with_name(f"{folder.name}_alpha.mov")
+        path = _alpha_video_path(frames[0])
 
         colours = islice(video.read_frames(source), len(frames))
         video.write_alpha_video(path, colours, _alphas_8bit(frames), video.frame_rate(source))

@@ -9,6 +9,8 @@ file decoding, scoring and the once-per-group reference encoding are not include
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ from .engines.base import Engine
 from .geometry import resize, scale_to_fit
 
 SCORING_MAX_SIDE = 1024
+SCORES_FORMAT = "icm-matting eval scores/1"  # marks a scores file that a later eval may replace
+_SCORES_HEAD = re.compile(r'\s*\{\s*"format"\s*:\s*"' + re.escape(SCORES_FORMAT) + '"')
 SHEET_TILE_HEIGHT = 192  # contact sheet rows: image | GT | prediction | error, this many px tall
 
 
@@ -170,6 +174,39 @@ def evaluate(
         if save_dir is not None:
             imageio.write_image(_sheet_path(save_dir, group), _stack_rows(sheet_rows))
     return report
+
+
+def input_files(dataset: Dataset, manifest: Path) -> dict[Path, str]:
+    """Every file an evaluation reads, with what it is (for messages)."""
+    files = {manifest: "dataset manifest"}
+    for member in [m for group in dataset.groups for m in group.members] + list(dataset.singles):
+        files.update({member.image_path: f"image of {member.id}", member.alpha_path: f"alpha of {member.id}"})
+        if member.trimap_path is not None:
+            files[member.trimap_path] = f"trimap of {member.id}"
+    return files
+
+
+def check_scores_path(path: Path, inputs: dict[Path, str]) -> None:
+    """Before the evaluation: the scores file can be written, and it replaces nothing but the
+    scores of an earlier evaluation (never an input, never any other file)."""
+    imageio.refuse_inputs_as_outputs({path: "scores file (--json)"}, inputs)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder: give --json a file name, e.g. {path / 'scores.json'}.")
+    if path.exists() or path.is_symlink():
+        try:  # the marker comes first in the files this module writes: no need to read it all
+            with open(path, "rb") as stream:
+                head = stream.read(4096).decode("utf-8", "replace")
+        except OSError:
+            head = ""
+        if not _SCORES_HEAD.match(head):
+            raise OutputError(f"{path} already exists and is not the scores of an earlier eval; "
+                              "give --json a new file name.")
+    imageio.check_writable_folder(path.parent, "--json")
+
+
+def write_scores(path: Path, report: Report) -> None:
+    text = json.dumps({"format": SCORES_FORMAT, **report.as_json()}, indent=1)
+    imageio.atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 MASK_STYLES = ("exact", "half", "rough")

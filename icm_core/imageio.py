@@ -252,6 +252,49 @@ def _encode(pixels: np.ndarray, suffix: str, name: str) -> bytes:
     return encoded.tobytes()
 
 
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names, links followed: two paths with the same
+    identity are one file (a symlink, a hard link, ``..`` or another spelling); None when no
+    file is there."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def refuse_inputs_as_outputs(outputs: dict[Path, str], inputs: dict[Path, str]) -> None:
+    """Refuse (:class:`OutputError`) when an output path names one of the input files, whatever
+    the overwrite setting: writing the result would destroy what it is computed from.
+    ``outputs`` and ``inputs`` map paths to what they are, for the message."""
+    identities = {}
+    for path, what in inputs.items():
+        identity = file_identity(path)
+        if identity is not None:
+            identities.setdefault(identity, (path, what))
+    for path, what in outputs.items():
+        source = identities.get(file_identity(path))
+        if source is not None:
+            raise OutputError(
+                f"The {what} {path} would replace the {source[1]} {source[0]}, an input: "
+                "choose another output folder or file (even --overwrite never replaces an input).")
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Before any work: ``folder`` is a folder this process can write into, or the nearest
+    existing folder above it is (where it will be created).  Nothing is created or written."""
+    existing = next(p for p in (folder, *folder.parents, Path(".")) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{existing} is a file, not a folder: give {what} a folder "
+                          "(it is created if needed).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        why = "is on a read-only disk" if read_only else "is not writable for you"
+        if existing == folder:
+            raise OutputError(f"{folder} {why}: choose another {what}.")
+        raise OutputError(f"Cannot create {folder}: {existing} {why}; choose another {what}.")
+
+
 def create_temporary(path: Path, suffix: str = ".part") -> tuple[int, Path]:
     """A new file beside ``path`` to be renamed over it, open for writing, with the permissions
     a plain ``open(path, "w")`` would give ``path``: those of the file it replaces, else the

@@ -118,7 +118,8 @@ def test_eval_command_json_table_and_save_dir(tmp_path, capsys, colour_engine_re
     assert "eval synthetic-discs" in captured.err  # tqdm progress bar on stderr
 
     report = json.loads(out.read_text())
-    assert set(report) == {"overall", "groups", "targets"}
+    assert set(report) == {"format", "overall", "groups", "targets"}
+    assert report["format"] == evaluation.SCORES_FORMAT
     assert set(report["overall"]) == SCORE_KEYS and report["overall"]["targets"] == 3
     assert set(report["groups"]) == {"discs", "small_discs"}
     assert all(set(g) == SCORE_KEYS for g in report["groups"].values())
@@ -289,3 +290,29 @@ def test_leave_one_group_out_scores_each_group_with_a_choice_made_without_it():
     assert "left-out / in-sample 2.18" in result.table()
     with pytest.raises(InvalidInput, match="two groups"):
         evaluation.leave_one_group_out({"a": {"x": 0.1}})
+
+
+def test_json_never_replaces_the_manifest_an_input_or_another_file(tmp_path, capsys, colour_engine_registered):
+    manifest = write_disc_dataset(tmp_path / "set")
+    image = next((tmp_path / "set").rglob("*.png"))
+    other = tmp_path / "notes.json"
+    other.write_text('{"mine": 1}')
+    for path, message in ((manifest, "would replace the dataset manifest"),
+                          (image, "would replace the "),
+                          (other, "is not the scores of an earlier eval"),
+                          (tmp_path, "is a folder")):
+        before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        assert run_eval_command([str(manifest), "--engine", "colour", "--json", str(path)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+        assert "eval synthetic" not in lines[0]  # refused before the evaluation began
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_json_replaces_the_scores_of_an_earlier_eval(tmp_path, capsys, colour_engine_registered):
+    manifest = write_disc_dataset(tmp_path / "set")
+    out = tmp_path / "scores.json"
+    assert run_eval_command([str(manifest), "--engine", "colour", "--json", str(out)]) == 0
+    assert run_eval_command([str(manifest), "--engine", "colour", "--engine-option", "invert=true",
+                             "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["overall"]["mse"] > 0.5  # the second run's scores

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -43,9 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import evaluation
-    from ..datasets import load_manifest
+    from ..datasets import MANIFEST_NAME, load_manifest
     from ..engines import get_engine
-    from ..imageio import atomic_write_bytes
 
     options = parse_options(args)
     for name in ("limit_groups", "input_max_side"):
@@ -53,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise InvalidInput(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
     dataset = load_manifest(args.manifest, allow_outside=args.allow_outside_paths)
+    if args.json is not None:
+        manifest = args.manifest / MANIFEST_NAME if args.manifest.is_dir() else args.manifest
+        evaluation.check_scores_path(args.json, evaluation.input_files(dataset, manifest))
     engine = get_engine(args.engine, **options)
     total = evaluation.count_targets(dataset, args.limit_groups)
     with tqdm(total=total, desc=f"eval {dataset.name}", unit="target", file=sys.stderr) as bar:
@@ -72,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         )
     print(report.table())
     if args.json is not None:
-        text = json.dumps(report.as_json(), indent=1)
-        atomic_write_bytes(args.json, (text + "\n").encode("utf-8"))
+        evaluation.write_scores(args.json, report)
         print(f"scores written to {args.json}")
     return 0

@@ -8,9 +8,19 @@ SciPy, torch, diffusers) are imported lazily by the engines, so importing this p
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
+
+# Official ONNX Runtime builds start Microsoft's telemetry (1DS) when the library loads: they
+# create ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db} and a session
+# file in the temporary folder, and queue events (Python path, OS, CPU, memory) to upload.  This
+# variable, set before the library loads, keeps all of that from being created (ONNX Runtime's
+# Privacy.md).  Set here, on the import every use of icm_core passes through, so it precedes any
+# import of onnxruntime by this project (the lite engine, the panel's warm-up); worker
+# processes inherit it.  Nothing in this project may send anything anywhere.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 
 @cache

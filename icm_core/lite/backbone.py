@@ -47,6 +47,7 @@ def session(threads: int = 1):
     """One ONNX Runtime session per thread count (inference only: shared safely)."""
     import onnxruntime
 
+    onnxruntime.disable_telemetry_events()  # older builds ignore ORT_DISABLE_TELEMETRY
     options = onnxruntime.SessionOptions()
     # A small network: one intra-op thread is about as fast on an idle CPU and far faster when
     # the host or other jobs share the cores (spin-waiting thread pools).

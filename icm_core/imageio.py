@@ -17,9 +17,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-from .api import InvalidInput, OutputError, UnreadableFile
+from .api import IcmError, InvalidInput, OutOfMemory, OutputError, UnreadableFile
+from .validate import MAX_PIXELS
 
 #: The image formats read (recognised by content; folders and globs pick these extensions).
 FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"),
@@ -27,7 +28,9 @@ FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"
 FORMAT_NAMES = ", ".join(FORMATS)
 IMAGE_SUFFIXES = frozenset(suffix for suffixes in FORMATS.values() for suffix in suffixes)
 
-Image.MAX_IMAGE_PIXELS = 120_000_000  # bigger files are refused with a clear error, not a bomb warning
+# Every file is refused from its header when it has more pixels than the engines take
+# (validate.MAX_PIXELS), before any decoder allocates them; Pillow's own refusal stays above that.
+Image.MAX_IMAGE_PIXELS = 2 * MAX_PIXELS
 
 
 def read_image(path: str | os.PathLike, exif_transpose: bool = True) -> np.ndarray:
@@ -123,9 +126,27 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     if not data:
         raise UnreadableFile(f"{path} is empty (0 bytes).")
     try:
+        return _decode_within_budget(data, path, exif_transpose)
+    except IcmError:
+        raise
+    except MemoryError:
+        raise OutOfMemory(f"{path} does not fit in the memory left to decode it; close other "
+                          "programs or scale it down.") from None
+    except Exception as error:  # a hostile or damaged file trips any library's decoder
+        raise UnreadableFile(f"{path} is corrupt or truncated ({error}).") from None
+
+
+def _decode_within_budget(data: bytes, path: Path, exif_transpose: bool) -> np.ndarray:
+    """Decode with Pillow, or OpenCV for the deep pixels Pillow drops or cannot read, once the
+    header's size is within :data:`MAX_PIXELS` (before any decoder allocates the pixels)."""
+    orientation = 1
+    try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns of bombs (our budget comes next) and of damaged metadata (the
+            # picture is read or refused): noise either way
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as probe:
+                _check_budget(probe.size, path)
                 deep = _has_16_bit_samples(probe)  # before getexif(), which may load the pixels
                 orientation = probe.getexif().get(0x0112, 1)
                 if probe.mode in _PILLOW_MODES and not deep:
@@ -133,10 +154,15 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
                     image = ImageOps.exif_transpose(probe) if exif_transpose else probe
                     image.load()
                     return _pil_to_array(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-            raise UnreadableFile(f"{path} is too large to open safely ({error}).") from None
-        orientation = 1
+    except IcmError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise UnreadableFile(f"{path} is too large to open safely ({error}).") from None
+    except UnidentifiedImageError:
+        # Pillow reads no float RGB TIFF: its size comes from the TIFF header instead
+        if data[:4] not in _TIFF_MAGIC:
+            raise UnreadableFile(f"{path} is not an image format we can read ({FORMAT_NAMES}).") from None
+        _check_tiff_budget(data, path)
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableFile(f"{path} is corrupt or truncated ({error}).") from None
     # 16-bit, float and other deep pixels: OpenCV keeps their depth.
@@ -146,10 +172,36 @@ def _decode_bytes(data: bytes, path: Path, exif_transpose: bool = True) -> np.nd
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         order = [2, 1, 0, 3][: pixels.shape[2]]
         pixels = pixels[..., order]
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in _TIFF_MAGIC:
         # OpenCV's TIFF decoder applies the orientation tag itself (its PNG decoder does not)
         return pixels if exif_transpose else _orient(pixels, {6: 8, 8: 6}.get(orientation, orientation))
     return _orient(pixels, orientation) if exif_transpose else pixels
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+def _check_budget(size: tuple[int, int], path: Path, what: str = "") -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise UnreadableFile(
+            f"{path} {what or 'is'} {width}×{height} px ({width * height / 1e6:.0f} MP); the "
+            f"limit is {MAX_PIXELS / 1e6:.0f} MP: scale it down first.")
+
+
+def _check_tiff_budget(data: bytes, path: Path) -> None:
+    """The first image's size and tile size from a TIFF header, within the budget (OpenCV
+    allocates both in full before reading any pixel)."""
+    stream = io.BytesIO(data)
+    tags = TiffImagePlugin.ImageFileDirectory_v2(stream.read(16 if data[2:4] in (b"+\x00", b"\x00+") else 8))
+    stream.seek(tags.next)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns of each damaged tag; missing ones are refused
+        tags.load(stream)
+    if 256 not in tags or 257 not in tags:
+        raise UnreadableFile(f"{path} is a TIFF without an image size.")
+    _check_budget((tags[256], tags[257]), path)
+    _check_budget((tags.get(322, 0), tags.get(323, 0)), path, "has tiles of")
 
 
 def _has_16_bit_samples(probe: Image.Image) -> bool:

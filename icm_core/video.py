@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from . import install_hint
-from .api import InvalidInput, OutputError, UnreadableFile
+from .api import IcmError, InvalidInput, OutputError, UnreadableFile
 from .imageio import create_temporary
+from .validate import MAX_PIXELS
 
 SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mxf"})
 
@@ -37,24 +38,39 @@ def _open(path: Path):
     av = _av()
     try:
         container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as error:
+    except Exception as error:  # FFmpeg's errors, and PyAV's own on a hostile file
         raise UnreadableFile(f"{path} is not a video we can read ({error}).") from None
     if not container.streams.video:
         container.close()
         raise UnreadableFile(f"{path} has no video stream.")
     stream = container.streams.video[0]
+    try:
+        _check_frame_size(path, stream.codec_context.width, stream.codec_context.height)
+    except UnreadableFile:
+        container.close()
+        raise
     stream.thread_type = "AUTO"  # decode with frame threads; frames still come out in order
     return container, stream
 
 
+def _check_frame_size(path: Path, width: int, height: int) -> None:
+    """The image files' pixel budget, from the stream's header (and each frame's, which may
+    differ) before a frame is converted."""
+    if width * height > MAX_PIXELS:
+        raise UnreadableFile(f"{path} has {width}×{height} px frames ({width * height / 1e6:.0f} MP); "
+                             f"the limit is {MAX_PIXELS / 1e6:.0f} MP: scale the video down first.")
+
+
 def read_frames(path: Path) -> Iterator[np.ndarray]:
     """Every frame of the first video stream, in order, as ``uint8`` ``H×W×3`` RGB."""
-    av = _av()
     container, stream = _open(path)
     try:
         for frame in container.decode(stream):
+            _check_frame_size(path, frame.width, frame.height)
             yield frame.to_ndarray(format="rgb24")
-    except av.error.FFmpegError as error:
+    except IcmError:
+        raise
+    except Exception as error:  # FFmpeg's errors, and PyAV's own on a hostile file
         raise UnreadableFile(f"{path} is damaged: {error}.") from None
     finally:
         container.close()
@@ -62,11 +78,10 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
 
 def frame_count(path: Path) -> int:
     """Frames in the first video stream, counted by demuxing (headers' counts are unreliable)."""
-    av = _av()
     container, stream = _open(path)
     try:
         return sum(1 for packet in container.demux(stream) if packet.size)
-    except av.error.FFmpegError as error:
+    except Exception as error:  # FFmpeg's errors, and PyAV's own on a hostile file
         raise UnreadableFile(f"{path} is damaged: {error}.") from None
     finally:
         container.close()

@@ -39,3 +39,22 @@ def install_hint(extra: str = "") -> str:
     """How to install icm-matting (with an optional ``extra``): from its folder, as the README
     says; it is not on PyPI."""
     return f'pip install -e ".[{extra}]"' if extra else "pip install -e ."
+
+
+def require_extra(extra: str, packages: tuple[str, ...], what: str) -> None:
+    """Refuse (:class:`~icm_core.api.IcmError`), before any work, when a package of ``extra``
+    is not installed, naming the line that installs it.  ``what`` needs them."""
+    from importlib.util import find_spec
+
+    from .api import IcmError
+
+    def installed(package: str) -> bool:
+        try:
+            return find_spec(package) is not None
+        except (ImportError, ValueError):  # a broken or blocked package is as good as none
+            return False
+
+    missing = [package for package in packages if not installed(package)]
+    if missing:
+        raise IcmError(f"{what} needs {', '.join(missing)} (not installed): run "
+                       f"`{install_hint(extra)}` in the icm-matting folder.")

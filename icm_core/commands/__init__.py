@@ -45,9 +45,12 @@ def _help_with_engine_options(parser: argparse.ArgumentParser) -> str:
 def parse_options(args: argparse.Namespace) -> dict:
     """The engine's options from ``--engine-option NAME=VALUE`` and ``--device``, each read as
     the type the engine declares for it and checked (:class:`InvalidInput` otherwise)."""
-    from ..engines import engine_class, option
+    from .. import require_extra
+    from ..engines import REQUIREMENTS, engine_class, option
 
     engine_class(args.engine)  # an unknown engine is refused before anything else
+    require_extra("" if args.engine == "lite" else "icm", REQUIREMENTS.get(args.engine, ()),
+                  f"The {args.engine} engine")
     options = {}
     for pair in args.engine_option:
         name, separator, text = pair.partition("=")

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import evaluation
     from ..datasets import MANIFEST_NAME, load_manifest
     from ..engines import get_engine
+    from ..imageio import check_writable_folder
 
     options = parse_options(args)
     for name in ("limit_groups", "input_max_side"):
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         manifest = args.manifest / MANIFEST_NAME if args.manifest.is_dir() else args.manifest
         evaluation.check_scores_path(args.json, evaluation.input_files(dataset, manifest))
+    if args.save_dir is not None:
+        check_writable_folder(args.save_dir, "--save-dir")
     engine = get_engine(args.engine, **options)
     total = evaluation.count_targets(dataset, args.limit_groups)
     with tqdm(total=total, desc=f"eval {dataset.name}", unit="target", file=sys.stderr) as bar:

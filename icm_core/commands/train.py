@@ -43,8 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+#: what training imports beyond the base install (all in the icm extra)
+TRAINING_PACKAGES = ("torch", "diffusers", "transformers", "safetensors", "tensorboard")
+
+
 def run(args: argparse.Namespace) -> int:
+    from .. import require_extra
     from ..train import config as settings
+
+    require_extra("icm", TRAINING_PACKAGES, "Training")
 
     file_settings = settings.read_file(args.config) if args.config else {}
     flags = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)}

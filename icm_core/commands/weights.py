@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .. import weights
+from .. import require_extra, weights
 from ..api import IcmError, WeightsCorrupt
 from . import HelpFormatter
 
@@ -18,6 +18,7 @@ DESCRIPTION = (
     "Exit status: 0 ready (status) or verified (verify); 1 not ready (status); 2 an error or a "
     "problem found (verify)."
 )
+CHECKPOINT_PACKAGES = ("torch", "safetensors")  # reading and converting checkpoints (icm extra)
 
 
 def register(subparsers) -> None:
@@ -73,6 +74,7 @@ def _locate(args: argparse.Namespace) -> int:
                   f"  (env {variable})")
         return 0
     if args.checkpoint:
+        require_extra("icm", CHECKPOINT_PACKAGES, "Reading an ICM checkpoint")
         source = Path(args.checkpoint).expanduser().resolve()
         converted = weights.checkpoint_path(source)
         weights.remember(checkpoint=str(source))
@@ -87,6 +89,7 @@ def _locate(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    require_extra("icm", ("huggingface_hub",), "Downloading Stable Diffusion")
     repo = args.sd or weights.DEFAULT_SD_REPO
     folder = weights.download_sd(repo, args.revision)
     weights.remember(sd=str(folder))
@@ -98,6 +101,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    require_extra("icm", CHECKPOINT_PACKAGES, "Verifying the weights")
     problems = []
     try:
         path = weights.checkpoint_path(args.checkpoint)

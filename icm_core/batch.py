@@ -19,6 +19,7 @@ import glob
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -512,6 +513,9 @@ def _start_worker(engine_name: str, options: dict, pairs: list, settings: MatteS
                   share: int, device_lock) -> None:
     from .engines import get_engine
 
+    # Ctrl-C in a terminal reaches every process of the group: the dispatcher handles it (and
+    # ends the workers), a worker would only print a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(share)
     _worker.update(settings=settings, lock=device_lock, error=None)
     try:
@@ -579,6 +583,14 @@ class ProcessPool:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
+    def stop(self) -> None:
+        """Ctrl-C: end the workers now rather than wait for their targets (they write nothing)."""
+        if self.pool is not None:
+            for process in list(self.pool._processes.values()):
+                process.terminate()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
 
 @contextmanager
 def _environment(variables: dict[str, str]):
@@ -630,7 +642,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     Ray instance, or the one this process already joined) or a cluster address."""
     from tqdm import tqdm
 
-    from .imageio import atomic_write_bytes, read_image, read_mask
+    from .imageio import atomic_write_files, read_image, read_mask
 
     if not targets:
         raise InvalidInput("There is nothing to matte: give at least one image or video.")
@@ -664,8 +676,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     except BaseException:
         bar.close()
         raise
-    job.out.mkdir(parents=True, exist_ok=True)
-    if manifest:
+    if manifest:  # (without one, --out is created with the first result: none, no folder)
         manifest.save()
 
     by_key = {t.key: t for t in targets}
@@ -681,15 +692,16 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
             return
         del in_flight[key]
         if outcome.files is not None:
-            try:
-                for kind, data in outcome.files.items():
-                    atomic_write_bytes(target.outputs[kind], data)
+            try:  # alpha and cutout together or neither: no half-finished target
+                atomic_write_files({target.outputs[kind]: data for kind, data in outcome.files.items()})
             except OutputError as error:
                 outcome = Outcome(error=str(error), seconds=outcome.seconds)
         status = "failed" if outcome.error else "done"
         counts[status] += 1
         if outcome.error:
-            tqdm.write(f"icm-matting: {target.label}: {outcome.error}", file=sys.stderr)
+            # a terminal's bar is cleared by tqdm.write; in a log the bar's line has no end
+            own_line = "" if bar.disable or sys.stderr.isatty() else "\n"
+            tqdm.write(own_line + _failure_line(target, outcome.error), file=sys.stderr)
         if manifest:
             manifest.entries[key].update(status=status, seconds=round(outcome.seconds, 4),
                                          attempts=attempts, error=outcome.error,
@@ -717,6 +729,10 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
             executor.submit(target.key, payload, target.label)
         while in_flight:
             settle(*executor.next())
+    except KeyboardInterrupt:
+        if isinstance(executor, ProcessPool):
+            executor.stop()
+        raise
     finally:
         executor.close()
         bar.close()
@@ -730,6 +746,12 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         manifest.save()
     return Summary(counts["done"], counts["failed"], counts["skipped"],
                    time.perf_counter() - started, manifest.path if manifest else None, videos)
+
+
+def _failure_line(target: Target, error: str) -> str:
+    """``icm-matting: LABEL: ERROR``, without the label when the error names the file first."""
+    named = error.startswith((target.label, str(target.source), target.source.name))
+    return f"icm-matting: {error if named else f'{target.label}: {error}'}"
 
 
 def _start_executor(mode: str, job: Job, workers: int, ray: str | None, pairs: list,

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"icm-matting: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("icm-matting: interrupted", file=sys.stderr)
+        # on a line of its own: Ctrl-C can land while a progress bar's line is unfinished
+        print(f"\nicm-matting: interrupted{getattr(args, 'after_interrupt', '')}", file=sys.stderr)
         return 130
 
 

@@ -368,6 +368,35 @@ def create_temporary(path: Path, suffix: str = ".part") -> tuple[int, Path]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file + rename: all or nothing."""
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Write several files all or nothing (a target's alpha and cutout): each goes to a
+    temporary file beside it first, and only once all are complete are they renamed into
+    place.  If a write fails (a full disk), none of the files appears; if a rename fails, the
+    ones already renamed are removed again, so no half of the set is left."""
+    staged: list[tuple[Path, Path]] = []  # (temporary, final)
+    renamed: list[Path] = []
+    try:
+        for path, data in files.items():
+            staged.append((_write_temporary(path, data), path))
+        for temp, path in staged:
+            try:
+                os.replace(temp, path)
+            except OSError as error:
+                raise OutputError(f"Could not write {path}: {error.strerror or error}.") from None
+            renamed.append(path)
+    except BaseException:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        for path in renamed:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """``data`` in a complete, synced temporary file beside ``path``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = create_temporary(path)
@@ -378,10 +407,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except OSError as error:
-        Path(temp).unlink(missing_ok=True)
-        raise OutputError(f"Could not write {path}: {error.strerror or error}.") from None
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
+    except BaseException as error:
+        temp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OutputError(f"Could not write {path}: {error.strerror or error}.") from None
         raise
+    return temp

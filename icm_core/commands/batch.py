@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         also=[tuple(pair) for pair in args.also],
     )
     targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
+    args.after_interrupt = ("; the targets done are kept: run the same command with --resume"
+                            + (" instead of --overwrite" if args.overwrite else "")
+                            + " to finish the job")
     summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,
                         overwrite=args.overwrite, retries=args.retries)
     skipped = f", {summary.skipped} already done" if summary.skipped else ""

@@ -126,16 +126,21 @@ def load_decoder(dims, checkpoint: str | os.PathLike | None = None):
 # --- Stable Diffusion 2.1 -----------------------------------------------------------------------
 
 def _looks_like_repo_id(value: str) -> bool:
-    return value.count("/") == 1 and not Path(value).expanduser().exists()
+    """``owner/name`` that names nothing on disk: neither it nor its folder exists (so
+    ``models/sd21`` beside an existing ``models/`` is a path, and a missing one)."""
+    path = Path(value).expanduser()
+    return (value.count("/") == 1 and not value.startswith((".", "/", "~"))
+            and not path.exists() and not path.parent.exists())
 
 
 def _download_folder(repo_id: str) -> Path:
     return cache_dir() / "sd" / repo_id.replace("/", "--")
 
 
-def sd_source(explicit: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """A local SD 2.1 folder or single file; a hub id is downloaded (only when asked for).
-    A downloaded folder is used only once verified, and only while its sizes still match."""
+def sd_source(explicit: str | os.PathLike | None = None) -> Path:
+    """A local SD 2.1 folder or single file, or the folder a hub id was downloaded to: nothing
+    is downloaded here (only `icm-matting weights download` does).  A downloaded folder is used
+    only once verified, and only while its sizes still match."""
     value = explicit or os.environ.get(ENV_SD) or remembered().get("sd")
     if value is None:
         default = _download_folder(DEFAULT_SD_REPO)
@@ -151,10 +156,10 @@ def sd_source(explicit: str | os.PathLike | None = None, *, download: bool = Tru
         folder = _download_folder(value)
         if download_record(folder):
             return _unchanged_download(folder)
-        if not download:
-            raise WeightsMissing(f"{value} is not downloaded and verified yet "
-                                 "(`icm-matting weights download`).")
-        return download_sd(value)
+        raise WeightsMissing(
+            f"Stable Diffusion {value} is neither a folder or file here nor a hub repo "
+            f"downloaded and verified: give the path of the weights, or run `icm-matting weights "
+            f"download --sd {value}` to download it.")
     path = Path(value).expanduser()
     if path.is_dir() and not (path / "unet").is_dir():
         raise WeightsMissing(f"{path} is not a diffusers Stable Diffusion folder (no unet/).")
@@ -178,7 +183,6 @@ def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> 
     check every file against the size and hash the hub publishes for that exact commit before
     anything reads it: LFS files (the weights) by sha256, small files by their git blob id."""
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     from huggingface_hub.utils import filter_repo_objects
 
     folder = _download_folder(repo_id)
@@ -187,7 +191,7 @@ def download_sd(repo_id: str = DEFAULT_SD_REPO, revision: str | None = None) -> 
         (folder / DOWNLOAD_RECORD).unlink(missing_ok=True)  # unverified until checked again
         # the resolved commit, so the files and the published hashes are of the same version
         snapshot_download(repo_id, revision=info.sha, local_dir=folder, allow_patterns=SD_FILES)
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
+    except Exception as error:  # the hub's errors, and its HTTP library's (offline: ConnectError)
         raise WeightsMissing(f"Could not download {repo_id} ({error}). Check the connection, "
                              "or download it elsewhere and use `weights locate --sd`.") from error
     published = list(filter_repo_objects(info.siblings or [], allow_patterns=SD_FILES,
@@ -433,7 +437,7 @@ def status(checkpoint=None, sd=None) -> list[WeightFile]:
     except WeightsMissing as error:
         entries.append(WeightFile("icm checkpoint", None, None, str(error)))
     try:
-        root = sd_source(sd, download=False)
+        root = sd_source(sd)
         files = [root] if root.is_file() else sorted(
             p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts)
         for path in files:

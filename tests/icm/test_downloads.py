@@ -132,10 +132,11 @@ def test_a_damaged_download_is_deleted_and_refused(tiny_sd, monkeypatch, isolate
     assert (folder / "vae" / "diffusion_pytorch_model.safetensors").is_file()  # ...the rest kept
     assert weights.download_record(folder) is None
     assert _tree(tmp_path, folder) == before  # nothing outside the download folder touched
-    with pytest.raises(WeightsMissing, match="not downloaded and verified"):
-        weights.sd_source(REPO, download=False)
+    with pytest.raises(WeightsMissing, match="nor a hub repo downloaded and verified"):
+        weights.sd_source(REPO)
 
     hub.served[bad], hub.sizes = data, {}  # the next attempt gets good bytes: repaired
+    assert weights.download_sd(REPO) == folder
     assert weights.sd_source(REPO) == folder and weights.download_record(folder)
 
 

@@ -162,8 +162,38 @@ def test_hub_ids_are_never_fetched_implicitly(monkeypatch):
                         lambda *a, **k: pytest.fail("downloaded without being asked"))
     with pytest.raises(WeightsMissing, match="weights download"):
         weights.sd_source()
-    with pytest.raises(WeightsMissing, match="not downloaded"):
-        weights.sd_source("someone/some-model", download=False)
+    with pytest.raises(WeightsMissing, match="weights download --sd someone/some-model"):
+        weights.sd_source("someone/some-model")
+
+
+def test_a_missing_relative_sd_path_starts_no_download(tiny_checkpoint, tmp_path, monkeypatch,
+                                                        capsys):
+    """``--engine-option sd=models/sd21`` (no such folder) during a plain matte: one line that
+    reads it both ways, nothing fetched; with ``models/`` present it is a path, plainly missing."""
+    import huggingface_hub
+
+    from icm_core.cli import main
+
+    for name in ("snapshot_download", "hf_hub_download"):
+        monkeypatch.setattr(huggingface_hub, name,
+                            lambda *a, **k: pytest.fail("downloaded without being asked"))
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info",
+                        lambda *a, **k: pytest.fail("asked the hub without being asked"))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = ["matte", "--example", "--out", str(out), "--engine", "icm", "--engine-option",
+            f"checkpoint={tiny_checkpoint}", "--engine-option", "sd=models/sd21"]
+    for models_folder, message in ((False, "Stable Diffusion models/sd21 is neither a folder or "
+                                    "file here nor a hub repo downloaded and verified: give the "
+                                    "path of the weights, or run `icm-matting weights download "
+                                    "--sd models/sd21` to download it."),
+                                   (True, "Stable Diffusion weights not found at models/sd21.")):
+        if models_folder:
+            (tmp_path / "models").mkdir()
+        assert main(argv) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert lines[-1] == f"icm-matting: error: {message}"
+        assert not out.exists()
 
 
 def _cli(*argv):

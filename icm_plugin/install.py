@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import sysconfig
 from dataclasses import dataclass, field
@@ -98,6 +99,12 @@ def default_gimp_plugins() -> Path:
     return (versions[-1] if versions else base / "3.0") / "plug-ins"
 
 
+def gimp3_found() -> bool:
+    """Whether GIMP 3 is here: a settings folder it made when it ran, or its program on PATH."""
+    return default_gimp_plugins().parent.is_dir() or any(
+        shutil.which(name) for name in ("gimp-3.0", "gimp-3"))
+
+
 # -- plans ------------------------------------------------------------------------------------------
 def krita_plan(resources: Path | None = None, kritarc: Path | None = None) -> Plan:
     m = manifest()
@@ -131,6 +138,12 @@ def gimp_plan(plugins: Path | None = None) -> Plan:
     plan.files[folder / f"{folder_name}.py"] = (generated.GIMP_PLUGIN.read_bytes(), 0o755)
     bridge = {"python": sys.executable, "paths": python_paths(), "version": manifest()["version"]}
     plan.files[folder / "bridge.json"] = (json.dumps(bridge, indent=2).encode(), 0o644)
+    if plugins is None and not gimp3_found():
+        # installed anyway: GIMP 3 looks there once it is installed or first started
+        plan.notes.append(
+            f"No GIMP 3 was found here (it never ran, and no gimp-3.0 is on the PATH): the plug-in "
+            f"waits in {folder.parent} for GIMP 3. For the Flatpak GIMP, install with --plugins "
+            "~/.var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins instead.")
     plan.notes.append("Restart GIMP 3; select the reference layer first, then the targets, and run "
                       f"{manifest()['hosts']['gimp']['menu_path'].replace('<Image>/', '')} › "
                       f"{manifest()['hosts']['gimp']['menu_label']}")

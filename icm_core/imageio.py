@@ -340,7 +340,7 @@ def check_writable_folder(folder: Path, what: str) -> None:
         raise OutputError(f"{existing} is a file, not a folder: give {what} a folder "
                           "(it is created if needed).")
     if not os.access(existing, os.W_OK | os.X_OK):
-        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
         why = "is on a read-only disk" if read_only else "is not writable for you"
         if existing == folder:
             raise OutputError(f"{folder} {why}: choose another {what}.")

@@ -1,6 +1,7 @@
 """Nothing is written outside the outputs and the tool's own folders, and nothing phones home:
 the command line (``matte``, ``batch``) and the app run with an empty HOME (the XDG folders and
-TMPDIR inside it), and afterwards the only files there are in ``icm-matting`` folders.
+TMPDIR inside it), and afterwards the only files there are in ``icm-matting`` folders; no
+process of theirs tries to open a network connection.
 
 ONNX Runtime's telemetry is the reason this exists: an official build, imported plainly, creates
 ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}`` and queues events
@@ -26,10 +27,34 @@ CLEARED = ("HF_HOME", "TORCH_HOME", "MPLCONFIGDIR", "ICM_MATTING_HOME", "ORT_DIS
            "RAY_USAGE_STATS_ENABLED", "HF_HUB_DISABLE_TELEMETRY", "ICM_MATTING_TESTS_HOME")
 
 
+# loaded by every Python process of the run (workers too): a connection to the network is
+# refused and recorded (a native library's own sockets are not seen: the files test covers those)
+NO_NETWORK = textwrap.dedent("""
+    import os, socket, traceback
+
+    def _refuse(self, address, *rest):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            with open(os.environ["ICM_TEST_CONNECTIONS"], "a") as log:
+                log.write(f"{address}\\n{''.join(traceback.format_stack())}\\n")
+            raise OSError("the network is off in this test")
+        return _connect(self, address, *rest)
+
+    _connect = socket.socket.connect
+    socket.socket.connect = _refuse
+    socket.socket.connect_ex = _refuse
+""")
+
+
 def _run_in_empty_home(home: Path, arguments: list[str]) -> list[str]:
-    """Run ``python ARGUMENTS`` with HOME = ``home/home``; every file under ``home`` afterwards."""
+    """Run ``python ARGUMENTS`` with HOME = ``home/home``; every file under ``home`` afterwards.
+    No process of the run may try to connect to the network."""
+    site = home / "site"
+    site.mkdir(parents=True)
+    (site / "sitecustomize.py").write_text(NO_NETWORK)
+    connections = home / "connections.log"
     env = {key: value for key, value in os.environ.items() if key not in CLEARED}
-    env.update(HOME=str(home / "home"), PYTHONPATH=str(ROOT))
+    env.update(HOME=str(home / "home"), PYTHONPATH=f"{ROOT}{os.pathsep}{site}",
+               ICM_TEST_CONNECTIONS=str(connections))
     (home / "home").mkdir(parents=True)
     for variable, folder in XDG.items():
         (home / "home" / folder).mkdir()
@@ -37,6 +62,7 @@ def _run_in_empty_home(home: Path, arguments: list[str]) -> list[str]:
     done = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env=env,
                           cwd=home, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert not connections.exists(), connections.read_text()
     return sorted(str(p.relative_to(home / "home")) for p in (home / "home").rglob("*")
                   if not p.is_dir())
 

@@ -22,7 +22,7 @@ from .. import weights
 from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
 from ..geometry import Letterbox, resize
-from ..validate import check_hints, check_image, check_mask
+from ..validate import check_hints, check_image, check_mask, check_result
 from .base import Option
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
@@ -67,6 +67,10 @@ def _is_out_of_memory(error: BaseException) -> bool:
     text = str(error).lower()
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or (
         "can't allocate memory" in text)
+
+
+NUMERICAL_ADVICE = ("Try --engine-option dtype=float32 (float16 can overflow), or check the "
+                    "weights: icm-matting weights verify.")
 
 
 class IcmEngine:
@@ -217,6 +221,7 @@ class IcmEngine:
             out = self.decoder(reference.data.tokens.to(self.device), features,
                                pixels.to(self.device, torch.float32))
         coarse = out.alpha[0, 0].float().cpu().numpy()
+        check_result(MatteResult(coarse), self.name, NUMERICAL_ADVICE)  # before hints hide it
         timings["decoder"] = time.perf_counter() - started - timings["features"]
         check_cancel(cancel)
         report(progress, 0.9, "Full resolution")
@@ -231,7 +236,7 @@ class IcmEngine:
             result.foreground = estimate_foreground(target, *self._model_view(target, box, coarse))
         timings["total"] = time.perf_counter() - started
         report(progress, 1.0, "Done")
-        return result
+        return check_result(result, self.name, NUMERICAL_ADVICE)
 
     def forget(self) -> None:
         """Drop the kept target features (they are recomputed on the next matte)."""
@@ -246,12 +251,12 @@ class IcmEngine:
         prior = self._model_view(target, box, coarse)[1]
         if preview:
             alpha = preview_alpha(target, prior, seed=seed, keep=keep, remove=remove)
-            return MatteResult(alpha, None, timings)
+            return check_result(MatteResult(alpha, None, timings), self.name, NUMERICAL_ADVICE)
         alpha, matting_image, matting_alpha = refine_alpha(target, prior, seed=seed, keep=keep,
                                                            remove=remove)
         colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
         report(progress, 1.0, "Done")
-        return MatteResult(alpha, colours, timings)
+        return check_result(MatteResult(alpha, colours, timings), self.name, NUMERICAL_ADVICE)
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
         """The model's alpha (letterboxed canvas) at the target's full size: carried up with

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
-from ..validate import check_hints, check_image, check_mask
+from ..validate import check_hints, check_image, check_mask, check_result
 from .base import Option
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
@@ -214,7 +214,8 @@ class LiteEngine:
                                       work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove,
                                       completion=self.completion,
                                       iterations=self.graph_cut_iterations)
-                return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
+                return check_result(MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock}),
+                                    self.name, _NUMERICAL_ADVICE)
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
                 matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
@@ -225,7 +226,10 @@ class LiteEngine:
             if foreground:
                 colours = estimate_foreground(target, matting_image, matting_alpha)
                 finished("foreground")
-        return MatteResult(alpha, colours, timings)
+        return check_result(MatteResult(alpha, colours, timings), self.name, _NUMERICAL_ADVICE)
+
+
+_NUMERICAL_ADVICE = "Please report this with the picture and the reference."
 
 
 def _check_reference(reference: Reference) -> None:

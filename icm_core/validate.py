@@ -8,6 +8,8 @@ from .api import Hints, IcmError, InvalidInput, MatteResult
 
 MIN_SIDE = 16
 MAX_PIXELS = 60_000_000
+#: seeds 0…SEED_MAX: what every engine and library takes (OpenCV's random generator a C int)
+SEED_MAX = 2**31 - 1
 ROUNDING = 1e-3  # resampling leaves values a hair outside [0, 1]; engines clip those
 
 
@@ -86,6 +88,13 @@ def check_hints(hints: Hints, image_shape: tuple[int, ...]) -> tuple[np.ndarray,
             "two strokes there."
         )
     return keep, remove
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a whole number 0…SEED_MAX, else :class:`InvalidInput`."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise InvalidInput(f"The seed must be a whole number 0…{SEED_MAX}, not {seed!r}.")
+    return int(seed)
 
 
 def check_result(result: MatteResult, engine: str, advice: str) -> MatteResult:

@@ -44,10 +44,13 @@ def _help_with_engine_options(parser: argparse.ArgumentParser) -> str:
 
 def parse_options(args: argparse.Namespace) -> dict:
     """The engine's options from ``--engine-option NAME=VALUE`` and ``--device``, each read as
-    the type the engine declares for it and checked (:class:`InvalidInput` otherwise)."""
+    the type the engine declares for it and checked, and ``--seed`` checked
+    (:class:`InvalidInput` otherwise)."""
     from ..engines import engine_class, option
+    from ..validate import check_seed
 
     engine_class(args.engine)  # an unknown engine is refused before anything else
+    check_seed(args.seed)
     options = {}
     for pair in args.engine_option:
         name, separator, text = pair.partition("=")

@@ -4,6 +4,7 @@ in this process, in a pool of worker processes, or on a Ray cluster; resumable."
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..api import InvalidInput
@@ -49,7 +50,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import Job, MatteSettings, collect_sources, plan_targets, run_batch
+    from ..batch import MANIFEST_NAME, Job, MatteSettings, collect_sources, plan_targets, run_batch
 
     options = parse_options(args)
     if args.ray and Path(args.ray).exists():
@@ -58,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
         args.ray = ""
     if args.resume and args.overwrite:
         raise InvalidInput("Choose --resume (continue the job) or --overwrite (start again), not both.")
-    if args.retries < 0:
-        raise InvalidInput("--retries cannot be negative.")
     job = Job(
         reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
         engine_options=options,
@@ -68,8 +67,14 @@ def run(args: argparse.Namespace) -> int:
         also=[tuple(pair) for pair in args.also],
     )
     targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
-    summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,
-                        overwrite=args.overwrite, retries=args.retries)
+    try:
+        summary = run_batch(job, targets, workers=args.workers, ray=args.ray, resume=args.resume,
+                            overwrite=args.overwrite, retries=args.retries)
+    except KeyboardInterrupt:
+        begun = (args.out / MANIFEST_NAME).exists()
+        print("icm-matting: interrupted" + ("; add --resume to the same command to finish the "
+              "job" if begun else ""), file=sys.stderr)
+        return 130
     skipped = f", {summary.skipped} already done" if summary.skipped else ""
     print(f"{summary.done} of {len(targets)} target(s) matted into {args.out}{skipped}"
           f"{f', {summary.failed} failed' if summary.failed else ''} in {summary.seconds:.1f} s; "

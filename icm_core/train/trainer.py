@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import resource
 import sys
 import time
@@ -32,13 +33,14 @@ from ..icm.fusion import reference_tokens
 from ..icm.model import CHECKPOINT_PREFIX, DecoderDims, IcmDecoder
 from . import losses
 from .cache import FeatureCache, content_key
-from .config import TrainConfig
+from .config import TrainConfig, check
 from .data import TrainingSet, View, foreground_background, make_view, unknown_band
 from .features import Backbone, flip_features, model_input, stack
 from .guidance import guidance_mask, pick_style
 
 STATE_FILE = "training-state.pt"
 LAST, BEST = "last.safetensors", "best.safetensors"
+START_FILES = ("config.json", "log.csv", "tensorboard")  # written as a run starts
 LOG_COLUMNS = ("step", "epoch", "lr", "loss", *losses.ALL_TERMS, "val_mse", "val_sad",
                "val_grad", "val_conn", "seconds", "features_computed")
 # settings that must not change when a run is resumed (the others may, e.g. steps, logging)
@@ -88,6 +90,10 @@ def check_output_folder(out: Path, resume: bool) -> None:
     has_state = (out / STATE_FILE).is_file()
     if resume and not has_state:
         raise InvalidInput(f"--resume: {out} holds no saved training state ({STATE_FILE}).")
+    linked = [name for name in (*START_FILES, STATE_FILE, LAST, BEST) if (out / name).is_symlink()]
+    if resume and linked:  # log.csv is appended to in place: a link would be written through
+        raise OutputError(f"--resume: {out / linked[0]} is a symbolic link; refusing to write "
+                          "through it. Replace it with the file itself.")
     if not resume and out.exists() and any(out.iterdir()):
         raise OutputError(f"The output folder {out} is not empty; use --resume to continue the "
                           "run saved there, or choose a new folder (results never overwrite).")
@@ -138,9 +144,10 @@ def warmup(config: TrainConfig) -> Callable[[int], float]:
 
 class Trainer:
     def __init__(self, config: TrainConfig, *, extractor=None):
+        # --- every check before anything is written ---
+        check(config)
         self.config = config
         self.out = Path(config.out).expanduser()
-        # --- every check before anything is written ---
         self.data = TrainingSet(config.train, config.segmentation,
                                 allow_outside=config.allow_outside_paths)
         self.val = None
@@ -375,6 +382,29 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _run(self, on_step) -> Summary:
+        created = not self.out.exists()
+        try:
+            return self._train(on_step)
+        except BaseException:
+            if not self.config.resume and not (self.out / STATE_FILE).exists():
+                self._remove_start(created)  # nothing to resume: leave the folder reusable
+            raise
+
+    def _remove_start(self, created: bool) -> None:
+        """Remove what a start wrote (the folder too if it made it and nothing else is there)."""
+        for name in START_FILES:
+            path = self.out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if created:
+            try:
+                self.out.rmdir()
+            except OSError:
+                pass  # not empty (best.safetensors) or never made
+
+    def _train(self, on_step) -> Summary:
         from tqdm import tqdm
 
         config = self.config

@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import evaluation, weights
-from ..api import IcmError, IcmWarning, InvalidInput, OutputError
+from ..api import IcmError, IcmWarning, InvalidInput, OutputError, write_failure
 from ..datasets import load_manifest
 from ..geometry import Letterbox
 from ..icm.checkpoint import decoder_state_dict, load_decoder_weights, read_checkpoint
@@ -129,8 +130,13 @@ def save_weights(decoder: IcmDecoder, path: Path, metadata: dict) -> None:
     state = {CHECKPOINT_PREFIX + k: v.detach().cpu().contiguous()
              for k, v in decoder.state_dict().items()}
     temporary = path.with_name(path.name + ".partial")
-    save_file(state, str(temporary), metadata={k: str(v) for k, v in metadata.items()})
-    temporary.replace(path)
+    try:
+        save_file(state, str(temporary), metadata={k: str(v) for k, v in metadata.items()})
+        temporary.replace(path)
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
 
 
 def warmup(config: TrainConfig) -> Callable[[int], float]:
@@ -219,8 +225,15 @@ class Trainer:
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_weights(self.decoder, self.out / LAST, {"step": self.step})
         temporary = self.out / (STATE_FILE + ".partial")
-        torch.save(state, temporary)
-        temporary.replace(self.out / STATE_FILE)
+        try:
+            torch.save(state, temporary)
+            temporary.replace(self.out / STATE_FILE)
+        except (OSError, RuntimeError) as error:  # torch's zip writer: "file write failed"
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            if isinstance(error, RuntimeError) and "write" not in str(error):
+                raise
+            raise write_failure(f"the run folder {self.out}", error) from None
 
     # --- samples ---------------------------------------------------------------------------
 
@@ -382,22 +395,29 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _run(self, on_step) -> Summary:
+        from safetensors import SafetensorError
+
         created = not self.out.exists()
         try:
-            return self._train(on_step)
+            try:
+                return self._train(on_step)
+            except (OSError, SafetensorError) as error:  # data read errors are ours already
+                raise write_failure(f"the run folder {self.out}", error) from None
         except BaseException:
             if not self.config.resume and not (self.out / STATE_FILE).exists():
                 self._remove_start(created)  # nothing to resume: leave the folder reusable
             raise
 
     def _remove_start(self, created: bool) -> None:
-        """Remove what a start wrote (the folder too if it made it and nothing else is there)."""
-        for name in START_FILES:
+        """Remove what a start wrote (the folder too if it made it and nothing else is there):
+        the start files, and last.safetensors of a first save whose state was not written."""
+        for name in (*START_FILES, LAST):
             path = self.out / name
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
-                path.unlink(missing_ok=True)
+                with suppress(OSError):
+                    path.unlink(missing_ok=True)
         if created:
             try:
                 self.out.rmdir()

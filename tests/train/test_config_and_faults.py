@@ -168,3 +168,30 @@ def test_resume_refuses_to_write_log_csv_through_a_link(tiny_sd, scenes, tmp_pat
     with pytest.raises(OutputError, match="log.csv is a symbolic link"):
         train(tiny_config(tiny_sd, scenes, out, steps=2, val=None, resume=True))
     assert elsewhere.read_text() == "the artist's spreadsheet\n"
+
+
+def test_a_full_run_folder_is_one_output_error_and_no_run_folder(tiny_sd, scenes, tmp_path,
+                                                                   monkeypatch):
+    """The first write of a run (config.json) on a full disk was an OSError traceback."""
+    import pathlib
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    out = tmp_path / "run"
+    with pytest.raises(OutputError, match="the run folder .*No space left on device.*Free some"):
+        train(tiny_config(tiny_sd, scenes, out, steps=1, val=None))
+    assert not out.exists()
+
+
+def test_a_state_that_cannot_be_saved_is_an_output_error(tiny_sd, scenes, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "run"
+    with pytest.raises(OutputError, match="file write failed"):
+        train(tiny_config(tiny_sd, scenes, out, steps=1, val=None))
+    assert not out.exists()  # last.safetensors of that first save went too: nothing to resume

@@ -371,9 +371,11 @@ _STATUSES = ("done", "failed", "pending")
 
 
 def _header_problem(data: dict) -> str:
-    """What is wrong with a manifest's fields other than its targets, or "" (hand edits)."""
+    """What is wrong with a manifest's fields other than its targets, or "" (hand edits;
+    a field may be absent: it then differs from any job's)."""
     for name in ("reference", "mask"):
-        if not isinstance(data.get(name), dict) or not isinstance(data[name].get("sha256"), str):
+        value = data.get(name, {})
+        if not isinstance(value, dict) or not isinstance(value.get("sha256", ""), str):
             return f"{name} must be an object with a sha256 text"
     also = data.get("also", [])
     if not isinstance(also, list) or not all(isinstance(a, dict) and isinstance(a.get("sha256"), str)
@@ -388,12 +390,13 @@ def _header_problem(data: dict) -> str:
 
 
 def _entry_problem(entry: Any) -> str:
-    """What is wrong with one target entry (the field, as ".name must be …"), or ""."""
+    """What is wrong with one target entry (the field, as ".name must be …"), or "".  Only
+    its key and status are needed; any other field may be absent or null."""
     if not isinstance(entry, dict):
         return " must be an object"
-    rules = (("key", (str,), False), ("input", (str,), False), ("frame", (int,), True),
-             ("input_sha256", (str,), True), ("outputs", (dict,), False),
-             ("seconds", (int, float), True), ("attempts", (int,), False),
+    rules = (("key", (str,), False), ("input", (str,), True), ("frame", (int,), True),
+             ("input_sha256", (str,), True), ("outputs", (dict,), True),
+             ("seconds", (int, float), True), ("attempts", (int,), True),
              ("error", (str,), True), ("timings", (dict,), True))
     for name, kinds, optional in rules:
         value = entry.get(name)
@@ -404,7 +407,8 @@ def _entry_problem(entry: Any) -> str:
             return f".{name} must be {kind}{' or null' if optional else ''}, not {value!r:.40}"
     if entry.get("status") not in _STATUSES:
         return f".status must be one of {', '.join(_STATUSES)}, not {entry.get('status')!r:.40}"
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in entry["outputs"].items()):
+    if not all(isinstance(k, str) and isinstance(v, str)
+               for k, v in (entry.get("outputs") or {}).items()):
         return ".outputs must map output kinds to file names"
     return ""
 

@@ -60,6 +60,26 @@ class OutputError(IcmError):
     """A result could not be written (disk full, read-only, would overwrite)."""
 
 
+def write_failure(folder: object, error: BaseException) -> OutputError:
+    """An :class:`OutputError` for a failed write into ``folder``, its advice fitted to the
+    cause (a full disk, a read-only or forbidden folder).  Reads the error number of an
+    ``OSError`` or of a library that only reports it in its text (safetensors: "(os error 28)")."""
+    import errno
+    import re
+
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    code = getattr(error, "errno", None)
+    if code is None and (found := re.search(r"os error (\d+)", text)):
+        code = int(found.group(1))
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = "Free some space there, or choose another folder."
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        advice = "It cannot be written (read-only): choose a writable folder."
+    else:
+        advice = "Check that folder."
+    return OutputError(f"Could not write into {folder}: {text}. {advice}")
+
+
 @dataclass(frozen=True, eq=False)
 class Reference:
     """An encoded reference (image + brushed mask), owned by the caller and reusable.

@@ -35,13 +35,16 @@ from typing import Any
 import numpy as np
 
 from . import video
-from .api import Cancelled, IcmError, InvalidInput, OutputError, UnreadableFile
+from .api import Cancelled, IcmError, InvalidInput, OutOfMemory, OutputError, UnreadableFile
 from .imageio import IMAGE_SUFFIXES
+from .validate import check_seed
 
 MANIFEST_NAME = "icm-batch.json"
 JOURNAL_NAME = "icm-batch.journal"  # finished targets since the manifest's last rewrite
 MANIFEST_FORMAT = "icm-matting batch manifest"
 RETRIES = 2  # extra attempts for a target whose worker died (killed, out of memory, node lost)
+RETRIES_MAX = 10
+MAX_ACTORS = 4096  # Ray actors of one job: more is a typo, not a cluster
 MANIFEST_INTERVAL = 0.5  # seconds between manifest rewrites when targets finish faster than that
 OUTPUT_ENDINGS = ("_alpha.png", "_cutout.png", "_alpha.mov")
 # torch (icm) and BLAS threads while matting a target, in every mode.  Their sums (convolutions, dot
@@ -317,10 +320,13 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
                 raise ValueError("not a batch manifest")
+            problem = _header_problem(data) or next(
+                (f"targets[{number}]{wrong}" for number, entry in enumerate(data["targets"])
+                 if (wrong := _entry_problem(entry))), "")
+            if problem:
+                raise ValueError(problem)
             entries = {entry["key"]: entry for entry in data.pop("targets")}
-            if not all(isinstance(entry, dict) for entry in entries.values()):
-                raise ValueError("a target entry is not an object")
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, RecursionError) as error:  # RecursionError: nested too deep
             raise InvalidInput(f"{path} is not a readable batch manifest ({error}); "
                                "start again with --overwrite or another --out folder.") from None
         manifest = cls(path, data, entries)
@@ -335,9 +341,9 @@ class Manifest:
         for line in lines:
             try:
                 entry = json.loads(line)
-            except ValueError:
-                continue  # the line a kill cut short
-            if isinstance(entry, dict) and entry.get("key") in self.entries:
+            except (ValueError, RecursionError):
+                continue  # the line a kill cut short (or a hand-edited one)
+            if not _entry_problem(entry) and entry["key"] in self.entries:
                 self.entries[entry["key"]] = entry
 
     def finished(self, key: str) -> None:
@@ -359,6 +365,52 @@ class Manifest:
         atomic_write_bytes(self.path, json.dumps(data, indent=1).encode("utf-8"))
         self.journal.unlink(missing_ok=True)
         self._saved = now
+
+
+_STATUSES = ("done", "failed", "pending")
+
+
+def _header_problem(data: dict) -> str:
+    """What is wrong with a manifest's fields other than its targets, or "" (hand edits;
+    a field may be absent: it then differs from any job's)."""
+    for name in ("reference", "mask"):
+        value = data.get(name, {})
+        if not isinstance(value, dict) or not isinstance(value.get("sha256", ""), str):
+            return f"{name} must be an object with a sha256 text"
+    also = data.get("also", [])
+    if not isinstance(also, list) or not all(isinstance(a, dict) and isinstance(a.get("sha256"), str)
+                                             for a in also):
+        return "also must be a list of objects with a sha256 text"
+    for name in ("settings", "weights"):
+        if not isinstance(data.get(name, {}), dict):
+            return f"{name} must be an object"
+    if not isinstance(data.get("targets"), list):
+        return "targets must be a list"
+    return ""
+
+
+def _entry_problem(entry: Any) -> str:
+    """What is wrong with one target entry (the field, as ".name must be …"), or "".  Only
+    its key and status are needed; any other field may be absent or null."""
+    if not isinstance(entry, dict):
+        return " must be an object"
+    rules = (("key", (str,), False), ("input", (str,), True), ("frame", (int,), True),
+             ("input_sha256", (str,), True), ("outputs", (dict,), True),
+             ("seconds", (int, float), True), ("attempts", (int,), True),
+             ("error", (str,), True), ("timings", (dict,), True))
+    for name, kinds, optional in rules:
+        value = entry.get(name)
+        if (value is None and not optional) or (value is not None and (
+                not isinstance(value, kinds) or isinstance(value, bool))):
+            kind = " or ".join({str: "text", int: "a whole number", float: "a number",
+                                dict: "an object"}[k] for k in kinds)
+            return f".{name} must be {kind}{' or null' if optional else ''}, not {value!r:.40}"
+    if entry.get("status") not in _STATUSES:
+        return f".status must be one of {', '.join(_STATUSES)}, not {entry.get('status')!r:.40}"
+    if not all(isinstance(k, str) and isinstance(v, str)
+               for k, v in (entry.get("outputs") or {}).items()):
+        return ".outputs must map output kinds to file names"
+    return ""
 
 
 def _now() -> str:
@@ -502,7 +554,7 @@ class InProcess:
     def next(self) -> tuple[str, Outcome]:
         return self.finished.pop(0)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self.restore_threads()
 
 
@@ -513,8 +565,7 @@ def _start_worker(engine_name: str, options: dict, pairs: list, settings: MatteS
                   share: int, device_lock) -> None:
     from .engines import get_engine
 
-    # Ctrl-C in a terminal reaches every process of the group: the dispatcher handles it (and
-    # ends the workers), a worker would only print a KeyboardInterrupt traceback
+    # Ctrl-C reaches the whole process group: the dispatcher alone answers it (and stops us)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(share)
     _worker.update(settings=settings, lock=device_lock, error=None)
@@ -559,12 +610,29 @@ class ProcessPool:
             with _environment(worker_environment(self.share)):
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context,
                                                 initializer=_start_worker, initargs=self.initargs)
-                for _ in range(self.workers):  # start every worker now, under these limits
-                    self.pool.submit(os.getpid)
+                try:
+                    for _ in range(self.workers):  # start every worker now, under these limits
+                        self.pool.submit(os.getpid)
+                except BrokenProcessPool:
+                    self._broken()
 
     def submit(self, key: str, payload, label: str) -> None:
         self.start()
-        self.futures[self.pool.submit(_worker_matte, payload, label)] = (key, self.pool)
+        try:
+            future = self.pool.submit(_worker_matte, payload, label)
+        except BrokenProcessPool:  # a worker died since the last answer: start afresh once
+            self.close(abort=True)
+            self.start()
+            try:
+                future = self.pool.submit(_worker_matte, payload, label)
+            except BrokenProcessPool:
+                self._broken()
+        self.futures[future] = (key, self.pool)
+
+    def _broken(self):
+        self.close(abort=True)
+        raise OutOfMemory(f"The {self.workers} worker process(es) died as they started (out of "
+                          "memory?); use fewer --workers.")
 
     def next(self) -> tuple[str, Outcome]:
         finished, _ = wait(self.futures, return_when=FIRST_COMPLETED)
@@ -578,18 +646,19 @@ class ProcessPool:
                 self.pool = None
             return key, Outcome(error="a worker process died (killed or out of memory)", lost=True)
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-
-    def stop(self) -> None:
-        """Ctrl-C: end the workers now rather than wait for their targets (they write nothing)."""
-        if self.pool is not None:
-            for process in list(self.pool._processes.values()):
+    def close(self, abort: bool = False) -> None:
+        """Wait for the workers to finish; ``abort``: stop them now (Ctrl-C, an error)."""
+        if self.pool is None:
+            return
+        # the executor cannot stop running workers before Python 3.14 (terminate_workers)
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=not abort, cancel_futures=True)
+        if abort:  # shutdown(wait=False) lets running targets finish: seconds for nothing
+            for process in processes:
                 process.terminate()
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+            for process in processes:
+                process.join(timeout=10)
+        self.pool = None
 
 
 @contextmanager
@@ -635,6 +704,17 @@ def _refuse_inputs_as_outputs(job: Job, targets: list[Target], write_manifest: b
     refuse_inputs_as_outputs(outputs, inputs)
 
 
+def _check_workers(workers: int, ray: str | None, targets: int) -> int:
+    """``workers`` if this machine (or Ray) can run that many, capped at one per target."""
+    from .engines.base import cpu_cores
+
+    most = cpu_cores() if ray is None else MAX_ACTORS
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= most:
+        where = f"the {most} CPU cores here" if ray is None else "Ray actors"
+        raise InvalidInput(f"--workers takes a whole number 1…{most} ({where}), not {workers}.")
+    return min(workers, targets)
+
+
 def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | None = None,
               resume: bool = False, overwrite: bool = False, write_manifest: bool = True,
               retries: int = RETRIES, show_progress: bool = True) -> Summary:
@@ -646,8 +726,10 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
 
     if not targets:
         raise InvalidInput("There is nothing to matte: give at least one image or video.")
-    if workers < 1:
-        raise InvalidInput(f"--workers must be at least 1, got {workers}.")
+    workers = _check_workers(workers, ray, len(targets))
+    if not 0 <= retries <= RETRIES_MAX:
+        raise InvalidInput(f"--retries takes a whole number 0…{RETRIES_MAX}, not {retries}.")
+    check_seed(job.settings.seed)
     _check_out_folder(job.out)
     _refuse_inputs_as_outputs(job, targets, write_manifest)
     started = time.perf_counter()
@@ -729,12 +811,12 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
             executor.submit(target.key, payload, target.label)
         while in_flight:
             settle(*executor.next())
-    except KeyboardInterrupt:
-        if isinstance(executor, ProcessPool):
-            executor.stop()
+    except BaseException:
+        executor.close(abort=True)
         raise
-    finally:
+    else:
         executor.close()
+    finally:
         bar.close()
         if manifest:
             manifest.header["execution"]["finished"] = _now()

@@ -42,10 +42,13 @@ def read_mask(path: str | os.PathLike, channel: int | None = None, exif_transpos
     """Read a mask or alpha file as ``float32`` ``H×W`` in [0, 1].
 
     A file with a non-opaque alpha channel gives that channel; otherwise ``channel`` if given,
-    else the grey value of the picture.
+    else the grey value of the picture.  A float file's values must lie in [0, 1]: NaN, infinite
+    and out-of-range values are refused (:class:`InvalidInput`), not clipped — a mask stored
+    as 0…255 floats would otherwise silently become all subject.
     """
     pixels = _decode(path, exif_transpose)
     scale = _full_scale(pixels, f"mask {Path(path).name}")
+    floating = np.issubdtype(pixels.dtype, np.floating)
     pixels = pixels.astype(np.float32) / scale
     if pixels.ndim == 2:
         mask = pixels
@@ -55,6 +58,10 @@ def read_mask(path: str | os.PathLike, channel: int | None = None, exif_transpos
         mask = pixels[..., -1]
     else:
         mask = pixels[..., :3].mean(axis=2) if pixels.shape[2] >= 3 else pixels[..., 0]
+    if floating:
+        from .validate import check_values
+
+        check_values(mask, f"mask {Path(path).name}")
     return np.ascontiguousarray(np.clip(mask, 0.0, 1.0), dtype=np.float32)
 
 

@@ -128,7 +128,7 @@ class RayActors:
             fresh.use.remote(self.reference)
             self.actors.append(fresh)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         for actor in self.actors:
             self.ray.kill(actor)
         if self.started_ray:

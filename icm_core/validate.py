@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import Hints, InvalidInput
+from .api import Hints, IcmError, InvalidInput, MatteResult
 
 MIN_SIDE = 16
 MAX_PIXELS = 60_000_000
+#: seeds 0…SEED_MAX: what every engine and library takes (OpenCV's random generator a C int)
+SEED_MAX = 2**31 - 1
 ROUNDING = 1e-3  # resampling leaves values a hair outside [0, 1]; engines clip those
 
 
@@ -26,7 +28,7 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
             "use icm_core.imageio.to_rgb_float to convert 8/16-bit pixels."
         )
     _check_size(image.shape[:2], what)
-    _check_values(image, what)
+    check_values(image, what)
     return image
 
 
@@ -43,7 +45,7 @@ def check_mask(mask: np.ndarray, image_shape: tuple[int, ...], what: str = "mask
             f"The {what} is {mask.shape[1]}×{mask.shape[0]} px but its image is "
             f"{image_shape[1]}×{image_shape[0]} px; paint the mask on the reference image itself."
         )
-    _check_values(mask, what)
+    check_values(mask, what)
     inside = float((mask > 0.5).mean())
     if inside == 0.0:
         raise InvalidInput(f"The {what} is empty: brush over the subject in the reference image.")
@@ -74,7 +76,7 @@ def check_hints(hints: Hints, image_shape: tuple[int, ...]) -> tuple[np.ndarray,
                 f"The {name} hint is {mask.shape[1]}×{mask.shape[0]} px but its target is "
                 f"{image_shape[1]}×{image_shape[0]} px; paint corrections on the target itself."
             )
-        _check_values(mask, f"{name} hint")
+        check_values(mask, f"{name} hint")
         painted.append(mask > 0.5)
     keep, remove = painted
     if not keep.any() and not remove.any():
@@ -88,6 +90,23 @@ def check_hints(hints: Hints, image_shape: tuple[int, ...]) -> tuple[np.ndarray,
     return keep, remove
 
 
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a whole number 0…SEED_MAX, else :class:`InvalidInput`."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise InvalidInput(f"The seed must be a whole number 0…{SEED_MAX}, not {seed!r}.")
+    return int(seed)
+
+
+def check_result(result: MatteResult, engine: str, advice: str) -> MatteResult:
+    """``result`` if its alpha (and foreground) are finite, else :class:`IcmError`: a NaN alpha
+    would be written as an all-transparent matte, with nothing to say that it is wrong."""
+    for what, array in (("alpha", result.alpha), ("foreground colours", result.foreground)):
+        if array is not None and not np.isfinite(array).all():
+            raise IcmError(f"The {engine} engine computed NaN or infinite {what} for this "
+                           f"target; nothing was written. {advice}")
+    return result
+
+
 def _check_size(shape: tuple[int, ...], what: str) -> None:
     height, width = shape
     if min(height, width) < MIN_SIDE:
@@ -99,7 +118,8 @@ def _check_size(shape: tuple[int, ...], what: str) -> None:
         )
 
 
-def _check_values(array: np.ndarray, what: str) -> None:
+def check_values(array: np.ndarray, what: str) -> None:
+    """:class:`InvalidInput` unless every value is finite and in [0, 1] (give or take rounding)."""
     low, high = float(np.min(array)), float(np.max(array))
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidInput(f"The {what} contains NaN or infinite values.")

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .api import WeightsCorrupt, WeightsMissing
+from .api import WeightsCorrupt, WeightsMissing, write_failure
 
 ENV_HOME = "ICM_MATTING_HOME"
 ENV_CHECKPOINT = "ICM_MATTING_CHECKPOINT"
@@ -67,10 +68,15 @@ def remembered() -> dict[str, str]:
 def remember(**locations: str) -> None:
     data = {**remembered(), **{k: v for k, v in locations.items() if v}}
     path = _locations_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    temporary.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise write_failure(f"the weights cache {path.parent} (${ENV_HOME})", error) from None
 
 
 def sha256(path: Path) -> str:
@@ -99,16 +105,22 @@ def convert_checkpoint(source: Path) -> Path:
     target = cache_dir() / "checkpoints" / f"icm-decoder-{sha256(source)[:16]}.safetensors"
     if target.is_file():
         return target
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from .icm.checkpoint import decoder_state_dict, read_checkpoint
 
     state = decoder_state_dict(read_checkpoint(source))
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".partial")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(temporary),
-              metadata={"source": source.name})
-    temporary.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(temporary),
+                  metadata={"source": source.name})
+        temporary.replace(target)
+    except (OSError, SafetensorError) as error:  # safetensors reports a full disk its own way
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise write_failure(f"the weights cache {target.parent} (${ENV_HOME})", error) from None
     return target
 
 
@@ -328,6 +340,7 @@ def _prompt_cache_file(source: Path) -> Path:
 def empty_prompt_embedding(source: Path):
     """[1,77,D] text-encoder output for the empty prompt, cached per SD source."""
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
     cached = _prompt_cache_file(source)
@@ -349,10 +362,14 @@ def empty_prompt_embedding(source: Path):
         ids = torch.tensor([EMPTY_PROMPT_IDS])
     with torch.no_grad():
         embedding = encoder.eval()(ids)[0].float().contiguous()
-    cached.parent.mkdir(parents=True, exist_ok=True)
     temporary = cached.with_suffix(".partial")
-    save_file({"prompt_embeds": embedding}, str(temporary), metadata={"source": str(source)})
-    temporary.replace(cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"prompt_embeds": embedding}, str(temporary), metadata={"source": str(source)})
+        temporary.replace(cached)
+    except (OSError, SafetensorError):  # only a cache: computed again next time
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
     return embedding
 
 

@@ -57,7 +57,7 @@ def test_out_naming_a_file_is_refused(tmp_path, capsys, command, inside):
     ("matting_side=abc", "matting_side takes a whole number 256…4096, not 'abc'"),
     ("matting_side=100", "matting_side takes a whole number 256…4096, not 100"),
     ("feature_side=640.5", "feature_side takes a whole number 128…2048, not '640.5'"),
-    ("threads=0", "threads takes a whole number ≥ 1, not 0"),
+    ("threads=0", "threads takes a whole number 1…CPU cores"),
     ("device=cuda", "device takes one of cpu, not 'cuda'"),
 ])
 def test_bad_engine_options_are_refused(tmp_path, capsys, command, option, message):
@@ -84,7 +84,7 @@ def test_get_engine_checks_options_for_every_caller():
         get_engine("lite", bogus=1)
     with pytest.raises(InvalidInput, match="matting_side takes a whole number 256…4096, not 'abc'"):
         get_engine("lite", matting_side="abc")
-    with pytest.raises(InvalidInput, match="ensemble_size takes a whole number ≥ 1, not 0"):
+    with pytest.raises(InvalidInput, match="ensemble_size takes a whole number 1…64, not 0"):
         get_engine("icm", ensemble_size=0)  # refused before torch or any weights are touched
     with pytest.raises(InvalidInput, match="attention_slicing takes true or false or auto"):
         get_engine("icm", attention_slicing="sometimes")

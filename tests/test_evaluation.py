@@ -187,7 +187,7 @@ def test_limit_groups_engine_options_and_trimap_region(tmp_path, capsys, colour_
         (["--limit-groups", "0"], "--limit-groups must be at least 1"),
         (["--engine", "nope"], "Unknown engine"),
         (["--engine-option", "novalue"], "NAME=VALUE"),
-        (["--engine-option", "threads=0"], "threads takes a whole number ≥ 1"),
+        (["--engine-option", "threads=0"], "threads takes a whole number 1…CPU cores"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(tmp_path, capsys, argv, message):

@@ -5,6 +5,11 @@ the reference again.  No Qt here.
 A picture is recognised by its size and a hash of every fourth pixel of every fourth row
 (hashing a 24 MP picture whole would stall the GUI); masks are 8-bit PNGs written through a
 temporary file on a background thread, and only the most recently used :data:`KEEP` stay.
+
+Several processes (the app and a Krita window) may share the folder: each mask is a file of
+its own, replaced atomically, so no write clobbers another, and a file another process
+removed meanwhile is skipped.  Memory is best effort: a read-only or full folder is logged and
+never stops the artist (a remembered mask is still recalled).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import cv2
@@ -56,7 +62,8 @@ class MaskMemory:
         mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if mask is None or mask.shape != tuple(shape):
             return None
-        os.utime(path)  # recently used
+        with suppress(OSError):  # a read-only memory still remembers; only its order stays
+            os.utime(path)  # recently used
         return mask.astype(np.float32) / 255.0
 
     def keep_mask(self, key: str, mask: np.ndarray) -> None:
@@ -70,7 +77,10 @@ class MaskMemory:
     def _write(self, key: str, mask: np.ndarray) -> None:
         path = self._path(key)
         if mask.max() <= 0.0:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("The reference mask could not be forgotten: %s", error)
             return
         encoded = cv2.imencode(".png", np.uint8(np.clip(mask, 0.0, 1.0) * 255.0 + 0.5))[1]
         try:
@@ -78,6 +88,14 @@ class MaskMemory:
         except IcmError as error:  # a full or read-only disk must not interrupt painting
             log.warning("The reference mask could not be kept on disk: %s", error)
             return
-        kept = sorted(self.folder.glob("*.png"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in kept[self.keep:]:
-            old.unlink(missing_ok=True)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Remove all but the :attr:`keep` most recently used masks, whoever wrote them."""
+        used = []
+        for path in self.folder.glob("*.png"):
+            with suppress(OSError):  # removed by another process meanwhile
+                used.append((path.stat().st_mtime_ns, path.name))
+        for _, name in sorted(used, reverse=True)[self.keep:]:
+            with suppress(OSError):
+                (self.folder / name).unlink(missing_ok=True)

@@ -44,13 +44,16 @@ def _help_with_engine_options(parser: argparse.ArgumentParser) -> str:
 
 def parse_options(args: argparse.Namespace) -> dict:
     """The engine's options from ``--engine-option NAME=VALUE`` and ``--device``, each read as
-    the type the engine declares for it and checked (:class:`InvalidInput` otherwise)."""
+    the type the engine declares for it and checked, and ``--seed`` checked
+    (:class:`InvalidInput` otherwise)."""
     from .. import require_extra
     from ..engines import REQUIREMENTS, engine_class, option
+    from ..validate import check_seed
 
     engine_class(args.engine)  # an unknown engine is refused before anything else
     require_extra("" if args.engine == "lite" else "icm", REQUIREMENTS.get(args.engine, ()),
                   f"The {args.engine} engine")
+    check_seed(args.seed)
     options = {}
     for pair in args.engine_option:
         name, separator, text = pair.partition("=")

@@ -58,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
         args.ray = ""
     if args.resume and args.overwrite:
         raise InvalidInput("Choose --resume (continue the job) or --overwrite (start again), not both.")
-    if args.retries < 0:
-        raise InvalidInput("--retries cannot be negative.")
     job = Job(
         reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
         engine_options=options,

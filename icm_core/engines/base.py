@@ -6,7 +6,7 @@ import json
 import numbers
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 import numpy as np
 
@@ -16,13 +16,24 @@ _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
 
 
+#: a JSON option deeper than this is refused (decoder widths are two levels deep)
+JSON_DEPTH = 8
+
+
+def cpu_cores() -> int:
+    """The machine's CPU cores: more threads or workers than that only wait for each other."""
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Option:
     """One engine option: what ``get_engine(name, NAME=VALUE)`` and ``--engine-option`` accept.
 
     ``kind`` is int, float, bool, str (free text such as a path, or one of ``choices``) or dict
     (a JSON object).  ``choices`` of a non-str option are words accepted besides its values
-    (``attention_slicing=auto``).  ``low``/``high`` bound numbers, both ends included.
+    (``attention_slicing=auto``).  ``low``/``high`` bound numbers, both ends included; every
+    number has both (``high_is_cores``: the machine's CPU cores); ``multiple`` is a step whole
+    numbers must be a multiple of.  ``entries`` checks a dict's content: it returns what is wrong, or "".
     """
 
     name: str
@@ -32,6 +43,12 @@ class Option:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    high_is_cores: bool = False
+    multiple: int = 1
+    entries: Callable[[dict], str] | None = None
+
+    def upper(self) -> float | None:
+        return cpu_cores() if self.high_is_cores else self.high
 
     def allowed(self) -> str:
         """What the option accepts, in words: "a whole number 128…2048", "one of cpu, cuda"."""
@@ -39,12 +56,15 @@ class Option:
             return f"one of {', '.join(self.choices)}" if self.choices else "text"
         words = {int: "a whole number", float: "a number", bool: "true or false",
                  dict: "a JSON object"}[self.kind]
-        if self.low is not None and self.high is not None:
-            words += f" {self.low:g}…{self.high:g}"
+        high = "CPU cores" if self.high_is_cores else None if self.high is None else f"{self.high:g}"
+        if self.low is not None and high is not None:
+            words += f" {self.low:g}…{high}"
         elif self.low is not None:
             words += f" ≥ {self.low:g}"
-        elif self.high is not None:
-            words += f" ≤ {self.high:g}"
+        elif high is not None:
+            words += f" ≤ {high}"
+        if self.multiple > 1:
+            words += f", a multiple of {self.multiple}"
         return words + "".join(f" or {choice}" for choice in self.choices)
 
     def parse(self, engine: str, text: str) -> Any:
@@ -58,7 +78,7 @@ class Option:
                 value = json.loads(text)
             else:
                 value = self.kind(text)
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
             value = text  # refused by check() with the full sentence
         return self.check(engine, value)
 
@@ -68,21 +88,42 @@ class Option:
             return value  # None where None means "the default"
         if isinstance(value, str) and value in self.choices:
             return value
+        problem = ""
         if self.kind is str:
             fits = not self.choices and isinstance(value, (str, os.PathLike))
         elif self.kind is bool:
             fits = isinstance(value, (bool, np.bool_))
         elif self.kind is dict:
-            fits = isinstance(value, dict)
+            fits = isinstance(value, dict) and _depth(value) <= JSON_DEPTH
+            problem = self.entries(value) if fits and self.entries else ""
         else:
             number = numbers.Integral if self.kind is int else numbers.Real
+            high = self.upper()
             fits = (isinstance(value, number) and not isinstance(value, (bool, np.bool_))
                     and (self.low is None or value >= self.low)
-                    and (self.high is None or value <= self.high))
-        if not fits:
-            raise InvalidInput(f"The {engine} engine's option {self.name} takes {self.allowed()}, "
-                               f"not {value!r} ({self.help}).")
+                    and (high is None or value <= high)
+                    and (self.multiple == 1 or value % self.multiple == 0))
+        if not fits or problem:
+            here = f", {cpu_cores()} here" if self.high_is_cores else ""
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "…"
+            raise InvalidInput(f"The {engine} engine's option {self.name} takes {self.allowed()}"
+                               f"{here}, not {shown} ({problem or self.help}).")
         return value
+
+
+def check_declared(engine: str, options: Sequence[Option], values: dict[str, Any]) -> None:
+    """Check a constructor's arguments against its declared ``options`` (the one place the
+    rules live, for callers that build an engine class directly)."""
+    for option in options:
+        option.check(engine, values[option.name])
+
+
+def _depth(value: Any, limit: int = JSON_DEPTH + 1) -> int:
+    """How deeply ``value`` nests lists and dicts, counted no further than ``limit``."""
+    if limit <= 0 or not isinstance(value, (dict, list, tuple)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
 class Engine(Protocol):

@@ -22,8 +22,9 @@ from .. import weights
 from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
 from ..geometry import Letterbox, resize
-from ..validate import check_hints, check_image, check_mask
-from .base import Option
+from ..validate import check_hints, check_image, check_mask, check_result, check_seed
+from ..icm.widths import widths_problem
+from .base import Option, check_declared
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
 
@@ -69,6 +70,10 @@ def _is_out_of_memory(error: BaseException) -> bool:
         "can't allocate memory" in text)
 
 
+NUMERICAL_ADVICE = ("Try --engine-option dtype=float32 (float16 can overflow), or check the "
+                    "weights: icm-matting weights verify.")
+
+
 class IcmEngine:
     name = "icm"
     OPTIONS = (
@@ -81,12 +86,13 @@ class IcmEngine:
         Option("dtype", str, None, "default float16 on CUDA, float32 elsewhere",
                choices=("float32", "float16", "bfloat16")),
         Option("ensemble_size", int, 4, "noise samples averaged per image; each costs one "
-               "UNet pass", low=1),
-        Option("size", int, 768, "model input side (px), a multiple of 64", low=64),
+               "UNet pass", low=1, high=64),
+        Option("size", int, 768, "model input side (px)", low=64, high=2048, multiple=64),
         Option("timestep", int, 200, "diffusion timestep of the features", low=0, high=999),
         Option("attention_slicing", bool, "auto", "one attention head at a time: less memory, "
                "slower (auto: < 8 GB free)", choices=("auto",)),
-        Option("decoder_widths", dict, None, "decoder layer widths, for small test models"),
+        Option("decoder_widths", dict, None, "decoder layer widths, for small test models",
+               entries=widths_problem),
     )
 
     def __init__(
@@ -107,10 +113,7 @@ class IcmEngine:
         from ..icm.extractor import FeatureExtractor
         from ..icm.model import DecoderDims
 
-        if size % 64:
-            raise InvalidInput(f"size must be a multiple of 64, got {size}.")
-        if ensemble_size < 1:
-            raise InvalidInput("ensemble_size must be at least 1.")
+        check_declared(self.name, self.OPTIONS, locals())
         self.device = pick_device(device)
         dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)
@@ -152,6 +155,7 @@ class IcmEngine:
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
+        check_seed(seed)
         box = Letterbox.fit(image.shape[:2], self.size)
         pixels = self._model_input(box.apply(image))
         feature = self._guarded(lambda: self.extractor.reference_feature(
@@ -193,6 +197,7 @@ class IcmEngine:
 
         check_image(target, "target image")
         self._check_reference(reference)
+        check_seed(seed)
         keep = remove = None
         if hints is not None:
             keep, remove = check_hints(hints, target.shape)
@@ -217,6 +222,7 @@ class IcmEngine:
             out = self.decoder(reference.data.tokens.to(self.device), features,
                                pixels.to(self.device, torch.float32))
         coarse = out.alpha[0, 0].float().cpu().numpy()
+        check_result(MatteResult(coarse), self.name, NUMERICAL_ADVICE)  # before hints hide it
         timings["decoder"] = time.perf_counter() - started - timings["features"]
         check_cancel(cancel)
         report(progress, 0.9, "Full resolution")
@@ -231,7 +237,7 @@ class IcmEngine:
             result.foreground = estimate_foreground(target, *self._model_view(target, box, coarse))
         timings["total"] = time.perf_counter() - started
         report(progress, 1.0, "Done")
-        return result
+        return check_result(result, self.name, NUMERICAL_ADVICE)
 
     def forget(self) -> None:
         """Drop the kept target features (they are recomputed on the next matte)."""
@@ -246,12 +252,12 @@ class IcmEngine:
         prior = self._model_view(target, box, coarse)[1]
         if preview:
             alpha = preview_alpha(target, prior, seed=seed, keep=keep, remove=remove)
-            return MatteResult(alpha, None, timings)
+            return check_result(MatteResult(alpha, None, timings), self.name, NUMERICAL_ADVICE)
         alpha, matting_image, matting_alpha = refine_alpha(target, prior, seed=seed, keep=keep,
                                                            remove=remove)
         colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
         report(progress, 1.0, "Done")
-        return MatteResult(alpha, colours, timings)
+        return check_result(MatteResult(alpha, colours, timings), self.name, NUMERICAL_ADVICE)
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
         """The model's alpha (letterboxed canvas) at the target's full size: carried up with

@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
                    Reference, check_cancel, report)
-from ..validate import check_hints, check_image, check_mask
-from .base import Option
+from ..validate import check_hints, check_image, check_mask, check_result, check_seed
+from .base import Option, check_declared
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
 
@@ -55,6 +55,7 @@ QUALITY = {"fast": Preset(448, 640, graph_cut_iterations=3),
 BLAS_THREADS = 1
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
+CACHE_MB_MAX = 65536  # a budget, not an allocation, but beyond 64 GB it is surely a typo
 
 
 @dataclass
@@ -92,30 +93,20 @@ class LiteEngine:
         Option("completion", bool, True, "add back object parts the graph cut dropped "
                "(~0.1 s)"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
-        Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
+        Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1,
+               high_is_cores=True),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",
-               low=0),
+               low=0, high=CACHE_MB_MAX),
     )
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
                  device: str = "cpu", threads: int = 1,
                  cache_mb: int = CACHE_MB):
-        if quality not in QUALITY:
-            raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")
+        check_declared(self.name, self.OPTIONS, locals())
         preset = QUALITY[quality]
         feature_side = preset.feature_side if feature_side is None else feature_side
         matting_side = preset.matting_side if matting_side is None else matting_side
-        if device != "cpu":
-            raise InvalidInput(f"The lite engine runs on the CPU only, not {device!r}.")
-        if not 128 <= feature_side <= 2048:
-            raise InvalidInput(f"feature_side must be within 128…2048 px, got {feature_side}.")
-        if not 256 <= matting_side <= 4096:
-            raise InvalidInput(f"matting_side must be within 256…4096 px, got {matting_side}.")
-        if threads < 1:
-            raise InvalidInput(f"threads must be at least 1, got {threads}.")
-        if cache_mb < 0:
-            raise InvalidInput(f"cache_mb must be 0 or more, got {cache_mb}.")
         self.quality = quality
         self.feature_side = feature_side
         self.matting_side = matting_side
@@ -180,6 +171,7 @@ class LiteEngine:
 
         check_image(target, "target image")
         _check_reference(reference)
+        check_seed(seed)
         keep = remove = None
         if hints is not None:
             keep, remove = check_hints(hints, target.shape)
@@ -214,7 +206,8 @@ class LiteEngine:
                                       work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove,
                                       completion=self.completion,
                                       iterations=self.graph_cut_iterations)
-                return MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock})
+                return check_result(MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock}),
+                                    self.name, _NUMERICAL_ADVICE)
             alpha, matting_image, matting_alpha = refine_alpha(
                 target, coarse.probability, coarse.cross, seed=seed,
                 matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
@@ -225,7 +218,10 @@ class LiteEngine:
             if foreground:
                 colours = estimate_foreground(target, matting_image, matting_alpha)
                 finished("foreground")
-        return MatteResult(alpha, colours, timings)
+        return check_result(MatteResult(alpha, colours, timings), self.name, _NUMERICAL_ADVICE)
+
+
+_NUMERICAL_ADVICE = "Please report this with the picture and the reference."
 
 
 def _check_reference(reference: Reference) -> None:

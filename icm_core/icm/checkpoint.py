@@ -99,11 +99,15 @@ def load_decoder_weights(decoder: nn.Module, state: dict[str, torch.Tensor], sou
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
                    for k, v in expected.items() if k in state and state[k].shape != v.shape)
-    if missing or unexpected or wrong:
+    # NaN or infinite weights load without complaint and make every alpha NaN (written as 0)
+    broken = sorted(k for k, v in state.items()
+                    if k in expected and v.is_floating_point() and not torch.isfinite(v).all())
+    if missing or unexpected or wrong or broken:
         parts = [f"{label}: {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}"
                  for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                     ("wrong shapes", wrong)) if keys]
+                                     ("wrong shapes", wrong), ("NaN or infinite values", broken))
+                 if keys]
         raise WeightsCorrupt(f"The ICM checkpoint {source} does not fit the decoder — "
-                             + "; ".join(parts))
+                             + "; ".join(parts) + ". Download or train it again.")
     decoder.load_state_dict({k: v.to(expected[k].dtype) if v.is_floating_point() else v
                              for k, v in state.items()}, strict=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..api import OutputError
+from ..api import write_failure
 
 
 def content_key(*parts: bytes | str) -> str:
@@ -37,8 +38,7 @@ class FeatureCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise OutputError(f"The feature cache folder {self.folder} cannot be created: "
-                              f"{error.strerror or error}.") from error
+            raise write_failure(f"the feature cache {self.folder} (cache_dir)", error) from None
         self._sizes = {path: path.stat().st_size for path in self.folder.glob("*/*.safetensors")}
 
     def _path(self, key: str) -> Path:
@@ -49,10 +49,11 @@ class FeatureCache:
         path = self._path(key)
         try:
             tensors = load_file(path)
-            os.utime(path)  # recently used
-        except (FileNotFoundError, SafetensorError, OSError):
+        except (SafetensorError, OSError):
             self.misses += 1
             return None
+        with suppress(OSError):  # a read-only cache still serves what it holds
+            os.utime(path)  # recently used
         self.hits += 1
         return {name: tensor.float() for name, tensor in tensors.items()}
 
@@ -68,11 +69,10 @@ class FeatureCache:
             save_file(stored, str(temporary))
             temporary.replace(path)
             self._sizes[path] = path.stat().st_size
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise OutputError(f"Could not write to the feature cache {self.folder}: "
-                              f"{error.strerror or error}. Free space or lower cache_max_gb."
-                              ) from error
+        except (OSError, SafetensorError) as error:  # safetensors reports a full disk its own way
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise write_failure(f"the feature cache {self.folder} (cache_dir)", error) from None
         self._evict(keep=path)
         return {name: tensor.float() for name, tensor in stored.items()}
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..api import InvalidInput
+from ..engines.base import cpu_cores
+from ..icm.widths import widths_problem
+from ..validate import SEED_MAX
 
 GUIDANCE_STYLES = ("exact", "eroded", "dilated", "scribble", "partial")
 LOSS_TERMS = ("unknown_l1", "known_l1", "laplacian", "gradient_penalty", "known_smooth_l1",
@@ -103,6 +108,9 @@ def read_file(path: str | Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InvalidInput(f"Cannot read the training config {path}: {error.strerror}.") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"The training config {path} is not UTF-8 text; save it as "
+                           "UTF-8.") from None
     try:
         if path.suffix.lower() == ".toml":
             import tomllib
@@ -110,7 +118,7 @@ def read_file(path: str | Path) -> dict:
             settings = tomllib.loads(text)
         else:
             settings = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise InvalidInput(f"The training config {path} is not valid {kind}: {error}.") from None
     if not isinstance(settings, dict):
@@ -165,41 +173,57 @@ def _coerce(spec: dataclasses.Field, value: Any) -> Any:
     return value
 
 
+#: (low, high) of every number; a float must also be finite
+BOUNDS = {
+    "steps": (1, 10**8), "batch_size": (1, 1024), "accumulate": (1, 1024),
+    "ensemble_size": (1, 64), "crops": (1, 64), "draws": (1, 64), "val_every": (1, 10**8),
+    "checkpoint_every": (1, 10**8), "log_every": (1, 10**8), "warmup_steps": (0, 10**8),
+    "timestep": (0, 999), "size": (64, 2048), "seed": (0, SEED_MAX), "threads": (0, None),
+    "lr": (0, 1), "warmup_start": (0, 1), "weight_decay": (0, 1), "cache_max_gb": (0, 10**6),
+    "unknown_band": (0, 0.5), "segmentation_band": (0, 0.5),
+}
+OPEN_LOW = ("lr", "warmup_start", "cache_max_gb")  # must be above the low bound, not equal
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+TABLE_MAX = 1_000_000  # a guidance odd or loss weight beyond this is a typo
+
+
 def check(config: TrainConfig) -> None:
+    """:class:`InvalidInput` naming every wrong setting; run before anything is written."""
     problems = []
     if not config.out:
         problems.append("an output folder (out / --out) is required")
     if not config.train and not config.segmentation:
         problems.append("give at least one training manifest (train / segmentation)")
-    for name in ("steps", "batch_size", "accumulate", "ensemble_size", "crops", "draws",
-                 "val_every", "checkpoint_every", "log_every"):
-        if getattr(config, name) < 1:
-            problems.append(f"{name} must be at least 1")
-    if config.threads < 0:
-        problems.append("threads must be 0 (default) or more")
-    if config.size < 64 or config.size % 64:
-        problems.append(f"size must be a positive multiple of 64, got {config.size}")
-    if not 0 <= config.timestep < 1000:
-        problems.append("timestep must be in 0…999")
-    if config.lr <= 0 or config.warmup_steps < 0 or not 0 < config.warmup_start <= 1:
-        problems.append("lr must be > 0, warmup_steps ≥ 0, warmup_start in (0, 1]")
-    if config.cache_max_gb <= 0:
-        problems.append("cache_max_gb must be positive")
+    for name, (low, high) in BOUNDS.items():
+        value = getattr(config, name)
+        high = cpu_cores() if name == "threads" else high
+        if not _number(value) or not low <= value <= high or (name in OPEN_LOW and value == low):
+            problems.append(f"{name} must be in {'(' if name in OPEN_LOW else '['}{low}, {high}], "
+                            f"not {value!r}")
+    if config.size % 64:
+        problems.append(f"size must be a multiple of 64, not {config.size}")
+    if not DEVICE.fullmatch(config.device):
+        problems.append(f"device must be auto, cpu, mps, cuda or cuda:N, not {config.device!r}")
     if config.cache_dtype not in ("float16", "float32"):
         problems.append("cache_dtype must be float16 or float32")
     if config.feature_dtype not in ("auto", "float16", "float32"):
         problems.append("feature_dtype must be auto, float16 or float32")
+    if config.decoder_widths is not None and (wrong := widths_problem(config.decoder_widths)):
+        problems.append(f"decoder_widths: {wrong}")
     for name, allowed in (("guidance", GUIDANCE_STYLES), ("loss_weights", LOSS_TERMS)):
         table = getattr(config, name)
-        extra = sorted(set(table) - set(allowed))
+        extra = sorted(map(str, set(table) - set(allowed)))
         if extra:
             problems.append(f"{name} knows {', '.join(allowed)}, not {', '.join(extra)}")
-        if any(not isinstance(v, (int, float)) or v < 0 for v in table.values()):
-            problems.append(f"{name} values must be numbers ≥ 0")
-    if not any(v > 0 for v in config.guidance.values()):
-        problems.append("at least one guidance style needs a weight above 0")
-    for name in ("unknown_band", "segmentation_band"):
-        if not 0 <= getattr(config, name) < 0.5:
-            problems.append(f"{name} must be in [0, 0.5)")
+        elif not all(_number(v) and 0 <= v <= TABLE_MAX for v in table.values()):
+            problems.append(f"{name} values must be numbers in [0, {TABLE_MAX}]")
+        elif not any(v > 0 for v in table.values()):
+            what = "guidance style" if name == "guidance" else "loss term"
+            problems.append(f"at least one {what} needs a weight above 0 ({name})")
     if problems:
         raise InvalidInput("Invalid training configuration: " + "; ".join(problems) + ".")
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))

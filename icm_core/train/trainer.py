@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import resource
 import sys
 import time
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import evaluation, weights
-from ..api import IcmError, IcmWarning, InvalidInput, OutputError
+from ..api import IcmError, IcmWarning, InvalidInput, OutputError, write_failure
 from ..datasets import load_manifest
 from ..geometry import Letterbox
 from ..icm.checkpoint import decoder_state_dict, load_decoder_weights, read_checkpoint
@@ -32,13 +34,14 @@ from ..icm.fusion import reference_tokens
 from ..icm.model import CHECKPOINT_PREFIX, DecoderDims, IcmDecoder
 from . import losses
 from .cache import FeatureCache, content_key
-from .config import TrainConfig
+from .config import TrainConfig, check
 from .data import TrainingSet, View, foreground_background, make_view, unknown_band
 from .features import Backbone, flip_features, model_input, stack
 from .guidance import guidance_mask, pick_style
 
 STATE_FILE = "training-state.pt"
 LAST, BEST = "last.safetensors", "best.safetensors"
+START_FILES = ("config.json", "log.csv", "tensorboard")  # written as a run starts
 LOG_COLUMNS = ("step", "epoch", "lr", "loss", *losses.ALL_TERMS, "val_mse", "val_sad",
                "val_grad", "val_conn", "seconds", "features_computed")
 # settings that must not change when a run is resumed (the others may, e.g. steps, logging)
@@ -88,6 +91,10 @@ def check_output_folder(out: Path, resume: bool) -> None:
     has_state = (out / STATE_FILE).is_file()
     if resume and not has_state:
         raise InvalidInput(f"--resume: {out} holds no saved training state ({STATE_FILE}).")
+    linked = [name for name in (*START_FILES, STATE_FILE, LAST, BEST) if (out / name).is_symlink()]
+    if resume and linked:  # log.csv is appended to in place: a link would be written through
+        raise OutputError(f"--resume: {out / linked[0]} is a symbolic link; refusing to write "
+                          "through it. Replace it with the file itself.")
     if not resume and out.exists() and any(out.iterdir()):
         raise OutputError(f"The output folder {out} is not empty; use --resume to continue the "
                           "run saved there, or choose a new folder (results never overwrite).")
@@ -123,8 +130,13 @@ def save_weights(decoder: IcmDecoder, path: Path, metadata: dict) -> None:
     state = {CHECKPOINT_PREFIX + k: v.detach().cpu().contiguous()
              for k, v in decoder.state_dict().items()}
     temporary = path.with_name(path.name + ".partial")
-    save_file(state, str(temporary), metadata={k: str(v) for k, v in metadata.items()})
-    temporary.replace(path)
+    try:
+        save_file(state, str(temporary), metadata={k: str(v) for k, v in metadata.items()})
+        temporary.replace(path)
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
 
 
 def warmup(config: TrainConfig) -> Callable[[int], float]:
@@ -138,9 +150,10 @@ def warmup(config: TrainConfig) -> Callable[[int], float]:
 
 class Trainer:
     def __init__(self, config: TrainConfig, *, extractor=None):
+        # --- every check before anything is written ---
+        check(config)
         self.config = config
         self.out = Path(config.out).expanduser()
-        # --- every check before anything is written ---
         self.data = TrainingSet(config.train, config.segmentation,
                                 allow_outside=config.allow_outside_paths)
         self.val = None
@@ -212,8 +225,15 @@ class Trainer:
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_weights(self.decoder, self.out / LAST, {"step": self.step})
         temporary = self.out / (STATE_FILE + ".partial")
-        torch.save(state, temporary)
-        temporary.replace(self.out / STATE_FILE)
+        try:
+            torch.save(state, temporary)
+            temporary.replace(self.out / STATE_FILE)
+        except (OSError, RuntimeError) as error:  # torch's zip writer: "file write failed"
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            if isinstance(error, RuntimeError) and "write" not in str(error):
+                raise
+            raise write_failure(f"the run folder {self.out}", error) from None
 
     # --- samples ---------------------------------------------------------------------------
 
@@ -375,6 +395,36 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _run(self, on_step) -> Summary:
+        from safetensors import SafetensorError
+
+        created = not self.out.exists()
+        try:
+            try:
+                return self._train(on_step)
+            except (OSError, SafetensorError) as error:  # data read errors are ours already
+                raise write_failure(f"the run folder {self.out}", error) from None
+        except BaseException:
+            if not self.config.resume and not (self.out / STATE_FILE).exists():
+                self._remove_start(created)  # nothing to resume: leave the folder reusable
+            raise
+
+    def _remove_start(self, created: bool) -> None:
+        """Remove what a start wrote (the folder too if it made it and nothing else is there):
+        the start files, and last.safetensors of a first save whose state was not written."""
+        for name in (*START_FILES, LAST):
+            path = self.out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    path.unlink(missing_ok=True)
+        if created:
+            try:
+                self.out.rmdir()
+            except OSError:
+                pass  # not empty (best.safetensors) or never made
+
+    def _train(self, on_step) -> Summary:
         from tqdm import tqdm
 
         config = self.config

@@ -68,3 +68,27 @@ def test_weights_help_is_plain_text(capsys):
         cli.main(["weights", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "Exit status: 0 ready (status) or verified (verify); 1 not ready (status)" in text
+
+
+def test_a_nan_checkpoint_ends_in_one_line_and_writes_nothing(tmp_path, tiny_sd, monkeypatch,
+                                                              capsys):
+    import torch
+
+    from .tiny import tiny_decoder_state
+
+    state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+             for k, v in tiny_decoder_state().items()}
+    checkpoint = tmp_path / "nan.ckpt"
+    torch.save({"state_dict": state}, checkpoint)
+    image, mask = scene(96, 128)
+    monkeypatch.setenv("ICM_MATTING_SD", str(tiny_sd))
+    out = tmp_path / "out"
+    code = cli.main(["matte", "--engine", "icm", "--engine-option", f"checkpoint={checkpoint}",
+                     "--engine-option", f"size={TINY_SIZE}",
+                     "--engine-option", f"decoder_widths={json.dumps(TINY_WIDTHS)}",
+                     "--reference", str(_write(tmp_path / "reference.png", image)),
+                     "--mask", str(_write(tmp_path / "mask.png", mask)),
+                     "--out", str(out), str(_write(tmp_path / "target.png", image))])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "icm-matting:" in line]
+    assert code == 2 and len(lines) == 1 and "NaN or infinite values" in lines[0], lines
+    assert not out.exists()

@@ -264,3 +264,24 @@ def test_hints_pin_the_alpha_and_reuse_the_targets_features(engine, monkeypatch)
     assert passes == []  # a correction reran only the decoder and the refinement
     with pytest.raises(InvalidInput, match="both keep and remove"):
         engine.matte(target, reference, hints=Hints(keep, keep))
+
+
+def test_a_non_finite_alpha_is_an_error_not_a_transparent_matte(engine, monkeypatch):
+    """Finite weights can still overflow (float16): the decoder's NaN must not be written as 0."""
+    from icm_core.api import Hints, IcmError
+
+    image, mask = scene(128, 128)
+    reference = engine.encode_reference(image, mask)
+    decode = engine.decoder.forward
+
+    def overflowing(*args):
+        out = decode(*args)
+        out.alpha = out.alpha * float("nan")
+        return out
+
+    monkeypatch.setattr(engine.decoder, "forward", overflowing)
+    keep = np.zeros((128, 128), np.float32)
+    keep[60:70, 60:70] = 1
+    for hints in (None, Hints(keep=keep)):  # a graph cut would turn NaN into a plausible alpha
+        with pytest.raises(IcmError, match="NaN or infinite alpha .* dtype=float32"):
+            engine.matte(image, reference, hints=hints)

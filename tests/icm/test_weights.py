@@ -263,3 +263,16 @@ def test_single_file_sources_are_checked_from_their_headers(tmp_path):
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"not a zip")
     assert "not a readable checkpoint" in weights.check_sd(broken)[0]
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(tmp_path, tiny_sd, poison):
+    """Such a checkpoint used to load and give an all-zero alpha with exit status 0."""
+    state = tiny_decoder_state()
+    key = CHECKPOINT_PREFIX + "detail_decoder.matting_head.matting_convs.3.bias"
+    state[key] = torch.full_like(state[key], poison)
+    path = tmp_path / "poisoned.ckpt"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(WeightsCorrupt, match="NaN or infinite values: "
+                       "detail_decoder.matting_head.matting_convs.3.bias"):
+        _engine(path, tiny_sd)

@@ -200,7 +200,7 @@ def test_command_reports_bad_settings(tmp_path, capsys):
     assert main(["train", "--config", str(settings)]) == 2
     assert "Unknown training setting(s): learning_rate" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "o"), "--train", "m.json", "--steps", "0"]) == 2
-    assert "steps must be at least 1" in capsys.readouterr().err
+    assert "steps must be in [1, 100000000], not 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

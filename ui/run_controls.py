@@ -108,7 +108,7 @@ class RunControls(QtWidgets.QWidget):
         self.engine_combo.currentIndexChanged.connect(lambda *_: self._engine_changed())
         self.weights_button.clicked.connect(lambda *_: self.open_weights_setup())
         self.out_dir_button.clicked.connect(lambda *_: self.choose_out_dir())
-        self.output_combo.currentIndexChanged.connect(lambda *_: self._output_changed())
+        self.output_combo.currentIndexChanged.connect(lambda *_: self._output_chosen())
         self.open_folder_button.clicked.connect(lambda *_: self.open_written_folder())
         self.run_button.clicked.connect(lambda *_: self.run_requested.emit())
         self.cancel_button.clicked.connect(lambda *_: self.cancel_requested.emit())
@@ -141,8 +141,8 @@ class RunControls(QtWidgets.QWidget):
         s.setValue("engine", self.engine_combo.currentData())
         s.setValue("device", self.device_combo.currentData())
         s.setValue("quality", self.quality_combo.currentData())
-        if self.output_combo.currentData():
-            s.setValue("output", self.output_combo.currentData())
+        if self._saved_output:
+            s.setValue("output", self._saved_output)
         s.setValue("cutouts", self.cutout_check.isChecked())
         if getattr(self.host, "out_dir", None):
             s.setValue("out_dir", str(self.host.out_dir))
@@ -218,8 +218,9 @@ class RunControls(QtWidgets.QWidget):
 
     # -- output ------------------------------------------------------------------------------------
     def refresh_outputs(self) -> None:
-        """Offer the host's output modes, keeping the chosen (or saved) one."""
-        wanted = self.output_combo.currentData() or self._saved_output
+        """Offer the host's output modes, keeping the chosen (or saved) one: a mode the host
+        cannot offer for now (Krita without a window) comes back once it can."""
+        wanted = self._saved_output or self.output_combo.currentData()
         self.output_combo.blockSignals(True)
         self.output_combo.clear()
         for mode in self.host.output_modes():
@@ -233,6 +234,10 @@ class RunControls(QtWidgets.QWidget):
 
     def wants_cutouts(self) -> bool:
         return self.cutout_check.isChecked() and self.output_mode() in ("files", "layer")
+
+    def _output_chosen(self) -> None:
+        self._saved_output = self.output_mode()
+        self._output_changed()
 
     def _output_changed(self) -> None:
         self.cutout_check.setEnabled(self.output_mode() in ("files", "layer"))

@@ -16,7 +16,7 @@ import sys
 from krita import DockWidget, DockWidgetFactory, Extension, Krita
 
 from icm_core import manifest
-from ui.qt import QSettings, QTimer, QtWidgets
+from ui.qt import QEvent, QSettings, QTimer, QtWidgets
 
 from .loader import DOCKER_ID, dock_right, instructions
 
@@ -32,6 +32,19 @@ def register() -> None:
     app = Krita.instance()
     app.addExtension(MattingExtension(app))
     app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, dock_right(), MattingDocker))
+    QtWidgets.QApplication.instance().aboutToQuit.connect(quitting)
+
+
+def quitting() -> None:
+    """Krita is quitting: its main windows, with our dockers, are already destroyed, but the
+    panels' worker threads still run; a QThread destroyed while running aborts Krita (exit
+    status 134).  Workers waiting for a Krita call give up, then every thread is joined."""
+    from ui.worker import stop_all_runners
+
+    from .host import GuiThread
+
+    GuiThread.quitting.set()
+    stop_all_runners()
 
 
 def panel_settings() -> QSettings:
@@ -101,11 +114,10 @@ class MattingDocker(DockWidget):
         self._signature = None
         self._pending_document = None
         self.panel.run_finished.connect(lambda *_: self._apply_pending())
-        # The worker thread must stop before Qt destroys the window with this docker in it.
-        notifier = Krita.instance().notifier()
-        notifier.setActive(True)
-        notifier.applicationClosing.connect(self.shutdown)
-        QtWidgets.QApplication.instance().aboutToQuit.connect(self.shutdown)
+        # Settings are saved as they change; once more when the window closes (the panel is
+        # destroyed with it, before Krita's quit signals).  The worker is joined by quitting().
+        if self.parentWidget() is not None:
+            self.parentWidget().installEventFilter(self)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.poll_layers)
         self.timer.start(POLL_MS)
@@ -115,11 +127,10 @@ class MattingDocker(DockWidget):
         self.panel.runner.signals.warmed.connect(self._check_imports)
         self.poll_layers()
 
-    def shutdown(self) -> None:
-        if self._panel is None:
-            return
-        self.panel.host.stop()  # a worker waiting for a Krita call gives up
-        self.panel.shutdown()
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Close and self._panel is not None:
+            self.panel.save_settings()
+        return False
 
     def canvasChanged(self, canvas) -> None:
         view = canvas.view() if canvas is not None else None

@@ -40,10 +40,6 @@ class KritaHost:
         self.document = document
         self.gui = GuiThread()
 
-    def stop(self) -> None:
-        """Krita is closing: a worker waiting for the GUI thread gives up (``Cancelled``)."""
-        self.gui.closing.set()
-
     # -- layers ---------------------------------------------------------------------------------
     def layers(self) -> list[HostLayer]:
         if self.document is None:
@@ -278,8 +274,10 @@ class KritaHost:
 
 class GuiThread:
     """Runs calls on the thread that created it (Krita's GUI thread) for any other thread,
-    which waits.  The request travels as a queued Qt signal; the wait polls ``closing`` so a
+    which waits.  The request travels as a queued Qt signal; the wait polls ``quitting`` so a
     worker never blocks a GUI thread that is itself waiting for the worker to stop."""
+
+    quitting = threading.Event()  # Krita is quitting: every waiting worker gives up
 
     def __init__(self):
         from ui.qt import QObject, Signal
@@ -295,7 +293,6 @@ class GuiThread:
                 GuiThread._run(request)
 
         self.owner = threading.get_ident()
-        self.closing = threading.Event()
         self.relay = Relay()
 
     def call(self, function: Callable, *args):
@@ -304,7 +301,7 @@ class GuiThread:
         done, box = threading.Event(), {}
         self.relay.request.emit((function, args, box, done))
         while not done.wait(0.05):
-            if self.closing.is_set():
+            if GuiThread.quitting.is_set():
                 raise Cancelled("Krita is closing; the run was stopped.")
         if "error" in box:
             raise box["error"]

@@ -481,12 +481,18 @@ def open_window():
 
 
 def close_application():
-    """Krita quitting: ``Notifier.applicationClosing``, then the windows go.  Test control."""
-    if _APP.notifier is not None:
-        _APP.notifier.applicationClosing.emit()
+    """Krita quitting, in the order seen in Krita 5.1.5: the main windows close and are deleted
+    with their dockers, then ``aboutToQuit`` (and ``Notifier.applicationClosing``, which
+    Krita connects to it).  Test control."""
     for window in _APP.windows:
         window._qwindow.close()
+        window._qwindow.deleteLater()
+        window._dockers.clear()
     _APP.windows.clear()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    QtWidgets.QApplication.instance().aboutToQuit.emit()
+    if _APP.notifier is not None:
+        _APP.notifier.applicationClosing.emit()
 
 
 class Window:

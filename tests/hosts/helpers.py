@@ -14,3 +14,13 @@ def report(run) -> dict:
     lines = [line for line in run.stdout.splitlines() if line.startswith("ICM_REPORT ")]
     assert lines, f"the script printed no report (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return json.loads(lines[-1][len("ICM_REPORT "):])
+
+
+# What our code (or Qt about our code) may print in Krita's log; Krita's own noise is not ours.
+WARNING_SIGNS = ("QThread: Destroyed", "Ambiguous shortcut", "Traceback (most recent call last)",
+                 "krita.scripting", "icm_", "icm-matting", "ICM Matting", "QBasicTimer", "QPainter::")
+
+
+def our_warnings(log: str) -> list[str]:
+    """Lines of a Krita log that point at our plugin."""
+    return [line for line in log.splitlines() if any(sign in line for sign in WARNING_SIGNS)]

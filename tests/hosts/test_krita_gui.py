@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT
+from tests.hosts.helpers import HERE, ROOT, our_warnings
 
 pytestmark = pytest.mark.krita
 PROBE = "icm_matting_probe"
@@ -51,6 +51,8 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     assert not result["failures"], "\n".join(result["failures"]) + "\n" + run.stderr[-3000:]
     assert result.get("finished"), f"Krita ended early (rc {run.returncode}) after {result['checks']}:\n{run.stderr[-3000:]}"
     assert len(result["checks"]) >= 30
+    assert run.returncode == 0, f"Krita exited with status {run.returncode}:\n{run.stderr[-3000:]}"
+    assert not our_warnings(run.stderr), "\n".join(our_warnings(run.stderr))
     assert (screenshots / "krita-docker.png").stat().st_size > 10_000
     assert not (resources / "pykrita" / "icm_matting").exists(), lines
     assert "enable_icm_matting=" not in kritarc.read_text()

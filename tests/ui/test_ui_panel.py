@@ -539,3 +539,19 @@ def test_brushed_masks_survive_switching_reference_and_closing_the_panel(
     qtbot.waitUntil(lambda: not any(again.reference.memory.folder.glob("*.png")), timeout=5000)
     again.close()
     assert make_panel(host).canvas.mask().max() == 0.0
+
+
+def test_saved_output_comes_back_when_the_host_can_offer_it_again(qtbot, make_panel, host, settings):
+    """Krita offers transparency masks only with a window: a panel built without one must not
+    forget (nor overwrite) the artist's saved "mask" choice (issue 22 point 1)."""
+    panel = make_panel(host)
+    panel.output_combo.setCurrentIndex(panel.output_combo.findData("mask"))
+    panel.shutdown()
+    modes = host.output_modes()
+    host.output_modes = lambda: [m for m in modes if m != "mask"]
+    again = make_panel(host)
+    assert again.output_combo.currentData() != "mask"
+    again.save_settings()
+    host.output_modes = lambda: modes
+    again.refresh_layers()
+    assert again.output_combo.currentData() == "mask"

@@ -47,6 +47,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for action in (
             self.panel.run_action,
             self.panel.cancel_action,
+            self.panel.correct_action,
             self.panel.undo_action,
             self.panel.redo_action,
         ):

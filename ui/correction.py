@@ -26,6 +26,8 @@ STROKE_OPACITY, DROPPED_SHADE = 0.6, 0.6
 class HintCanvas(MaskCanvas):
     """``erase_mode`` is remove mode; the right button paints the other kind."""
 
+    KEYS = MaskCanvas.KEYS + (Qt.Key.Key_K, Qt.Key.Key_R)
+
     def __init__(self, parent=None, proxy_max_side: int = 2048):
         super().__init__(parent, proxy_max_side)
         self.remove_document: MaskDocument | None = None

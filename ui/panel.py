@@ -146,7 +146,9 @@ class Panel(QtWidgets.QWidget):
         layout.addWidget(self.controls)  # Run stays in view however short a docker is
         layout.addWidget(splitter, 1)
 
-        # Shortcuts live on the panel (not the window) so they never steal a host's Ctrl+Z.
+        # Actions for a window's menus (the standalone app's Matte menu).  The panel does not
+        # add them to itself: inside a host their keys would collide with the host's own
+        # (Krita: Ctrl+Z, E, Esc); there the canvases take their keys only while focused.
         self.undo_action = self._action(
             "Undo stroke", [QKeySequence.StandardKey.Undo], lambda: self._active_canvas().undo()
         )
@@ -164,9 +166,7 @@ class Panel(QtWidgets.QWidget):
     def _action(self, text, shortcuts, slot) -> QAction:
         action = QAction(text, self)
         action.setShortcuts(shortcuts)
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         action.triggered.connect(lambda *_: slot())
-        self.addAction(action)
         return action
 
     def _connect(self) -> None:

@@ -555,3 +555,36 @@ def test_saved_output_comes_back_when_the_host_can_offer_it_again(qtbot, make_pa
     host.output_modes = lambda: modes
     again.refresh_layers()
     assert again.output_combo.currentData() == "mask"
+
+
+def test_canvas_keys_only_while_it_has_focus_and_never_beside_a_hosts_shortcut(qtbot, make_panel, host):
+    """In a host window with its own Ctrl+Z and X (as Krita's), Ctrl+Z on our focused canvas
+    undoes our stroke and only ours; with the focus elsewhere in the panel, the host's Ctrl+Z
+    runs (issue 22 point 2: Krita logged an ambiguous overload and ran neither)."""
+    from ui.qt import QAction, QKeySequence
+
+    window = QtWidgets.QMainWindow()
+    qtbot.addWidget(window)
+    panel = make_panel(host)
+    window.setCentralWidget(panel)
+    fired = []
+    for keys in ("Ctrl+Z", "X"):
+        action = QAction(keys, window)
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(lambda *_, keys=keys: fired.append(keys))
+        window.addAction(action)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window)
+    brush_subject(panel)
+    panel.canvas.setFocus()
+    qtbot.waitUntil(panel.canvas.hasFocus)
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.canvas.mask().max() == 0 and fired == []
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_X)
+    assert panel.canvas.erase_mode and fired == []
+    panel.run_button.setFocus()
+    qtbot.waitUntil(panel.run_button.hasFocus)
+    qtbot.keyClick(panel.run_button, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert fired == ["Ctrl+Z"] and panel.redo_button.isEnabled()
+    window.takeCentralWidget()  # the fixture shuts the panel down after the window is gone

@@ -38,6 +38,8 @@ class Layer:
     name: str
     size: tuple[int, int]  # (height, width)
     visible: bool = True
+    #: made by this tool (a result): never a default target or reference, only when picked
+    result: bool = False
 
 
 @dataclass(frozen=True)

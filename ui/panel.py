@@ -64,7 +64,9 @@ class Panel(QtWidgets.QWidget):
         self.results: dict[str, TargetDone] = {}
         #: corrected targets the next runs learn from: (image, alpha > 0.5 as mask)
         self.learned: list[tuple] = []
-        self._written: dict[str, tuple] = {}  # layer id → (Written, output mode) of its result
+        #: layer id → every result written for it, oldest first: (TargetDone, Written, mode).
+        #: In an editor the latest whose nodes still exist is the result (undo removes nodes).
+        self._history: dict[str, list[tuple]] = {}
         self._correcting: tuple | None = None  # (TargetDone, target pixels) under correction
         self._corrected: Corrected | None = None  # the final answer to the latest strokes
         self._correction_serial = 0
@@ -211,6 +213,7 @@ class Panel(QtWidgets.QWidget):
     def refresh_layers(self) -> None:
         """Re-read the host's layers (after files were added, or the document changed)."""
         layers = self.host.layers()
+        self._follow_host_history()
         thumbnail = getattr(self.host, "thumbnail", None)
         self.targets.refresh(layers, self.host.selected_layer_ids(), self.results, thumbnail)
         self.controls.refresh_outputs()
@@ -348,8 +351,7 @@ class Panel(QtWidgets.QWidget):
                     TargetFailed(done.index, done.layer_id, done.name, str(error))
                 )
                 return
-        self.results[done.layer_id] = done
-        self._written[done.layer_id] = (written, self._run_mode)
+        self._record(done, written, self._run_mode)
         self._run_folders.extend(path.parent for path in written.paths)
         self.targets.mark_done(done, f"{written.description} ({done.seconds:.1f} s)")
         self.show_preview()
@@ -362,10 +364,29 @@ class Panel(QtWidgets.QWidget):
 
     def _on_finished(self, finished: Finished) -> None:
         self._set_running(False)
-        self.targets.mark_finished(completed=finished.status == "done")
+        self.targets.mark_finished(finished.status == "done", self.results)
         self.controls.show_finished(finished, self._run_folders)
         self.show_preview()
         self.run_finished.emit(finished)
+
+    def _record(self, done: TargetDone, written, mode: str) -> None:
+        self.results[done.layer_id] = done
+        self._history.setdefault(done.layer_id, []).append((done, written, mode))
+
+    def _follow_host_history(self) -> None:
+        """An editor's undo / redo removes and restores our nodes: each target's result is the
+        latest one whose nodes exist; a target with none has no result (the files host keeps
+        no such history: its results stay)."""
+        present = getattr(self.host, "node_ids", None)
+        if present is None:
+            return
+        ids = present()
+        for layer_id, entries in self._history.items():
+            alive = [entry for entry in entries if set(entry[1].nodes) & ids]
+            if alive:
+                self.results[layer_id] = alive[-1][0]
+            else:
+                self.results.pop(layer_id, None)
 
     # == correcting one target =====================================================================
     def start_correction(self) -> bool:
@@ -427,7 +448,7 @@ class Panel(QtWidgets.QWidget):
             self.close_correction()
             return True
         foreground = corrected.foreground
-        written, mode = self._written.get(done.layer_id, (None, self.controls.output_mode()))
+        _, written, mode = self._history.get(done.layer_id, [(None, None, self.controls.output_mode())])[-1]
         try:
             if written is not None and hasattr(self.host, "replace_result"):
                 written = self.host.replace_result(
@@ -449,8 +470,7 @@ class Panel(QtWidgets.QWidget):
             written,
             corrected.seconds,
         )
-        self.results[done.layer_id] = fixed
-        self._written[done.layer_id] = (written, mode)
+        self._record(fixed, written, mode)
         self.targets.mark_done(fixed, f"Corrected. {written.description}")
         self.close_correction()
         self._set_status(f"{done.name} corrected. {written.description}")

@@ -164,8 +164,9 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.combo.clear()
         for layer in layers:
             self.combo.addItem(layer.name, layer.id)
-        if current is not None:
-            select(self.combo, current)
+        if current not in [layer.id for layer in layers]:  # a picture of the artist's, not a result
+            current = next((layer.id for layer in layers if not layer.result), None)
+        select(self.combo, current)
         if layers and self.layer_id != self.combo.currentData():
             self.reference_chosen()
 

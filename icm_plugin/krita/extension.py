@@ -2,7 +2,7 @@
 
 The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
 scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
-and idle (cheap: names and ids only).  The panel runs the engine in its worker thread; every
+and idle (cheap: names and ids only); a result undone in Krita is then no longer listed.  The panel runs the engine in its worker thread; every
 Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
 panel (numpy, OpenCV, the panel's widgets) is built only when the docker is first shown or
 asked for: the plugin adds almost nothing to Krita's start.  The engine's packages load in the
@@ -158,7 +158,9 @@ class MattingDocker(DockWidget):
     def poll_layers(self) -> None:
         if self._panel is None or self.panel.runner.busy or not self.isVisible():
             return
-        signature = [(layer.id, layer.name, layer.visible) for layer in self.panel.host.layers()]
+        host = self.panel.host
+        # masks count too: undoing a result mask in Krita must show in the list
+        signature = ([(layer.id, layer.name, layer.visible) for layer in host.layers()], host.node_ids())
         if signature != self._signature:
             self._signature = signature
             self.panel.refresh_layers()

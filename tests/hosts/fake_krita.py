@@ -164,6 +164,7 @@ class _ImageState:
         self.root = _NodeState(self, "root", "grouplayer", self.space)
         self.selection: _Device | None = None
         self.active = None
+        self.annotations: dict[str, tuple[str, bytes]] = {}
 
 
 def _wrap(state):
@@ -335,6 +336,16 @@ class Document:
 
     def rootNode(self):
         return _wrap(self._state.root)
+
+    def annotation(self, kind):
+        """Krita 5.1: a QByteArray, empty for an unknown type."""
+        return QtCore.QByteArray(self._state.annotations.get(kind, ("", b""))[1])
+
+    def setAnnotation(self, kind, description, data):
+        self._state.annotations[kind] = (description, bytes(data))
+
+    def annotationTypes(self):
+        return list(self._state.annotations)
 
     def createNode(self, name, kind):
         if kind not in ("paintlayer", "grouplayer"):

@@ -380,7 +380,8 @@ def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
 
 def correct(qtbot, panel, layer_id):
     """Open the correction view on ``layer_id``'s result, as the artist does."""
-    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(4)]
+    count = panel.layer_list.count()
+    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(count)]
     panel.layer_list.setCurrentRow(row.index(layer_id))
     assert panel.review.correct_button.isEnabled()
     panel.review.correct_button.click()
@@ -588,3 +589,73 @@ def test_canvas_keys_only_while_it_has_focus_and_never_beside_a_hosts_shortcut(q
     qtbot.keyClick(panel.run_button, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert fired == ["Ctrl+Z"] and panel.redo_button.isEnabled()
     window.takeCentralWidget()  # the fixture shuts the panel down after the window is gone
+
+
+class NodeHost(MemoryHost):
+    """An editor whose results are nodes that its own undo can take away (as Krita's)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nodes: set[str] = set()
+
+    def write_result(self, layer_id, alpha, foreground, mode, overwrite=False):
+        from ui.hostapi import Layer, Written
+
+        super().write_result(layer_id, alpha, foreground, mode, overwrite)
+        node = f"{layer_id} matte {len(self.written)}"
+        self.nodes.add(node)
+        self.layers_.insert(0, Layer(node, node, alpha.shape, result=True))
+        self.images[node] = self.images[layer_id]
+        return Written(f"new {mode} for {layer_id}", nodes=(node,))
+
+    def node_ids(self):
+        return set(self.nodes)
+
+
+def test_results_are_never_default_targets_nor_the_reference(qtbot, make_panel, host):
+    """Issue 22 points 6 and 8: a second run with Targets: All does not matte the first run's
+    result layers, and a panel opening on a document with results at the top picks one of the
+    artist's pictures as the reference."""
+    images = {name: scene(H, W, seed)[0] for seed, name in enumerate(["ref", "a"])}
+    nodes = NodeHost(images)
+    panel = make_panel(nodes)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    assert [layer.result for layer in nodes.layers()] == [True, False, False]
+    panel.refresh_layers()  # as the Krita docker does when the document's layers change
+    assert panel.target_ids() == ["a"]
+    assert panel.layer_list.item(0).font().italic()
+    panel.shutdown()
+    again = make_panel(nodes)
+    assert again.reference_combo.currentData() == "ref"
+    again.selected_radio.setChecked(True)  # picked explicitly, a result is a target
+    again.layer_list.item(0).setSelected(True)
+    assert again.target_ids() == ["a matte 1"]
+
+
+def test_the_list_follows_the_editors_undo_of_results_and_accepts(qtbot, make_panel, fake_engine):
+    """Issue 22 point 7: a result undone in the editor is no longer listed as done (nor offered
+    for correction); undoing an Accept shows the result before it again once it is back."""
+    images = {name: scene(H, W, seed)[0] for seed, name in enumerate(["ref", "a"])}
+    nodes = NodeHost(images)
+    panel = make_panel(nodes)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    first = panel.results["a"]
+    view = correct(qtbot, panel, "a")
+    inside = tuple(int(v) for v in np.argwhere(first.alpha > 0.5).mean(axis=0))
+    stroke(view, [(inside[1] - 3, inside[0]), (inside[1] + 3, inside[0])], Qt.Key.Key_R)
+    wait_final(qtbot, view)
+    assert panel.accept_correction()
+    row = next(i for i in range(panel.layer_list.count()) if panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) == "a")
+    nodes.nodes.discard("a matte 2")  # the editor's first undo: the corrected node goes
+    nodes.nodes.discard("a matte 1")  # (ours was removed before it went in)
+    panel.refresh_layers()
+    assert "a" not in panel.results and not panel.layer_list.item(row).text().endswith("done")
+    nodes.nodes.add("a matte 1")  # the second undo: the uncorrected one is back
+    panel.refresh_layers()
+    assert panel.results["a"] is first
+    nodes.nodes.discard("a matte 1")
+    nodes.nodes.add("a matte 2")  # redo, redo
+    panel.refresh_layers()
+    assert panel.results["a"].alpha[inside] == 0.0

@@ -89,7 +89,11 @@ class MaskCanvas(QtWidgets.QWidget):
         """Show ``image`` (float32 H×W×3) with an empty mask, or ``mask`` (not undoable)."""
         if self.document is not None:
             self.document.close()
-        self.document = MaskDocument(image.shape[:2], self.proxy_max_side, mask)
+        self._show(image, MaskDocument(image.shape[:2], self.proxy_max_side, mask))
+
+    def _show(self, image: np.ndarray, document: MaskDocument) -> None:
+        """Show ``image`` with ``document`` as the mask painted over it."""
+        self.document = document
         proxy = resize(image, self.document.proxy_size)
         self._reference_image = _qimage_rgb(proxy)
         # Zoomed in past the proxy, the artist sees the real pixels (the overlay stays a proxy).

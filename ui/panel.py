@@ -10,8 +10,9 @@ reference and its mask, kept on disk so closing or a crash never loses brushwork
 strokes on one target, shown in place of the reference editor while correcting) and
 :class:`RunControls` (engine, output, Run, progress, messages).
 
-Corrections: each stroke asks the worker for the target's alpha with the strokes as hints, a
-quick preview and then the final one.  Accept replaces that target's result (a files host
+Corrections (a :class:`CorrectionSession` per visit; the strokes stay with their target):
+each stroke asks the worker for the target's alpha with all its strokes as hints, a quick
+preview and then the final one.  Accept replaces that target's result (a files host
 rewrites our result files; an editor that can replaces the node we created); "Learn from
 this" also adds the target with its corrected matte to the reference for the next runs.
 """
@@ -25,6 +26,7 @@ import numpy as np
 from icm_core.api import IcmError
 
 from .correction import CorrectionView
+from .correction_session import Answer, CorrectionSession, Strokes
 from .hostapi import Host
 from .mask_memory import MaskMemory
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
@@ -67,9 +69,8 @@ class Panel(QtWidgets.QWidget):
         #: layer id → every result written for it, oldest first: (TargetDone, Written, mode).
         #: In an editor the latest whose nodes still exist is the result (undo removes nodes).
         self._history: dict[str, list[tuple]] = {}
-        self._correcting: tuple | None = None  # (TargetDone, target pixels) under correction
-        self._corrected: Corrected | None = None  # the final answer to the latest strokes
-        self._correction_serial = 0
+        self.session: CorrectionSession | None = None  # the target under correction
+        self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
         self.runner = MatteRunner(self)
         self._run_mode = "files"
         self._run_overwrite = False
@@ -390,9 +391,10 @@ class Panel(QtWidgets.QWidget):
 
     # == correcting one target =====================================================================
     def start_correction(self) -> bool:
-        """Show the current target's result for keep / remove strokes in place of the reference."""
+        """Show the current target's result for keep / remove strokes in place of the
+        reference; strokes painted on an earlier visit are shown and built on."""
         done = self.results.get(self.targets.current_id())
-        if done is None or self._correcting is not None:
+        if done is None or self.session is not None:
             return False
         if self.runner.busy:
             return self._refuse("Wait for the run to finish (or cancel it), then correct.")
@@ -402,51 +404,50 @@ class Panel(QtWidgets.QWidget):
             return self._refuse(str(error))
         if pixels.shape[:2] != done.alpha.shape:
             return self._refuse(f"{done.name} changed size since its run: run it again first.")
-        self._correcting, self._corrected = (done, pixels), None
-        self.correction.set_target(done.layer_id, done.name, pixels, done.alpha)
+        strokes = self._strokes.get(done.layer_id)
+        if strokes is None or strokes.keep.size != pixels.shape[:2]:
+            strokes = self._strokes[done.layer_id] = Strokes(pixels.shape[:2], self.canvas.proxy_max_side)
+        self.session = CorrectionSession(done, pixels, strokes)
+        self.correction.set_target(done.layer_id, done.name, pixels, done.alpha, strokes)
+        self.correction.show_session(self.session)
         self.left.setCurrentWidget(self.correction)
         self.controls.run_button.setEnabled(False)
         self.show_preview()
         self.clear_error()
         self._set_status(
             "Accept replaces the result with the corrected one; Learn from this also matches "
-            "the next runs on it."
+            "the next runs on it; Back keeps the strokes for next time."
         )
         self.correction.canvas.setFocus()
         return True
 
     def _request_correction(self) -> None:
-        done, pixels = self._correcting
-        self._correction_serial += 1
-        self._corrected = None
-        hints = self.correction.canvas.hints()
-        if hints is None:  # every stroke undone: the run's own result
-            self.correction.show_alpha(done.alpha, final=True)
-            self._corrected = Corrected(done.layer_id, self._correction_serial, done.alpha, None)
-            return
-        job = self._job(foreground=done.foreground is not None)  # as the result it replaces
-        self.runner.correct(Correction(job, done.layer_id, pixels, hints, self._correction_serial))
+        session = self.session
+        hints = session.request()
+        if hints is not None:
+            done = session.done
+            job = self._job(foreground=done.foreground is not None)  # as the result it replaces
+            self.runner.correct(Correction(job, done.layer_id, session.pixels, hints, session.serial))
+        self.correction.show_session(session)
 
     def _on_corrected(self, corrected: Corrected) -> None:
-        if self._correcting is None or corrected.serial != self._correction_serial:
-            return  # an answer to strokes since changed, or to a closed correction
-        if corrected.error:
-            self.show_error(corrected.error)
-            self.correction.set_state("The engine could not use these strokes.", final=False)
-            return
-        self.correction.show_alpha(corrected.alpha, corrected.final)
-        if corrected.final:
-            self._corrected = corrected
+        session = self.session
+        if session is None or session.done.layer_id != corrected.layer_id:
+            return  # an answer for a closed correction
+        answer = None if corrected.error else Answer(
+            corrected.alpha, corrected.foreground, corrected.final, corrected.seconds
+        )
+        if session.answer(corrected.serial, answer, corrected.error):
+            if corrected.error:
+                self.show_error(corrected.error)
+            self.correction.show_session(session)
 
     def accept_correction(self) -> bool:
         """Replace the target's result with the corrected one; False if there is none yet."""
-        if self._correcting is None or self._corrected is None:
+        session = self.session
+        if session is None or not session.can_accept:
             return False
-        done, pixels = self._correcting
-        corrected = self._corrected
-        if corrected.alpha is done.alpha:  # nothing painted: nothing to write
-            self.close_correction()
-            return True
+        done, pixels, corrected = session.done, session.pixels, session.corrected
         foreground = corrected.foreground
         _, written, mode = self._history.get(done.layer_id, [(None, None, self.controls.output_mode())])[-1]
         try:
@@ -478,11 +479,10 @@ class Panel(QtWidgets.QWidget):
 
     def learn_from_correction(self) -> bool:
         """Accept, and let the next runs learn from the corrected target."""
-        if self._correcting is None or self._corrected is None:
+        session = self.session
+        if session is None or not session.can_accept:
             return False
-        _, pixels = self._correcting
-        alpha = self._corrected.alpha
-        name = self._correcting[0].name
+        pixels, alpha, name = session.pixels, session.corrected.alpha, session.done.name
         if not self.accept_correction():
             return False
         self.learned.append((pixels, (alpha > 0.5).astype(np.float32)))
@@ -494,11 +494,11 @@ class Panel(QtWidgets.QWidget):
         return True
 
     def may_close(self) -> bool:
-        """Before the window closes: strokes on a target not accepted yet are accepted or
-        discarded as the artist says; False when the artist chose to stay."""
-        if self._correcting is None or self.correction.canvas.hints() is None:
+        """Before the window closes: a correction not accepted yet is accepted or dropped as
+        the artist says; False when the artist chose to stay."""
+        if self.session is None or not self.session.unaccepted:
             return True
-        choice = self.ask_about_strokes(self._correcting[0].name, self._corrected is not None)
+        choice = self.ask_about_strokes(self.session.done.name, self.session.can_accept)
         if choice == "accept":
             return self.accept_correction()
         return choice == "discard"
@@ -522,20 +522,21 @@ class Panel(QtWidgets.QWidget):
         return "discard" if clicked is box.button(buttons.Discard) else "stay"
 
     def close_correction(self) -> None:
-        self._correcting, self._corrected = None, None
-        self._correction_serial += 1  # answers still on their way are dropped
+        """Back to the reference; the target's strokes stay with it (answers on their way are
+        dropped)."""
+        self.session = None
         self.left.setCurrentWidget(self.reference)
         self.controls.run_button.setEnabled(not self.runner.busy)
         self.show_preview()
 
     def _active_canvas(self):
-        return self.correction.canvas if self._correcting is not None else self.canvas
+        return self.correction.canvas if self.session is not None else self.canvas
 
     # == preview ===================================================================================
     def show_preview(self) -> None:
         self.review.setVisible(bool(self.results))
         self.review.show_result(self.results.get(self.targets.current_id()))
-        if self.runner.busy or self._correcting is not None:
+        if self.runner.busy or self.session is not None:
             self.review.correct_button.setEnabled(False)
 
     # == messages ==================================================================================
@@ -559,6 +560,8 @@ class Panel(QtWidgets.QWidget):
         self.runner.shutdown()
         if self.canvas.document is not None:
             self.canvas.document.close()
+        for strokes in self._strokes.values():
+            strokes.close()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -206,7 +206,7 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
 
     drag(canvas, [canvas.to_widget(cx - 5, cy), canvas.to_widget(cx + 5, cy)])
     qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
     assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final
     hints = calls[-1][1]

@@ -428,22 +428,24 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     assert preview and not fake_engine.hinted[-1][1]  # a preview first, then the final
     assert hints.keep.max() == 0 and hints.remove[inside] == 1.0
     assert hints.remove.shape == before.shape and hints.remove.dtype == np.float32
-    assert panel._corrected.alpha[inside] == 0.0
+    assert panel.session.corrected.alpha[inside] == 0.0
     screenshot(panel, "panel-correction-remove")
 
     panel.activateWindow()
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
     view.canvas.setFocus()
     qtbot.keyClick(view.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo
-    assert view.canvas.hints() is None and view.accept_button.isEnabled()
-    np.testing.assert_array_equal(panel._corrected.alpha, before)  # the run's own result
+    # every stroke undone: the run's own result, nothing to accept (issue 22 point 10)
+    assert view.canvas.hints() is None and not view.accept_button.isEnabled()
+    np.testing.assert_array_equal(panel.session.alpha, before)
+    assert "Paint a stroke" in view.state_label.text()
     qtbot.keyClick(
         view.canvas,
         Qt.Key.Key_Z,
         Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
     )  # redo
     wait_final(qtbot, view)
-    assert panel._corrected.alpha[inside] == 0.0
+    assert panel.session.corrected.alpha[inside] == 0.0
 
     # keep over part of the removed stroke: the two never overlap, keep wins where painted last
     right = (inside[0], W - 5)
@@ -454,7 +456,7 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     hints = view.canvas.hints()
     assert not ((hints.keep > 0.5) & (hints.remove > 0.5)).any()
     assert hints.keep[inside[0], inside[1] + 3] == 1 and hints.remove[inside[0], inside[1] + 3] == 0
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert corrected[right] == 1.0 and corrected[inside[0], inside[1] - 3] == 0.0
     screenshot(panel, "panel-correction-keep-and-remove")
 
@@ -480,6 +482,11 @@ def test_back_leaves_the_result_and_late_answers_are_dropped(qtbot, make_panel, 
     assert panel.left.currentWidget() is panel.reference
     np.testing.assert_array_equal(panel.results["b"].alpha, before)
     assert len(host.written) == written
+    # the stroke stays with its target (issue 22 points 5, 13): Correct… again shows it
+    view = correct(qtbot, panel, "b")
+    assert view.canvas.hints().keep[10, 20] == 1 and view.undo_button.isEnabled()
+    assert "Earlier strokes" in view.state_label.text() and not view.accept_button.isEnabled()
+    view.back_button.click()
     assert panel.review.correct_button.isEnabled()
     with qtbot.waitSignal(panel.run_finished, timeout=180_000):
         assert panel.run()
@@ -498,7 +505,7 @@ def test_learn_from_this_adds_the_corrected_target_to_the_reference(
     view = correct(qtbot, panel, "c")
     stroke(view, [(5, 5), (40, 5)], Qt.Key.Key_K)
     wait_final(qtbot, view)
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert panel.learn_from_correction()
     [(image, mask)] = panel.learned
     np.testing.assert_array_equal(image, host.images["c"])
@@ -659,3 +666,23 @@ def test_the_list_follows_the_editors_undo_of_results_and_accepts(qtbot, make_pa
     nodes.nodes.add("a matte 2")  # redo, redo
     panel.refresh_layers()
     assert panel.results["a"].alpha[inside] == 0.0
+
+
+def test_reopening_correct_after_accept_builds_on_the_earlier_strokes(qtbot, make_panel, host, fake_engine):
+    """Issue 22 point 5: the fix of the first visit (a remove stroke) is sent again with the
+    keep stroke of the second visit, not lost."""
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    view = correct(qtbot, panel, "a")
+    view.canvas.set_brush_radius(3)
+    stroke(view, [(10, 10), (20, 10)], Qt.Key.Key_R)
+    wait_final(qtbot, view)
+    assert panel.accept_correction()
+    view = correct(qtbot, panel, "a")
+    assert view.canvas.hints().remove[10, 15] == 1
+    view.canvas.set_brush_radius(3)
+    stroke(view, [(60, 60), (70, 60)], Qt.Key.Key_K)
+    wait_final(qtbot, view)
+    hints, _ = fake_engine.hinted[-1]
+    assert hints.remove[10, 15] == 1 and hints.keep[60, 65] == 1

@@ -3,7 +3,7 @@
 Mouse: left button paints (or erases in erase mode), right button erases, middle button or
 space + left drag pans, wheel zooms around the cursor.  Keys: ``[`` / ``]`` brush size,
 ``X`` paint/erase, ``F`` fit, ``Ctrl+Z`` / ``Ctrl+Shift+Z`` (``Ctrl+Y``) undo / redo strokes;
-hovering gives the canvas the keyboard.  These keys belong to the canvas only while it has the
+moving the pointer over the canvas gives it the keyboard, leaving gives it back.  These keys belong to the canvas only while it has the
 focus: it claims them through ``ShortcutOverride``, so a host's own shortcuts for the same keys
 (Krita's Ctrl+Z, [ ], X) never fire beside ours (Qt then reports an "ambiguous shortcut
 overload" and runs neither) and work as usual everywhere else.
@@ -62,7 +62,9 @@ class MaskCanvas(QtWidgets.QWidget):
     def __init__(self, parent=None, proxy_max_side: int = 2048):
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # Not in the tab chain: a button hidden next to the canvas (Accept) must not hand it
+        # the keyboard, or the host's Ctrl+Z would undo our strokes instead.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setMinimumSize(200, 150)
         self.proxy_max_side = proxy_max_side
         self.document: MaskDocument | None = None
@@ -275,6 +277,10 @@ class MaskCanvas(QtWidgets.QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
+        # The pointer moving over the picture gives it the keyboard ([ ] X F) without a click;
+        # only a real move: a canvas shown under a resting pointer takes nothing.
+        if not self.hasFocus() and self.isActiveWindow():
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = _position(event)
         old_cursor, self._cursor = self._cursor, pos
         if self._panning_from is not None:
@@ -292,13 +298,10 @@ class MaskCanvas(QtWidgets.QWidget):
             self.end_stroke()
         event.accept()
 
-    def enterEvent(self, event) -> None:
-        # Keys ([ ] X F) act on the picture under the pointer without a click first.
-        if self.isActiveWindow():
-            self.setFocus(Qt.FocusReason.MouseFocusReason)
-        super().enterEvent(event)
-
     def leaveEvent(self, event) -> None:
+        # The pointer leaves: the keyboard goes back to the host (Krita's Ctrl+Z, [ ], X).
+        if self.hasFocus() and not self._stroking:
+            self.clearFocus()
         old_cursor, self._cursor = self._cursor, None
         self._update_cursor(old_cursor)
 

@@ -16,7 +16,7 @@ from icm_core.geometry import resize
 from .canvas import MaskCanvas
 from .correction_session import Strokes
 from .qt import QColor, Qt, QtWidgets, Signal
-from .widgets import brush_size, tool
+from .widgets import ElidedLabel, brush_size, row, tool
 
 KEEP_RGB, REMOVE_RGB = (40, 220, 90), (255, 50, 50)
 STROKE_OPACITY = 0.6
@@ -134,10 +134,7 @@ class CorrectionView(QtWidgets.QWidget):
         self.layer_id: str | None = None
         self.canvas = HintCanvas()
         self.canvas.setMinimumHeight(100)
-        self.title = QtWidgets.QLabel()
-        self.title.setSizePolicy(  # a long name must not widen a docker
-            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
-        )
+        self.title = ElidedLabel()  # a long name must not widen a docker
         self.keep_button = tool("Keep", "Paint what belongs to the subject (K)", checkable=True)
         self.remove_button = tool("Remove", "Paint what does not (R; right button)", checkable=True)
         self.keep_button.setChecked(True)
@@ -160,10 +157,7 @@ class CorrectionView(QtWidgets.QWidget):
         self.toolbar.addSeparator()
         for widget in (self.undo_button, self.redo_button, self.clear_button):
             self.toolbar.addWidget(widget)
-        self.state_label = QtWidgets.QLabel()
-        self.state_label.setSizePolicy(  # changing text must not resize the view while painting
-            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
-        )
+        self.state_label = ElidedLabel()  # changing text must not resize the view while painting
         self.accept_button = QtWidgets.QPushButton("Accept")
         self.accept_button.setToolTip("Replace this target's result with the corrected one")
         self.learn_button = QtWidgets.QPushButton("Learn from this")
@@ -176,12 +170,15 @@ class CorrectionView(QtWidgets.QWidget):
             "Leave the result as it is; the strokes stay with this target for next time"
         )
         actions = QtWidgets.QHBoxLayout()
-        actions.addWidget(self.state_label, 1)
+        actions.addStretch(1)
         for button in (self.accept_button, self.learn_button, self.back_button):
             actions.addWidget(button)
+        heading = row(self.title, self.state_label)
+        heading.setStretch(0, 3)
+        heading.setStretch(1, 2)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas, 1)
         layout.addLayout(actions)
@@ -201,8 +198,7 @@ class CorrectionView(QtWidgets.QWidget):
     def set_target(self, layer_id: str, name: str, pixels: np.ndarray, alpha: np.ndarray,
                    strokes: Strokes) -> None:
         self.layer_id = layer_id
-        self.title.setText(f"Correcting “{name}”: K keeps, R removes (right button: the other).")
-        self.title.setToolTip(self.title.text())
+        self.title.setText(f"Correcting “{name}”")
         self.canvas.blockSignals(True)  # a new picture is not a stroke
         self.canvas.set_target(pixels, alpha, strokes)
         self.canvas.set_brush_radius(max(pixels.shape[:2]) * 0.03 / 2)
@@ -214,7 +210,6 @@ class CorrectionView(QtWidgets.QWidget):
         """Render a :class:`CorrectionSession`: its alpha, its state, whether Accept can."""
         self.canvas.set_alpha(session.alpha)
         self.state_label.setText(session.state)
-        self.state_label.setToolTip(session.state)
         for button in (self.accept_button, self.learn_button):
             button.setEnabled(session.can_accept)
 

@@ -123,8 +123,11 @@ class Panel(QtWidgets.QWidget):
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.targets, 3)
+        right_layout.addWidget(self.controls.options_button)
         right_layout.addWidget(self.controls.options)
         right_layout.addWidget(self.review, 2)
+        # Correct… beside Run: the way into a result never scrolls out of a short docker
+        self.controls.actions_row.insertWidget(2, self.review.correct_button)
         self.review.hide()  # until there is a result: the list takes the room
 
         scroll = QtWidgets.QScrollArea()  # a short docker scrolls instead of squashing rows
@@ -415,8 +418,7 @@ class Panel(QtWidgets.QWidget):
         self.show_preview()
         self.clear_error()
         self._set_status(
-            "Accept replaces the result with the corrected one; Learn from this also matches "
-            "the next runs on it; Back keeps the strokes for next time."
+            "Keep (K) / Remove (R) strokes; Accept replaces the result; Back keeps the strokes."
         )
         self.correction.canvas.setFocus()
         return True

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.ui.helpers import MemoryHost, drag, scene, screenshot
+from tests.ui.helpers import MemoryHost, drag, mouse, scene, screenshot
 from ui.panel import Panel
 from ui.review import preview_pixels
 from ui.run_controls import WeightsDialog
@@ -247,7 +247,7 @@ def test_layer_list_gets_the_room_until_a_result_and_bars_say_so_before_a_run(
     assert not panel.review.isVisible()  # nothing to preview: no empty box
     assert panel.layer_list.viewport().height() >= rows * row_height
     assert panel.overall_bar.text() == "Overall: not started"
-    assert panel.controls.target_bar.text() == "Current target: not started"
+    assert panel.controls.target_bar.text() == "Current: not started"
     screenshot(panel, "panel-1600-before-run")
     brush_subject(panel)
     run_and_wait(qtbot, panel)
@@ -276,11 +276,16 @@ def test_default_brush_follows_the_picture_and_keys_work_on_hover(qtbot, make_pa
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
     panel.quality_combo.setFocus()
     assert not panel.canvas.hasFocus()
-    enter_event(panel.canvas)  # the pointer moves over the picture, no click
+    enter_event(panel.canvas)  # shown under a resting pointer: takes nothing
+    assert not panel.canvas.hasFocus()
+    mouse(panel.canvas, "move", (20, 20), buttons=Qt.MouseButton.NoButton)  # the pointer moves over it
     assert panel.canvas.hasFocus()
     before = panel.canvas.brush_radius
     qtbot.keyClick(panel.canvas, Qt.Key.Key_BracketRight)
     assert panel.canvas.brush_radius == pytest.approx(before * 1.2)
+    leave = QtCore.QEvent(QtCore.QEvent.Type.Leave)
+    QtWidgets.QApplication.sendEvent(panel.canvas, leave)  # and leaves: the keys are the host's
+    assert not panel.canvas.hasFocus()
     opacity_label = [
         label
         for label in panel.findChildren(QtWidgets.QLabel)

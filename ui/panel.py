@@ -48,6 +48,7 @@ from .worker import (
 )
 
 ORGANISATION, APPLICATION = "icm-matting", "panel"
+EMPTY = "Open images to start: drop files here or use File ▸ Open."
 
 
 class Panel(QtWidgets.QWidget):
@@ -60,8 +61,12 @@ class Panel(QtWidgets.QWidget):
     target_finished = Signal(object)  # TargetDone or TargetFailed
     run_finished = Signal(object)  # Finished
 
-    def __init__(self, host: Host, settings: QSettings | None = None, parent=None):
+    def __init__(self, host: Host, settings: QSettings | None = None, parent=None,
+                 review: bool = True):
+        """``review=False`` leaves out the result preview: an editor shows results as layers
+        on its own canvas, and a short docker needs the room for the list."""
         super().__init__(parent)
+        self._review_shown = review
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.results: dict[str, TargetDone] = {}
         #: corrected targets the next runs learn from: (image, alpha > 0.5 as mask)
@@ -225,7 +230,9 @@ class Panel(QtWidgets.QWidget):
         self.targets.mark_reference(self.reference.layer_id)
         self.show_preview()
         if not layers:
-            self._set_status("Open images to start: drop files here or use File ▸ Open.")
+            self._set_status(EMPTY)
+        elif self.status_label.text() == EMPTY:
+            self._set_status("Brush over the subject in the reference, then Run.")
 
     def set_reference(self, layer_id: str, pixels, revision=None) -> None:
         """Show ``pixels`` as the reference with an empty mask."""
@@ -536,7 +543,7 @@ class Panel(QtWidgets.QWidget):
 
     # == preview ===================================================================================
     def show_preview(self) -> None:
-        self.review.setVisible(bool(self.results))
+        self.review.setVisible(self._review_shown and bool(self.results))
         self.review.show_result(self.results.get(self.targets.current_id()))
         if self.runner.busy or self.session is not None:
             self.review.correct_button.setEnabled(False)

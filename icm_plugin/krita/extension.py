@@ -109,7 +109,7 @@ class MattingDocker(DockWidget):
 
         from .host import KritaHost
 
-        self._panel = Panel(KritaHost(self._document), panel_settings(), self)
+        self._panel = Panel(KritaHost(self._document), panel_settings(), self, review=False)
         self.setWidget(self.panel)
         self._signature = None
         self._pending_document = None

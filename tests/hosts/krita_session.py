@@ -411,6 +411,8 @@ def check_docker_fits():
                          ("result list", panel.layer_list)):
         region = widget.visibleRegion().boundingRect()
         REPORT["figures"][f"{name} visible"] = [region.width(), region.height(), widget.width(), widget.height()]
+        check(f"{name} in view without scrolling at Krita's default window",
+              region.size() == widget.size() and widget.height() >= 22, REPORT["figures"][f"{name} visible"])
 
 
 def quit_krita():

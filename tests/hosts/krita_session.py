@@ -154,28 +154,13 @@ def record(step):
 
 
 # -- the session -------------------------------------------------------------------------------
-def photo(np, cx, cy, seed):
-    """A photo-like picture: a bottle (body and a thin neck) on a textured, shaded backdrop."""
-    width, height = SIZE
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    backdrop = np.stack([0.35 + 0.25 * xx / width, 0.45 + 0.2 * yy / height, 0.3 + 0 * xx], axis=2)
-    backdrop += rng.normal(0, 0.03, backdrop.shape).astype(np.float32)
-    body = (np.abs(xx - cx) < 60) & (np.abs(yy - cy) < 130)
-    neck = (np.abs(xx - cx) < 16) & (yy > cy - 230) & (yy <= cy - 130)
-    subject = body | neck
-    rgb = np.where(subject[..., None], np.array([0.15, 0.55, 0.2], np.float32), backdrop)
-    rgb += (0.12 * np.sin(xx / 9.0))[..., None] * subject[..., None]  # glass highlights
-    rgba = np.concatenate([np.clip(rgb, 0, 1), np.ones((height, width, 1), np.float32)], axis=2)
-    bgra = (rgba[..., [2, 1, 0, 3]] * 255 + 0.5).astype(np.uint8)
-    return bgra, subject
-
-
 def open_document():
     sys.excepthook = unexpected
     sys.path[0:0] = [p for p in json.loads(os.environ["ICM_PATHS"]) if p not in sys.path]
     import numpy as np
     from PyQt5.QtCore import QByteArray
+
+    from tests.hosts.scenes import bottle_photo
 
     app = Krita.instance()
     width, height = SIZE
@@ -185,7 +170,7 @@ def open_document():
     truths = {}
     for index, (cx, cy) in enumerate(SUBJECTS):
         name = f"bottle_0{index + 1}.jpg"
-        bgra, truths[name] = photo(np, cx, cy, index)
+        bgra, truths[name] = bottle_photo(np, SIZE, cx, cy, index)
         node = doc.createNode(name, "paintlayer")
         node.setPixelData(QByteArray(bgra.tobytes()), 0, 0, width, height)
         doc.rootNode().addChildNode(node, None)

@@ -77,6 +77,7 @@ class Panel(QtWidgets.QWidget):
         self.session: CorrectionSession | None = None  # the target under correction
         self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
         self.runner = MatteRunner(self)
+        self._layer_count = 0
         self._run_mode = "files"
         self._run_overwrite = False
         self._run_folders: list = []  # where this run's files went
@@ -193,6 +194,8 @@ class Panel(QtWidgets.QWidget):
         self.correction.accept_requested.connect(self.accept_correction)
         self.correction.learn_requested.connect(self.learn_from_correction)
         self.correction.closed.connect(self.close_correction)
+        self.canvas.mask_changed.connect(self._update_actions)
+        self.correction.canvas.mask_changed.connect(self._update_actions)
         self.reference.reference_changed.connect(self.learned.clear)  # a new series
         self.controls.run_requested.connect(self.run)
         self.controls.cancel_requested.connect(self.cancel)
@@ -227,6 +230,7 @@ class Panel(QtWidgets.QWidget):
         self.targets.refresh(layers, self.host.selected_layer_ids(), self.results, thumbnail)
         self.controls.refresh_outputs()
         self.reference.refresh(layers)
+        self._layer_count = len(layers)
         self.targets.mark_reference(self.reference.layer_id)
         self.show_preview()
         if not layers:
@@ -344,6 +348,7 @@ class Panel(QtWidgets.QWidget):
         self.reference.set_running(running)
         if running:  # finished runs enable it again through show_preview
             self.review.correct_button.setEnabled(False)
+        self._update_actions()
 
     def _on_progress(self, progress: Progress) -> None:
         self.controls.show_progress(progress, self.targets.name(progress.layer_id))
@@ -421,7 +426,6 @@ class Panel(QtWidgets.QWidget):
         self.correction.set_target(done.layer_id, done.name, pixels, done.alpha, strokes)
         self.correction.show_session(self.session)
         self.left.setCurrentWidget(self.correction)
-        self.controls.run_button.setEnabled(False)
         self.show_preview()
         self.clear_error()
         self._set_status(
@@ -535,7 +539,6 @@ class Panel(QtWidgets.QWidget):
         dropped)."""
         self.session = None
         self.left.setCurrentWidget(self.reference)
-        self.controls.run_button.setEnabled(not self.runner.busy)
         self.show_preview()
 
     def _active_canvas(self):
@@ -547,6 +550,21 @@ class Panel(QtWidgets.QWidget):
         self.review.show_result(self.results.get(self.targets.current_id()))
         if self.runner.busy or self.session is not None:
             self.review.correct_button.setEnabled(False)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Buttons and menu actions offer only what can be done now: Run needs a reference and
+        something to matte, and nothing else going on; undo / redo follow the canvas in view."""
+        idle = not self.runner.busy and self.session is None
+        can_run = idle and self._layer_count >= 2
+        self.controls.run_button.setEnabled(can_run)
+        self.run_action.setEnabled(can_run)
+        self.cancel_action.setEnabled(self.runner.busy)
+        self.correct_action.setEnabled(self.review.correct_button.isEnabled())
+        canvas = self._active_canvas()
+        history = canvas.strokes if canvas is self.correction.canvas else canvas.document
+        self.undo_action.setEnabled(bool(history is not None and history.can_undo))
+        self.redo_action.setEnabled(bool(history is not None and history.can_redo))
 
     # == messages ==================================================================================
     def show_error(self, message: str, append: bool = False) -> None:

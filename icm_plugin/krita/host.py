@@ -28,6 +28,7 @@ MASK_TYPES = ("transparencymask", "selectionmask", "filtermask", "colorizemask",
 RESULT_SUFFIX = {"layer": "matte", "mask": "matte mask", "selection": "matte selection"}
 #: the document annotation listing the ids of the nodes this tool made (saved in the .kra)
 RESULTS_ANNOTATION = "icm-matting/results"
+RESULT_NAMES = tuple(f" {suffix}" for suffix in RESULT_SUFFIX.values())
 
 
 class KritaHost:
@@ -50,8 +51,8 @@ class KritaHost:
         size = (self.document.height(), self.document.width())
         ours = self._results()
         return [
-            HostLayer(_id(node), path, size, bool(node.visible()), _id(node) in ours
-                      or node.name().endswith(tuple(f" {s}" for s in RESULT_SUFFIX.values())), node.type())
+            HostLayer(_id(node), path, size, bool(node.visible()), kind=node.type(),
+                      result=_id(node) in ours or node.name().endswith(RESULT_NAMES))
             for node, path in _walk(self.document.rootNode(), "")
         ]
 

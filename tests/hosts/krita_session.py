@@ -286,6 +286,7 @@ def accept():
     REPORT["figures"]["remove_stroke_to_final_s"] = round(time.perf_counter() - STATE["stroke_at"], 2)
     hints = view.canvas.hints()
     check("keep and remove strokes both reached the engine", hints.keep.max() == 1 and hints.remove.max() == 1)
+    check_docker_fits("correction")
     shot("remove-stroke")
     click(view.accept_button)
     wait_for("accepted", lambda: panel.session is None, after_accept)
@@ -374,11 +375,21 @@ def after_reopen():
     check("our result layers are known after reopening", len(results) == 4, f"{results}")
     ours = {layer.id for layer in panel.host.layers() if layer.result}
     check("results are no default targets", not ours & set(panel.target_ids()), f"{panel.target_ids()}")
-    check_docker_fits()
+    check_docker_fits("default window")
+    window = Krita.instance().activeWindow().qwindow()
+    window.resize(1600, 1000)
+    later(bigger_window, 1500)
+
+
+def bigger_window():
+    window = Krita.instance().activeWindow().qwindow()
+    REPORT["figures"]["big_window"] = [window.width(), window.height()]
+    shot("1600x1000")
+    check_docker_fits("1600x1000 window")
     quit_krita()
 
 
-def check_docker_fits():
+def check_docker_fits(where):
     """Every visible label and button of the docker shows its whole text."""
     from PyQt5.QtWidgets import QAbstractButton, QLabel
 
@@ -389,8 +400,10 @@ def check_docker_fits():
         if widget.isVisible() and text and not getattr(widget, "wordWrap", lambda: False)():
             if widget.width() < widget.minimumSizeHint().width() - 1:
                 clipped.append(f"{text!r} {widget.width()}<{widget.minimumSizeHint().width()}")
-    REPORT["figures"]["docker_size"] = [docker.width(), docker.height()]
-    REPORT["figures"]["clipped"] = clipped
+    REPORT["figures"][f"docker_size_{where}"] = [docker.width(), docker.height()]
+    check(f"no clipped label or button ({where})", not clipped, f"{clipped}")
+    if where != "default window":
+        return
     panel = STATE["panel"]
     for name, widget in (("Run", panel.run_button), ("reference canvas", panel.canvas),
                          ("result list", panel.layer_list)):

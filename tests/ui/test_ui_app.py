@@ -394,3 +394,22 @@ def test_closing_with_corrections_not_accepted_asks_first(
     assert alpha_file.read_bytes() != before  # accepted on the way out
     np.testing.assert_allclose(imageio.read_mask(alpha_file), panel.results[
         str(folder / "frame1.png")].alpha, atol=1 / 255)
+
+
+def test_actions_offer_only_what_can_be_done(qtbot, window, folder):
+    """Issue 22 point 15: with nothing loaded, Run, Cancel, Correct, Undo and Redo are off;
+    Correct… is in the Matte menu."""
+    main = window()
+    panel = main.panel
+    menu = [a.text() for a in main.menuBar().actions()[1].menu().actions()]
+    assert "Correct result" in menu
+    for action in (panel.run_action, panel.cancel_action, panel.correct_action, panel.undo_action,
+                   panel.redo_action):
+        assert not action.isEnabled(), action.text()
+    assert not panel.run_button.isEnabled()
+    main.add_paths([folder])
+    assert panel.run_button.isEnabled() and panel.run_action.isEnabled()
+    brush(panel)
+    assert panel.undo_action.isEnabled() and not panel.redo_action.isEnabled()
+    panel.undo_action.trigger()
+    assert panel.redo_action.isEnabled() and not panel.undo_action.isEnabled()

@@ -216,8 +216,17 @@ def after_reference(before):
     check("brushing did not move the canvas", panel.canvas.geometry() == before,
           f"{before} → {panel.canvas.geometry()}")
     shot("reference-brushed")
+    if not panel.all_radio.isChecked():  # the profile's earlier tests may have left "Selected"
+        click(panel.all_radio)
+    later(lambda: start_first_run(panel), 300)
+
+
+def start_first_run(panel):
+    check("Targets: All", panel.all_radio.isChecked())
     STATE["started"] = time.perf_counter()
     click(panel.run_button)
+    later(lambda: check("the run started", panel.runner.busy or len(panel.results) == 2,
+                        panel.error_label.text()), 300)
     wait_for("first run", lambda: first_run_done(panel), after_first_run, timeout=180)
 
 

@@ -74,6 +74,7 @@ class Panel(QtWidgets.QWidget):
         #: layer id → every result written for it, oldest first: (TargetDone, Written, mode).
         #: In an editor the latest whose nodes still exist is the result (undo removes nodes).
         self._history: dict[str, list[tuple]] = {}
+        self._accepted: set[str] = set()  # targets whose result is an accepted correction
         self.session: CorrectionSession | None = None  # the target under correction
         self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
         self.runner = MatteRunner(self)
@@ -329,15 +330,24 @@ class Panel(QtWidgets.QWidget):
 
     def confirm_overwrite(self, paths) -> bool:
         """Ask before overwriting existing results (tests replace this)."""
-        listing = "\n".join(str(p) for p in paths[:8]) + ("\n…" if len(paths) > 8 else "")
+        corrected = self.corrected_paths()
+        listing = "\n".join(str(p) + (" (corrected)" if p in corrected else "") for p in paths[:8])
+        listing += "\n…" if len(paths) > 8 else ""
+        mine = [p for p in paths if p in corrected]
+        note = (f"\n\n{len(mine)} of them hold corrections you accepted: the run replaces them with "
+                "fresh results (your strokes are kept; Correct… applies them again)." if mine else "")
         answer = QtWidgets.QMessageBox.question(
             self,
             "Overwrite results?",
-            f"{len(paths)} result file(s) already exist:\n{listing}\n\nOverwrite them?",
+            f"{len(paths)} result file(s) already exist:\n{listing}{note}\n\nOverwrite them?",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
             QtWidgets.QMessageBox.StandardButton.No,
         )
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def corrected_paths(self) -> set:
+        """Files holding a correction the artist accepted (a rerun would replace them)."""
+        return {path for layer_id in self._accepted for path in self._history[layer_id][-1][1].paths}
 
     def _refuse(self, message: str) -> bool:
         self.show_error(message)
@@ -368,6 +378,7 @@ class Panel(QtWidgets.QWidget):
                 )
                 return
         self._record(done, written, self._run_mode)
+        self._accepted.discard(done.layer_id)
         self._run_folders.extend(path.parent for path in written.paths)
         self.targets.mark_done(done, f"{written.description} ({done.seconds:.1f} s)")
         self.show_preview()
@@ -485,6 +496,7 @@ class Panel(QtWidgets.QWidget):
             corrected.seconds,
         )
         self._record(fixed, written, mode)
+        self._accepted.add(done.layer_id)
         self.targets.mark_done(fixed, f"Corrected. {written.description}")
         self.close_correction()
         self._set_status(f"{done.name} corrected. {written.description}")

@@ -192,7 +192,7 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     real_matte = engine.matte
 
     def matte(target, reference, **options):
-        calls.append((options["preview"], options["hints"]))
+        calls.append((options.get("preview"), options.get("hints")))
         return real_matte(target, reference, **options)
 
     engine.matte = matte
@@ -223,9 +223,12 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     engine.combine = lambda references: combined.append(len(references)) or real_combine(
         references
     )
-    panel.confirm_overwrite = lambda paths: True
+    asked = []
+    panel.confirm_overwrite = lambda paths: asked.append(paths) or True
+    assert alpha_file in panel.corrected_paths()  # the rerun's question names the corrected file
     assert run(qtbot, panel).status == "done"
-    assert combined == [2]
+    assert combined == [2] and alpha_file in asked[0]
+    assert not panel.corrected_paths()  # replaced by the fresh result
 
 
 def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_path, fake_engine):

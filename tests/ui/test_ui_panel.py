@@ -423,6 +423,14 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     written = len(host.written)
 
     view = correct(qtbot, panel, "a")
+    # what the matte drops lies under an opaque-ish grey checkerboard, what it keeps is clear
+    # (issue 22 point 14: 42 % darkening was unreadable on dark photos)
+    scale = view.canvas.document.proxy_size[0] / H
+    overlay = view.canvas._overlay_pixels
+    dropped = overlay[int(outside[0] * scale), int(outside[1] * scale)]
+    kept = overlay[int(inside[0] * scale), int(inside[1] * scale)]
+    assert dropped[3] >= 0.8 * 255 and dropped[0] == dropped[1] == dropped[2] > 0.4 * 255 * 0.8
+    assert kept[3] == 0
     assert not panel.run_button.isEnabled()  # one thing at a time: the worker is correcting
     assert not view.accept_button.isEnabled()  # nothing corrected yet
     view.canvas.set_brush_radius(4)

@@ -89,9 +89,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def add_paths(self, paths) -> list[str]:
         try:
             added = self.host.add(paths)
-        except IcmError as error:
+        except IcmError as error:  # every problem, each on its line; the good images are in
             self.panel.show_error(str(error))
-            return []
+            added = getattr(error, "added", [])
         self.panel.refresh_layers()
         self.statusBar().showMessage(f"{len(self.host.layers())} image(s) open.")
         return added

@@ -65,6 +65,14 @@ def test_file_host_layers_alpha_and_atomic_never_overwriting_writes(folder, tmp_
         host.add([tmp_path / "missing.png"])
     with pytest.raises(InvalidInput, match="not an image"):
         host.add([folder / "notes.txt"])
+    # a bad and a missing file beside a good one: both problems said, the good one added
+    good = tmp_path / "good.png"
+    imageio.write_image(good, scene(H, W)[0])
+    with pytest.raises(InvalidInput) as raised:
+        host.add([tmp_path / "missing.png", folder / "notes.txt", good])
+    assert "does not exist" in str(raised.value) and "not an image" in str(raised.value)
+    assert raised.value.added == [str(good)] and str(good) in [layer.id for layer in host.layers()]
+    host.remove([str(good)])
 
     cut = tmp_path / "cut.png"
     imageio.write_cutout(cut, scene(H, W)[0], scene(H, W)[1])

@@ -386,6 +386,7 @@ def after_reopen():
     check("results are no default targets", not ours & set(panel.target_ids()), f"{panel.target_ids()}")
     check_docker_fits("default window")
     window = Krita.instance().activeWindow().qwindow()
+    window.move(0, 0)  # the whole of it on Xvfb's 1600×1000 screen
     window.resize(1600, 1000)
     later(bigger_window, 1500)
 
@@ -395,7 +396,15 @@ def bigger_window():
     REPORT["figures"]["big_window"] = [window.width(), window.height()]
     shot("1600x1000")
     check_docker_fits("1600x1000 window")
-    quit_krita()
+    options = STATE["panel"].controls.options_button
+    if not options.isChecked():  # a setting changed just before quitting must be kept
+        click(options)
+
+    def clicked():
+        check("the options unfold with a click", options.isChecked(), f"{at(options)}")
+        quit_krita()
+
+    later(clicked, 500)
 
 
 def check_docker_fits(where):

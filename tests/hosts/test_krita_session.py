@@ -58,3 +58,5 @@ def test_an_artists_session_in_the_real_krita(krita_env, tmp_path):
     assert len(result["checks"]) >= 20, result["checks"]
     assert run.returncode == 0, f"Krita exited with status {run.returncode}:\n{run.stderr[-3000:]}"
     assert not our_warnings(run.stderr), "\n".join(our_warnings(run.stderr))
+    settings = (Path(krita_env["XDG_CONFIG_HOME"]) / "icm-matting" / "krita-panel.ini").read_text()
+    assert "options_shown=true" in settings  # changed just before Ctrl+Q, kept

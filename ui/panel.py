@@ -28,6 +28,7 @@ from icm_core.api import IcmError
 from .correction import CorrectionView
 from .correction_session import Answer, CorrectionSession, Strokes
 from .hostapi import Host
+from .lessons import Lessons
 from .mask_memory import MaskMemory
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
 from .reference_editor import ReferenceEditor
@@ -71,6 +72,7 @@ class Panel(QtWidgets.QWidget):
         self.results: dict[str, TargetDone] = {}
         #: corrected targets the next runs learn from: (image, alpha > 0.5 as mask)
         self.learned: list[tuple] = []
+        self.lessons = Lessons()  # the learned targets on disk, per reference picture
         #: layer id → every result written for it, oldest first: (TargetDone, Written, mode).
         #: In an editor the latest whose nodes still exist is the result (undo removes nodes).
         self._history: dict[str, list[tuple]] = {}
@@ -197,7 +199,7 @@ class Panel(QtWidgets.QWidget):
         self.correction.closed.connect(self.close_correction)
         self.canvas.mask_changed.connect(self._update_actions)
         self.correction.canvas.mask_changed.connect(self._update_actions)
-        self.reference.reference_changed.connect(self.learned.clear)  # a new series
+        self.reference.reference_changed.connect(self._recall_lessons)  # a new series
         self.controls.run_requested.connect(self.run)
         self.controls.cancel_requested.connect(self.cancel)
         for part in (self.reference, self.targets, self.review, self.controls):
@@ -502,6 +504,9 @@ class Panel(QtWidgets.QWidget):
         self._set_status(f"{done.name} corrected. {written.description}")
         return True
 
+    def _recall_lessons(self) -> None:
+        self.learned[:] = self.lessons.recall(self.reference.picture_key)
+
     def learn_from_correction(self) -> bool:
         """Accept, and let the next runs learn from the corrected target."""
         session = self.session
@@ -511,6 +516,8 @@ class Panel(QtWidgets.QWidget):
         if not self.accept_correction():
             return False
         self.learned.append((pixels, (alpha > 0.5).astype(np.float32)))
+        if self.reference.picture_key is not None:
+            self.lessons.add(self.reference.picture_key, pixels, alpha)
         count = len(self.learned)
         self._set_status(
             f"{name} corrected and learned: the next run matches like the reference and "

@@ -170,6 +170,11 @@ class ReferenceEditor(QtWidgets.QWidget):
         if layers and self.layer_id != self.combo.currentData():
             self.reference_chosen()
 
+    @property
+    def picture_key(self) -> str | None:
+        """The reference picture's identity on disk (its mask and lessons are kept under it)."""
+        return self._memory_key
+
     def reference_chosen(self) -> None:
         layer_id = self.combo.currentData()
         if layer_id is None:

@@ -533,6 +533,15 @@ def test_learn_from_this_adds_the_corrected_target_to_the_reference(
     panel.reference_combo.setCurrentIndex(1)
     panel.reference_combo.activated.emit(1)  # another reference: another series
     assert panel.learned == []
+    panel.reference_combo.setCurrentIndex(0)
+    panel.reference_combo.activated.emit(0)  # back: its lesson too
+    assert len(panel.learned) == 1
+    panel.shutdown()
+
+    again = make_panel(host)  # closing the app does not forget it (issue 22 point 15)
+    [(image_again, mask_again)] = again.learned
+    np.testing.assert_allclose(image_again, host.images["c"], atol=0.5 / 255 + 1e-6)
+    np.testing.assert_array_equal(mask_again, mask)
 
 
 def test_brushed_masks_survive_switching_reference_and_closing_the_panel(

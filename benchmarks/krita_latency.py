@@ -53,7 +53,9 @@ def main() -> int:
             "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
             f"X-KDE-Library={PLUGIN}\nX-Python-2-Compatible=false\nName=latency\n")
         install._ini_change(kritarc, "python", f"enable_{PLUGIN}", "true")
-        run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
+        from tests.hosts.helpers import xvfb_run
+
+        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
                              env=env, capture_output=True, text=True, timeout=900)
         report_file = home / "report.json"
         report = json.loads(report_file.read_text()) if report_file.is_file() else None

@@ -2,8 +2,8 @@
 
 The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
 scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
-and idle (cheap: names and ids only); a result undone in Krita is then no longer listed.  The panel runs the engine in its worker thread; every
-Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
+and idle (cheap: names and ids only); a result undone in Krita is then no longer listed.
+The panel runs the engine in its worker thread; every Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
 panel (numpy, OpenCV, the panel's widgets) is built only when the docker is first shown or
 asked for: the plugin adds almost nothing to Krita's start.  The engine's packages load in the
 panel's worker when it first shows; whatever failed to import is then reported with what to do.

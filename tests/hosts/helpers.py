@@ -24,3 +24,11 @@ WARNING_SIGNS = ("QThread: Destroyed", "Ambiguous shortcut", "Traceback (most re
 def our_warnings(log: str) -> list[str]:
     """Lines of a Krita log that point at our plugin."""
     return [line for line in log.splitlines() if any(sign in line for sign in WARNING_SIGNS)]
+
+
+def xvfb_run(screen: str = "1600x1000") -> list[str]:
+    """``xvfb-run`` on a free display, searched from a number of this process's own: two runs
+    starting at once from the default :99 race for it (seen: "could not connect to display")."""
+    import os
+
+    return ["xvfb-run", "-a", "-n", str(100 + os.getpid() % 800), "-s", f"-screen 0 {screen}x24"]

@@ -382,6 +382,10 @@ def after_reopen():
           panel.reference_combo.currentText())
     results = [layer.name for layer in panel.host.layers() if layer.result]
     check("our result layers are known after reopening", len(results) == 4, f"{results}")
+    recorded = json.loads(bytes(doc.annotation("icm-matting/results")).decode() or "[]")
+    mattes = [n.uniqueId().toString() for n in doc.rootNode().childNodes() if n.name().endswith(" matte")]
+    check("the .kra keeps our record of them (annotation, layer ids)", set(mattes) <= set(recorded),
+          f"{mattes} vs {recorded}")
     ours = {layer.id for layer in panel.host.layers() if layer.result}
     check("results are no default targets", not ours & set(panel.target_ids()), f"{panel.target_ids()}")
     check_docker_fits("default window")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT, our_warnings
+from tests.hosts.helpers import HERE, ROOT, our_warnings, xvfb_run
 
 pytestmark = pytest.mark.krita
 PROBE = "icm_matting_probe"
@@ -38,7 +38,7 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     env = dict(krita_env, ICM_REPORT_FILE=str(report_file), ICM_SCREENSHOT_DIR=str(screenshots))
     env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
     try:
-        run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
+        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
                              env=env, capture_output=True, text=True, timeout=300)
     finally:
         shutil.rmtree(probe_dir)

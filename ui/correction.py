@@ -92,15 +92,23 @@ class HintCanvas(MaskCanvas):
         height, width = self.document.proxy_size
         x0, y0, x1, y1 = box if box is not None else (0, 0, width, height)
         area = np.s_[y0:y1, x0:x1]
-        dropped = DROPPED_COVER * (1.0 - self._alpha_proxy[area])[..., None]
-        grey = dropped * self._checker[area][..., None] * 255
-        rgba = np.concatenate([grey, grey, grey, dropped * 255], axis=2)
-        keep = STROKE_OPACITY * self.strokes.keep.proxy[area]
-        remove = STROKE_OPACITY * self.strokes.remove.proxy[area]
-        for coverage, rgb in ((keep, KEEP_RGB), (remove, REMOVE_RGB)):
-            layer = np.concatenate([coverage[..., None] * rgb, coverage[..., None] * 255], axis=2)
-            rgba = layer + rgba * (1.0 - coverage[..., None])  # "over", premultiplied
-        self._overlay_pixels[area] = (rgba + 0.5).astype(np.uint8)
+        # channel by channel, premultiplied, in place: this runs after every engine answer
+        alpha = (1.0 - self._alpha_proxy[area]) * np.float32(DROPPED_COVER * 255)
+        grey = alpha * self._checker[area]
+        channels = [grey, grey.copy(), grey.copy(), alpha]
+        for proxy, rgb in ((self.strokes.keep.proxy, KEEP_RGB), (self.strokes.remove.proxy, REMOVE_RGB)):
+            coverage = proxy[area]
+            if not coverage.any():
+                continue
+            coverage = coverage * np.float32(STROKE_OPACITY)
+            under = 1.0 - coverage
+            for channel, value in zip(channels, (*rgb, 255)):
+                channel *= under  # "over": the stroke on top of what is there
+                channel += coverage * np.float32(value)
+        out = self._overlay_pixels[area]
+        for index, channel in enumerate(channels):
+            channel += 0.5
+            out[..., index] = channel  # float → uint8 truncates: +0.5 rounds
         if box is None:
             self.update()
         else:

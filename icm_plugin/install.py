@@ -71,6 +71,33 @@ def krita_python_version() -> str | None:
     return None
 
 
+def source_folder() -> Path | None:
+    """This installation's checkout (editable installs: the folder with pyproject.toml)."""
+    folder = Path(python_paths()[0])
+    return folder if (folder / "pyproject.toml").is_file() else None
+
+
+def default_krita_venv(version: str) -> Path:
+    """Where ``install krita`` makes the environment for Krita's Python ``version``."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("icm-matting")) / f"krita-venv-{version}"
+
+
+def krita_venv_steps(version: str, venv: Path, source: Path, krita_args: list[str]) -> list[list[str]]:
+    """The commands that install this checkout for Krita's Python ``version`` in ``venv`` and
+    register the plugin from there.  ``--system-site-packages``: Debian's PyQt5 (Krita's)
+    stays importable from it, so Krita's Python still works when started from a shell with
+    this environment active."""
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    steps = []
+    if not python.is_file():
+        steps.append([f"python{version}", "-m", "venv", "--system-site-packages", str(venv)])
+    steps.append([str(python), "-m", "pip", "install", "-e", str(source)])
+    steps.append([str(python), "-m", "icm_core.cli", "install", "krita", *krita_args])
+    return steps
+
+
 def default_krita_resources() -> Path:
     if sys.platform == "win32":
         return Path(os.environ["APPDATA"]) / "krita"

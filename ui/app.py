@@ -18,6 +18,16 @@ from .panel import APPLICATION, ORGANISATION, Panel
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, ensure_app, exec_
 
 
+KEYS_HELP = """Over a picture (moving the pointer over it gives it the keys):
+  left button paints, right button erases (corrections: paints the other kind)
+  [ and ]  brush size        X  paint / erase        F  fit the picture
+  wheel  zoom        space + drag or middle button  pan
+  Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y)  undo / redo strokes
+  K / R  keep / remove strokes while correcting
+
+Anywhere: Ctrl+Return  Run,  Esc  Cancel,  E  Correct… the selected result."""
+
+
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, paths=(), out_dir=None, settings: QSettings | None = None):
         super().__init__()
@@ -47,10 +57,25 @@ class MainWindow(QtWidgets.QMainWindow):
         for action in (
             self.panel.run_action,
             self.panel.cancel_action,
+            self.panel.correct_action,
             self.panel.undo_action,
             self.panel.redo_action,
         ):
             run.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add(help_menu, "&Keys and mouse", QKeySequence.StandardKey.HelpContents, self.show_keys)
+        self._add(help_menu, "&About ICM Matting", None, self.show_about)
+
+    def show_keys(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Keys and mouse", KEYS_HELP)
+
+    def show_about(self) -> None:
+        from icm_core import manifest
+
+        about = manifest()
+        QtWidgets.QMessageBox.about(
+            self, "About ICM Matting", f"{about['name']} {about['version']}\n{about['summary']}"
+        )
 
     def _add(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -64,9 +89,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def add_paths(self, paths) -> list[str]:
         try:
             added = self.host.add(paths)
-        except IcmError as error:
+        except IcmError as error:  # every problem, each on its line; the good images are in
             self.panel.show_error(str(error))
-            return []
+            added = getattr(error, "added", [])
         self.panel.refresh_layers()
         self.statusBar().showMessage(f"{len(self.host.layers())} image(s) open.")
         return added

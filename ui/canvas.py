@@ -2,8 +2,11 @@
 
 Mouse: left button paints (or erases in erase mode), right button erases, middle button or
 space + left drag pans, wheel zooms around the cursor.  Keys: ``[`` / ``]`` brush size,
-``X`` paint/erase, ``F`` fit; hovering gives the canvas the keyboard.  Undo/redo/clear are
-methods; the panel binds the shortcuts.
+``X`` paint/erase, ``F`` fit, ``Ctrl+Z`` / ``Ctrl+Shift+Z`` (``Ctrl+Y``) undo / redo strokes;
+moving the pointer over the canvas gives it the keyboard, leaving gives it back.  These keys belong to the canvas only while it has the
+focus: it claims them through ``ShortcutOverride``, so a host's own shortcuts for the same keys
+(Krita's Ctrl+Z, [ ], X) never fire beside ours (Qt then reports an "ambiguous shortcut
+overload" and runs neither) and work as usual everywhere else.
 
 Everything is drawn from display-resolution proxies (reference and mask, see
 :mod:`ui.maskdoc`); the exact full-resolution mask is kept by :class:`MaskDocument`.
@@ -34,8 +37,24 @@ ZOOM_STEP = 1.25
 MIN_RADIUS, MAX_RADIUS = 0.5, 2000.0
 
 
+def history_key(event) -> str | None:
+    """"undo" for Ctrl+Z, "redo" for Ctrl+Shift+Z or Ctrl+Y, else ``None``."""
+    control, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    key = event.key()
+    if key == Qt.Key.Key_Z and modifiers == control:
+        return "undo"
+    if (key == Qt.Key.Key_Z and modifiers == control | shift) or (key == Qt.Key.Key_Y and modifiers == control):
+        return "redo"
+    return None
+
+
 class MaskCanvas(QtWidgets.QWidget):
     """Brush a mask over a reference image.  ``mask()`` returns it at full resolution."""
+
+    #: keys (without modifiers) the canvas handles itself while it has the focus
+    KEYS = (Qt.Key.Key_Space, Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight, Qt.Key.Key_X,
+            Qt.Key.Key_F)
 
     mask_changed = Signal()  # after every stroke, undo, redo, clear or load
     brush_changed = Signal()
@@ -43,7 +62,9 @@ class MaskCanvas(QtWidgets.QWidget):
     def __init__(self, parent=None, proxy_max_side: int = 2048):
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # Not in the tab chain: a button hidden next to the canvas (Accept) must not hand it
+        # the keyboard, or the host's Ctrl+Z would undo our strokes instead.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setMinimumSize(200, 150)
         self.proxy_max_side = proxy_max_side
         self.document: MaskDocument | None = None
@@ -70,7 +91,11 @@ class MaskCanvas(QtWidgets.QWidget):
         """Show ``image`` (float32 H×W×3) with an empty mask, or ``mask`` (not undoable)."""
         if self.document is not None:
             self.document.close()
-        self.document = MaskDocument(image.shape[:2], self.proxy_max_side, mask)
+        self._show(image, MaskDocument(image.shape[:2], self.proxy_max_side, mask))
+
+    def _show(self, image: np.ndarray, document: MaskDocument) -> None:
+        """Show ``image`` with ``document`` as the mask painted over it."""
+        self.document = document
         proxy = resize(image, self.document.proxy_size)
         self._reference_image = _qimage_rgb(proxy)
         # Zoomed in past the proxy, the artist sees the real pixels (the overlay stays a proxy).
@@ -252,6 +277,10 @@ class MaskCanvas(QtWidgets.QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
+        # The pointer moving over the picture gives it the keyboard ([ ] X F) without a click;
+        # only a real move: a canvas shown under a resting pointer takes nothing.
+        if not self.hasFocus() and self.isActiveWindow():
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = _position(event)
         old_cursor, self._cursor = self._cursor, pos
         if self._panning_from is not None:
@@ -269,13 +298,10 @@ class MaskCanvas(QtWidgets.QWidget):
             self.end_stroke()
         event.accept()
 
-    def enterEvent(self, event) -> None:
-        # Keys ([ ] X F) act on the picture under the pointer without a click first.
-        if self.isActiveWindow():
-            self.setFocus(Qt.FocusReason.MouseFocusReason)
-        super().enterEvent(event)
-
     def leaveEvent(self, event) -> None:
+        # The pointer leaves: the keyboard goes back to the host (Krita's Ctrl+Z, [ ], X).
+        if self.hasFocus() and not self._stroking:
+            self.clearFocus()
         old_cursor, self._cursor = self._cursor, None
         self._update_cursor(old_cursor)
 
@@ -286,9 +312,24 @@ class MaskCanvas(QtWidgets.QWidget):
             self.zoom_at(ZOOM_STEP**steps, pos)
         event.accept()
 
+    def owns_key(self, event) -> bool:
+        """Whether ``event`` is one of the canvas's keys (then no shortcut may take it)."""
+        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
+        return (plain and event.key() in self.KEYS) or history_key(event) is not None
+
+    def event(self, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.ShortcutOverride and self.owns_key(event):
+            event.accept()  # the key comes to keyPressEvent instead of a shortcut
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:
         key = event.key()
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
+        if history_key(event) == "undo":
+            self.undo()
+        elif history_key(event) == "redo":
+            self.redo()
+        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_held = True
             self.setCursor(Qt.CursorShape.OpenHandCursor)
         elif key == Qt.Key.Key_BracketLeft:

@@ -38,6 +38,8 @@ class Layer:
     name: str
     size: tuple[int, int]  # (height, width)
     visible: bool = True
+    #: made by this tool (a result): never a default target or reference, only when picked
+    result: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,15 +112,24 @@ class FileHost:
 
     # -- layers -----------------------------------------------------------------------------------
     def add(self, paths) -> list[str]:
-        """Add image files, or every image in given folders; returns the new layer ids."""
-        added = []
-        for path in expand_paths(paths):
-            key = str(path)
-            if key in self._layers:
-                continue
-            height, width = _image_size(path)
-            self._layers[key] = Layer(key, path.name, (height, width))
-            added.append(key)
+        """Add image files, or every image in given folders; returns the new layer ids.  Every
+        readable image is added; if any path is not, ``InvalidInput`` says what is wrong with
+        each of them (one line each), the ids added on ``.added``."""
+        added, problems = [], []
+        for given in paths:
+            try:
+                for path in expand_paths([given]):
+                    key = str(path)
+                    if key not in self._layers:
+                        height, width = _image_size(path)
+                        self._layers[key] = Layer(key, path.name, (height, width))
+                        added.append(key)
+            except InvalidInput as error:
+                problems.append(str(error))
+        if problems:
+            error = InvalidInput("\n".join(problems))
+            error.added = added
+            raise error
         return added
 
     def remove(self, layer_ids) -> None:

@@ -10,8 +10,9 @@ reference and its mask, kept on disk so closing or a crash never loses brushwork
 strokes on one target, shown in place of the reference editor while correcting) and
 :class:`RunControls` (engine, output, Run, progress, messages).
 
-Corrections: each stroke asks the worker for the target's alpha with the strokes as hints, a
-quick preview and then the final one.  Accept replaces that target's result (a files host
+Corrections (a :class:`CorrectionSession` per visit; the strokes stay with their target):
+each stroke asks the worker for the target's alpha with all its strokes as hints, a quick
+preview and then the final one.  Accept replaces that target's result (a files host
 rewrites our result files; an editor that can replaces the node we created); "Learn from
 this" also adds the target with its corrected matte to the reference for the next runs.
 """
@@ -25,7 +26,9 @@ import numpy as np
 from icm_core.api import IcmError
 
 from .correction import CorrectionView
+from .correction_session import Answer, CorrectionSession, Strokes
 from .hostapi import Host
+from .lessons import Lessons
 from .mask_memory import MaskMemory
 from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
 from .reference_editor import ReferenceEditor
@@ -46,6 +49,7 @@ from .worker import (
 )
 
 ORGANISATION, APPLICATION = "icm-matting", "panel"
+EMPTY = "Open images to start: drop files here or use File ▸ Open."
 
 
 class Panel(QtWidgets.QWidget):
@@ -58,17 +62,25 @@ class Panel(QtWidgets.QWidget):
     target_finished = Signal(object)  # TargetDone or TargetFailed
     run_finished = Signal(object)  # Finished
 
-    def __init__(self, host: Host, settings: QSettings | None = None, parent=None):
+    def __init__(self, host: Host, settings: QSettings | None = None, parent=None,
+                 review: bool = True):
+        """``review=False`` leaves out the result preview: an editor shows results as layers
+        on its own canvas, and a short docker needs the room for the list."""
         super().__init__(parent)
+        self._review_shown = review
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.results: dict[str, TargetDone] = {}
         #: corrected targets the next runs learn from: (image, alpha > 0.5 as mask)
         self.learned: list[tuple] = []
-        self._written: dict[str, tuple] = {}  # layer id → (Written, output mode) of its result
-        self._correcting: tuple | None = None  # (TargetDone, target pixels) under correction
-        self._corrected: Corrected | None = None  # the final answer to the latest strokes
-        self._correction_serial = 0
+        self.lessons = Lessons()  # the learned targets on disk, per reference picture
+        #: layer id → every result written for it, oldest first: (TargetDone, Written, mode).
+        #: In an editor the latest whose nodes still exist is the result (undo removes nodes).
+        self._history: dict[str, list[tuple]] = {}
+        self._accepted: set[str] = set()  # targets whose result is an accepted correction
+        self.session: CorrectionSession | None = None  # the target under correction
+        self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
         self.runner = MatteRunner(self)
+        self._layer_count = 0
         self._run_mode = "files"
         self._run_overwrite = False
         self._run_folders: list = []  # where this run's files went
@@ -120,8 +132,11 @@ class Panel(QtWidgets.QWidget):
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.targets, 3)
+        right_layout.addWidget(self.controls.options_button)
         right_layout.addWidget(self.controls.options)
         right_layout.addWidget(self.review, 2)
+        # Correct… beside Run: the way into a result never scrolls out of a short docker
+        self.controls.actions_row.insertWidget(2, self.review.correct_button)
         self.review.hide()  # until there is a result: the list takes the room
 
         scroll = QtWidgets.QScrollArea()  # a short docker scrolls instead of squashing rows
@@ -146,7 +161,9 @@ class Panel(QtWidgets.QWidget):
         layout.addWidget(self.controls)  # Run stays in view however short a docker is
         layout.addWidget(splitter, 1)
 
-        # Shortcuts live on the panel (not the window) so they never steal a host's Ctrl+Z.
+        # Actions for a window's menus (the standalone app's Matte menu).  The panel does not
+        # add them to itself: inside a host their keys would collide with the host's own
+        # (Krita: Ctrl+Z, E, Esc); there the canvases take their keys only while focused.
         self.undo_action = self._action(
             "Undo stroke", [QKeySequence.StandardKey.Undo], lambda: self._active_canvas().undo()
         )
@@ -164,9 +181,7 @@ class Panel(QtWidgets.QWidget):
     def _action(self, text, shortcuts, slot) -> QAction:
         action = QAction(text, self)
         action.setShortcuts(shortcuts)
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         action.triggered.connect(lambda *_: slot())
-        self.addAction(action)
         return action
 
     def _connect(self) -> None:
@@ -182,7 +197,9 @@ class Panel(QtWidgets.QWidget):
         self.correction.accept_requested.connect(self.accept_correction)
         self.correction.learn_requested.connect(self.learn_from_correction)
         self.correction.closed.connect(self.close_correction)
-        self.reference.reference_changed.connect(self.learned.clear)  # a new series
+        self.canvas.mask_changed.connect(self._update_actions)
+        self.correction.canvas.mask_changed.connect(self._update_actions)
+        self.reference.reference_changed.connect(self._recall_lessons)  # a new series
         self.controls.run_requested.connect(self.run)
         self.controls.cancel_requested.connect(self.cancel)
         for part in (self.reference, self.targets, self.review, self.controls):
@@ -211,14 +228,18 @@ class Panel(QtWidgets.QWidget):
     def refresh_layers(self) -> None:
         """Re-read the host's layers (after files were added, or the document changed)."""
         layers = self.host.layers()
+        self._follow_host_history()
         thumbnail = getattr(self.host, "thumbnail", None)
         self.targets.refresh(layers, self.host.selected_layer_ids(), self.results, thumbnail)
         self.controls.refresh_outputs()
         self.reference.refresh(layers)
+        self._layer_count = len(layers)
         self.targets.mark_reference(self.reference.layer_id)
         self.show_preview()
         if not layers:
-            self._set_status("Open images to start: drop files here or use File ▸ Open.")
+            self._set_status(EMPTY)
+        elif self.status_label.text() == EMPTY:
+            self._set_status("Brush over the subject in the reference, then Run.")
 
     def set_reference(self, layer_id: str, pixels, revision=None) -> None:
         """Show ``pixels`` as the reference with an empty mask."""
@@ -311,15 +332,24 @@ class Panel(QtWidgets.QWidget):
 
     def confirm_overwrite(self, paths) -> bool:
         """Ask before overwriting existing results (tests replace this)."""
-        listing = "\n".join(str(p) for p in paths[:8]) + ("\n…" if len(paths) > 8 else "")
+        corrected = self.corrected_paths()
+        listing = "\n".join(str(p) + (" (corrected)" if p in corrected else "") for p in paths[:8])
+        listing += "\n…" if len(paths) > 8 else ""
+        mine = [p for p in paths if p in corrected]
+        note = (f"\n\n{len(mine)} of them hold corrections you accepted: the run replaces them with "
+                "fresh results (your strokes are kept; Correct… applies them again)." if mine else "")
         answer = QtWidgets.QMessageBox.question(
             self,
             "Overwrite results?",
-            f"{len(paths)} result file(s) already exist:\n{listing}\n\nOverwrite them?",
+            f"{len(paths)} result file(s) already exist:\n{listing}{note}\n\nOverwrite them?",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
             QtWidgets.QMessageBox.StandardButton.No,
         )
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def corrected_paths(self) -> set:
+        """Files holding a correction the artist accepted (a rerun would replace them)."""
+        return {path for layer_id in self._accepted for path in self._history[layer_id][-1][1].paths}
 
     def _refuse(self, message: str) -> bool:
         self.show_error(message)
@@ -330,6 +360,7 @@ class Panel(QtWidgets.QWidget):
         self.reference.set_running(running)
         if running:  # finished runs enable it again through show_preview
             self.review.correct_button.setEnabled(False)
+        self._update_actions()
 
     def _on_progress(self, progress: Progress) -> None:
         self.controls.show_progress(progress, self.targets.name(progress.layer_id))
@@ -348,8 +379,8 @@ class Panel(QtWidgets.QWidget):
                     TargetFailed(done.index, done.layer_id, done.name, str(error))
                 )
                 return
-        self.results[done.layer_id] = done
-        self._written[done.layer_id] = (written, self._run_mode)
+        self._record(done, written, self._run_mode)
+        self._accepted.discard(done.layer_id)
         self._run_folders.extend(path.parent for path in written.paths)
         self.targets.mark_done(done, f"{written.description} ({done.seconds:.1f} s)")
         self.show_preview()
@@ -362,16 +393,36 @@ class Panel(QtWidgets.QWidget):
 
     def _on_finished(self, finished: Finished) -> None:
         self._set_running(False)
-        self.targets.mark_finished(completed=finished.status == "done")
+        self.targets.mark_finished(finished.status == "done", self.results)
         self.controls.show_finished(finished, self._run_folders)
         self.show_preview()
         self.run_finished.emit(finished)
 
+    def _record(self, done: TargetDone, written, mode: str) -> None:
+        self.results[done.layer_id] = done
+        self._history.setdefault(done.layer_id, []).append((done, written, mode))
+
+    def _follow_host_history(self) -> None:
+        """An editor's undo / redo removes and restores our nodes: each target's result is the
+        latest one whose nodes exist; a target with none has no result (the files host keeps
+        no such history: its results stay)."""
+        present = getattr(self.host, "node_ids", None)
+        if present is None:
+            return
+        ids = present()
+        for layer_id, entries in self._history.items():
+            alive = [entry for entry in entries if set(entry[1].nodes) & ids]
+            if alive:
+                self.results[layer_id] = alive[-1][0]
+            else:
+                self.results.pop(layer_id, None)
+
     # == correcting one target =====================================================================
     def start_correction(self) -> bool:
-        """Show the current target's result for keep / remove strokes in place of the reference."""
+        """Show the current target's result for keep / remove strokes in place of the
+        reference; strokes painted on an earlier visit are shown and built on."""
         done = self.results.get(self.targets.current_id())
-        if done is None or self._correcting is not None:
+        if done is None or self.session is not None:
             return False
         if self.runner.busy:
             return self._refuse("Wait for the run to finish (or cancel it), then correct.")
@@ -381,53 +432,50 @@ class Panel(QtWidgets.QWidget):
             return self._refuse(str(error))
         if pixels.shape[:2] != done.alpha.shape:
             return self._refuse(f"{done.name} changed size since its run: run it again first.")
-        self._correcting, self._corrected = (done, pixels), None
-        self.correction.set_target(done.layer_id, done.name, pixels, done.alpha)
+        strokes = self._strokes.get(done.layer_id)
+        if strokes is None or strokes.keep.size != pixels.shape[:2]:
+            strokes = self._strokes[done.layer_id] = Strokes(pixels.shape[:2], self.canvas.proxy_max_side)
+        self.session = CorrectionSession(done, pixels, strokes)
+        self.correction.set_target(done.layer_id, done.name, pixels, done.alpha, strokes)
+        self.correction.show_session(self.session)
         self.left.setCurrentWidget(self.correction)
-        self.controls.run_button.setEnabled(False)
         self.show_preview()
         self.clear_error()
         self._set_status(
-            "Accept replaces the result with the corrected one; Learn from this also matches "
-            "the next runs on it."
+            "Keep (K) / Remove (R) strokes; Accept replaces the result; Back keeps the strokes."
         )
         self.correction.canvas.setFocus()
         return True
 
     def _request_correction(self) -> None:
-        done, pixels = self._correcting
-        self._correction_serial += 1
-        self._corrected = None
-        hints = self.correction.canvas.hints()
-        if hints is None:  # every stroke undone: the run's own result
-            self.correction.show_alpha(done.alpha, final=True)
-            self._corrected = Corrected(done.layer_id, self._correction_serial, done.alpha, None)
-            return
-        job = self._job(foreground=done.foreground is not None)  # as the result it replaces
-        self.runner.correct(Correction(job, done.layer_id, pixels, hints, self._correction_serial))
+        session = self.session
+        hints = session.request()
+        if hints is not None:
+            done = session.done
+            job = self._job(foreground=done.foreground is not None)  # as the result it replaces
+            self.runner.correct(Correction(job, done.layer_id, session.pixels, hints, session.serial))
+        self.correction.show_session(session)
 
     def _on_corrected(self, corrected: Corrected) -> None:
-        if self._correcting is None or corrected.serial != self._correction_serial:
-            return  # an answer to strokes since changed, or to a closed correction
-        if corrected.error:
-            self.show_error(corrected.error)
-            self.correction.set_state("The engine could not use these strokes.", final=False)
-            return
-        self.correction.show_alpha(corrected.alpha, corrected.final)
-        if corrected.final:
-            self._corrected = corrected
+        session = self.session
+        if session is None or session.done.layer_id != corrected.layer_id:
+            return  # an answer for a closed correction
+        answer = None if corrected.error else Answer(
+            corrected.alpha, corrected.foreground, corrected.final, corrected.seconds
+        )
+        if session.answer(corrected.serial, answer, corrected.error):
+            if corrected.error:
+                self.show_error(corrected.error)
+            self.correction.show_session(session)
 
     def accept_correction(self) -> bool:
         """Replace the target's result with the corrected one; False if there is none yet."""
-        if self._correcting is None or self._corrected is None:
+        session = self.session
+        if session is None or not session.can_accept:
             return False
-        done, pixels = self._correcting
-        corrected = self._corrected
-        if corrected.alpha is done.alpha:  # nothing painted: nothing to write
-            self.close_correction()
-            return True
+        done, pixels, corrected = session.done, session.pixels, session.corrected
         foreground = corrected.foreground
-        written, mode = self._written.get(done.layer_id, (None, self.controls.output_mode()))
+        _, written, mode = self._history.get(done.layer_id, [(None, None, self.controls.output_mode())])[-1]
         try:
             if written is not None and hasattr(self.host, "replace_result"):
                 written = self.host.replace_result(
@@ -449,23 +497,27 @@ class Panel(QtWidgets.QWidget):
             written,
             corrected.seconds,
         )
-        self.results[done.layer_id] = fixed
-        self._written[done.layer_id] = (written, mode)
+        self._record(fixed, written, mode)
+        self._accepted.add(done.layer_id)
         self.targets.mark_done(fixed, f"Corrected. {written.description}")
         self.close_correction()
         self._set_status(f"{done.name} corrected. {written.description}")
         return True
 
+    def _recall_lessons(self) -> None:
+        self.learned[:] = self.lessons.recall(self.reference.picture_key)
+
     def learn_from_correction(self) -> bool:
         """Accept, and let the next runs learn from the corrected target."""
-        if self._correcting is None or self._corrected is None:
+        session = self.session
+        if session is None or not session.can_accept:
             return False
-        _, pixels = self._correcting
-        alpha = self._corrected.alpha
-        name = self._correcting[0].name
+        pixels, alpha, name = session.pixels, session.corrected.alpha, session.done.name
         if not self.accept_correction():
             return False
         self.learned.append((pixels, (alpha > 0.5).astype(np.float32)))
+        if self.reference.picture_key is not None:
+            self.lessons.add(self.reference.picture_key, pixels, alpha)
         count = len(self.learned)
         self._set_status(
             f"{name} corrected and learned: the next run matches like the reference and "
@@ -474,11 +526,11 @@ class Panel(QtWidgets.QWidget):
         return True
 
     def may_close(self) -> bool:
-        """Before the window closes: strokes on a target not accepted yet are accepted or
-        discarded as the artist says; False when the artist chose to stay."""
-        if self._correcting is None or self.correction.canvas.hints() is None:
+        """Before the window closes: a correction not accepted yet is accepted or dropped as
+        the artist says; False when the artist chose to stay."""
+        if self.session is None or not self.session.unaccepted:
             return True
-        choice = self.ask_about_strokes(self._correcting[0].name, self._corrected is not None)
+        choice = self.ask_about_strokes(self.session.done.name, self.session.can_accept)
         if choice == "accept":
             return self.accept_correction()
         return choice == "discard"
@@ -502,21 +554,36 @@ class Panel(QtWidgets.QWidget):
         return "discard" if clicked is box.button(buttons.Discard) else "stay"
 
     def close_correction(self) -> None:
-        self._correcting, self._corrected = None, None
-        self._correction_serial += 1  # answers still on their way are dropped
+        """Back to the reference; the target's strokes stay with it (answers on their way are
+        dropped)."""
+        self.session = None
         self.left.setCurrentWidget(self.reference)
-        self.controls.run_button.setEnabled(not self.runner.busy)
         self.show_preview()
 
     def _active_canvas(self):
-        return self.correction.canvas if self._correcting is not None else self.canvas
+        return self.correction.canvas if self.session is not None else self.canvas
 
     # == preview ===================================================================================
     def show_preview(self) -> None:
-        self.review.setVisible(bool(self.results))
+        self.review.setVisible(self._review_shown and bool(self.results))
         self.review.show_result(self.results.get(self.targets.current_id()))
-        if self.runner.busy or self._correcting is not None:
+        if self.runner.busy or self.session is not None:
             self.review.correct_button.setEnabled(False)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Buttons and menu actions offer only what can be done now: Run needs a reference and
+        something to matte, and nothing else going on; undo / redo follow the canvas in view."""
+        idle = not self.runner.busy and self.session is None
+        can_run = idle and self._layer_count >= 2
+        self.controls.run_button.setEnabled(can_run)
+        self.run_action.setEnabled(can_run)
+        self.cancel_action.setEnabled(self.runner.busy)
+        self.correct_action.setEnabled(self.review.correct_button.isEnabled())
+        canvas = self._active_canvas()
+        history = canvas.strokes if canvas is self.correction.canvas else canvas.document
+        self.undo_action.setEnabled(bool(history is not None and history.can_undo))
+        self.redo_action.setEnabled(bool(history is not None and history.can_redo))
 
     # == messages ==================================================================================
     def show_error(self, message: str, append: bool = False) -> None:
@@ -539,6 +606,8 @@ class Panel(QtWidgets.QWidget):
         self.runner.shutdown()
         if self.canvas.document is not None:
             self.canvas.document.close()
+        for strokes in self._strokes.values():
+            strokes.close()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

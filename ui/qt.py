@@ -48,6 +48,7 @@ QShortcut = getattr(QtGui, "QShortcut", None) or QtWidgets.QShortcut
 QActionGroup = getattr(QtGui, "QActionGroup", None) or QtWidgets.QActionGroup
 
 Qt = QtCore.Qt
+QCoreApplication, QEvent = QtCore.QCoreApplication, QtCore.QEvent
 QObject, QThread, QTimer, QSettings = (
     QtCore.QObject,
     QtCore.QThread,

@@ -164,10 +164,16 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.combo.clear()
         for layer in layers:
             self.combo.addItem(layer.name, layer.id)
-        if current is not None:
-            select(self.combo, current)
+        if current not in [layer.id for layer in layers]:  # a picture of the artist's, not a result
+            current = next((layer.id for layer in layers if not layer.result), None)
+        select(self.combo, current)
         if layers and self.layer_id != self.combo.currentData():
             self.reference_chosen()
+
+    @property
+    def picture_key(self) -> str | None:
+        """The reference picture's identity on disk (its mask and lessons are kept under it)."""
+        return self._memory_key
 
     def reference_chosen(self) -> None:
         layer_id = self.combo.currentData()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .hostapi import OUTPUT_MODES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, exec_
-from .widgets import as_bool, combo, row, select
+from .widgets import ElidedLabel, SummaryButton, as_bool, combo, row, select
 
 ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
 DEVICES = {"auto": "Auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
@@ -21,7 +21,7 @@ QUALITY = {
 }
 
 #: progress bar texts before a run, and during one
-IDLE_FORMATS = ("Overall: not started", "Current target: not started")
+IDLE_FORMATS = ("Overall: not started", "Current: not started")
 RUN_FORMATS = ("Overall %p%", "Current %p%")
 
 
@@ -71,6 +71,11 @@ class RunControls(QtWidgets.QWidget):
         form.addRow("", self.cutout_check)
         form.addRow("Save to:", self.out_dir_button)
         form.labelForField(self.out_dir_button).setVisible(hasattr(self.host, "out_dir"))
+        # The form folds away behind one line that says what is chosen: a short docker keeps
+        # its height for the canvas and the list.
+        self.options_button = SummaryButton()
+        self.options_button.setCheckable(True)
+        self.options.setVisible(False)
 
         self.run_button = QtWidgets.QPushButton("Run")
         self.run_button.setDefault(True)
@@ -79,9 +84,7 @@ class RunControls(QtWidgets.QWidget):
         self.cancel_button.setEnabled(False)
         self.overall_bar = _bar(IDLE_FORMATS[0])
         self.target_bar = _bar(IDLE_FORMATS[1])
-        self.status_label = QtWidgets.QLabel("Ready.")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = ElidedLabel("Ready.")  # one line: the layout never moves
         self.open_folder_button = QtWidgets.QPushButton("Open folder")
         self.open_folder_button.setToolTip("Show the written files")
         self.open_folder_button.hide()
@@ -95,10 +98,10 @@ class RunControls(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        bars = row(self.run_button, self.cancel_button, self.overall_bar, self.target_bar)
-        bars.setStretch(2, 1)
-        bars.setStretch(3, 1)
-        layout.addLayout(bars)
+        self.actions_row = row(self.run_button, self.cancel_button, self.overall_bar, self.target_bar)
+        self.actions_row.setStretch(2, 1)
+        self.actions_row.setStretch(3, 1)
+        layout.addLayout(self.actions_row)
         status = row(self.status_label, self.open_folder_button)
         status.setStretch(0, 1)
         layout.addLayout(status)
@@ -108,9 +111,16 @@ class RunControls(QtWidgets.QWidget):
         self.engine_combo.currentIndexChanged.connect(lambda *_: self._engine_changed())
         self.weights_button.clicked.connect(lambda *_: self.open_weights_setup())
         self.out_dir_button.clicked.connect(lambda *_: self.choose_out_dir())
-        self.output_combo.currentIndexChanged.connect(lambda *_: self._output_changed())
+        self.output_combo.currentIndexChanged.connect(lambda *_: self._output_chosen())
         self.open_folder_button.clicked.connect(lambda *_: self.open_written_folder())
         self.run_button.clicked.connect(lambda *_: self.run_requested.emit())
+        self.options_button.toggled.connect(lambda *_: self._options_toggled())
+        for signal in (
+            self.engine_combo.currentIndexChanged,
+            self.quality_combo.currentIndexChanged,
+            self.output_combo.currentIndexChanged,
+        ):
+            signal.connect(lambda *_: self._summarise())
         self.cancel_button.clicked.connect(lambda *_: self.cancel_requested.emit())
         for signal in (
             self.device_combo.currentIndexChanged,
@@ -127,6 +137,8 @@ class RunControls(QtWidgets.QWidget):
         select(self.quality_combo, s.value("quality", "balanced"))
         self._saved_output = s.value("output", "")
         self.cutout_check.setChecked(as_bool(s.value("cutouts", True)))
+        self.options_button.setChecked(as_bool(s.value("options_shown", False)))
+        self._options_toggled()
         out_dir = s.value("out_dir", "")
         if (
             hasattr(self.host, "out_dir")
@@ -141,9 +153,10 @@ class RunControls(QtWidgets.QWidget):
         s.setValue("engine", self.engine_combo.currentData())
         s.setValue("device", self.device_combo.currentData())
         s.setValue("quality", self.quality_combo.currentData())
-        if self.output_combo.currentData():
-            s.setValue("output", self.output_combo.currentData())
+        if self._saved_output:
+            s.setValue("output", self._saved_output)
         s.setValue("cutouts", self.cutout_check.isChecked())
+        s.setValue("options_shown", self.options_button.isChecked())
         if getattr(self.host, "out_dir", None):
             s.setValue("out_dir", str(self.host.out_dir))
 
@@ -185,6 +198,8 @@ class RunControls(QtWidgets.QWidget):
         self.engine_reason.setToolTip(problem or "")
         self.engine_reason.setVisible(bool(problem))
         self.weights_button.setVisible(bool(problem) and installed and engine == "icm")
+        if problem:  # what to do must be in view
+            self.options_button.setChecked(True)
         lite = engine == "lite"
         self.device_combo.setEnabled(not lite)
         self.device_combo.setToolTip(
@@ -218,8 +233,9 @@ class RunControls(QtWidgets.QWidget):
 
     # -- output ------------------------------------------------------------------------------------
     def refresh_outputs(self) -> None:
-        """Offer the host's output modes, keeping the chosen (or saved) one."""
-        wanted = self.output_combo.currentData() or self._saved_output
+        """Offer the host's output modes, keeping the chosen (or saved) one: a mode the host
+        cannot offer for now (Krita without a window) comes back once it can."""
+        wanted = self._saved_output or self.output_combo.currentData()
         self.output_combo.blockSignals(True)
         self.output_combo.clear()
         for mode in self.host.output_modes():
@@ -233,6 +249,10 @@ class RunControls(QtWidgets.QWidget):
 
     def wants_cutouts(self) -> bool:
         return self.cutout_check.isChecked() and self.output_mode() in ("files", "layer")
+
+    def _output_chosen(self) -> None:
+        self._saved_output = self.output_mode()
+        self._output_changed()
 
     def _output_changed(self) -> None:
         self.cutout_check.setEnabled(self.output_mode() in ("files", "layer"))
@@ -272,10 +292,28 @@ class RunControls(QtWidgets.QWidget):
         self.target_bar.setValue(round(progress.fraction * 1000))
         self.set_status(f"{name} ({progress.index + 1}/{progress.count}): {progress.message}")
 
+    def _options_toggled(self) -> None:
+        shown = self.options_button.isChecked()
+        self.options.setVisible(shown)
+        self.options_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self._summarise()
+        self.settings_changed.emit()
+
+    def _summarise(self) -> None:
+        chosen = [box.currentText() for box in (self.engine_combo, self.quality_combo, self.output_combo)]
+        text = "Options: " + " · ".join(part for part in chosen if part)
+        self.options_button.set_summary(text)
+        self.options_button.setToolTip(f"{text}\nClick to {'hide' if self.options.isVisible() else 'change'} them")
+
     def show_finished(self, finished, folders=()) -> None:
-        """Say how the run ended and, for files, where they went (with a button to open it)."""
+        """Say how the run ended and, for files, where they went (with a button to open it);
+        a run that did not finish leaves no half-filled bars behind."""
         if finished.status == "done":
             self.overall_bar.setValue(1000)
+        else:
+            for bar, text in zip((self.overall_bar, self.target_bar), IDLE_FORMATS):
+                bar.setFormat(text)
+                bar.setValue(0)
         if finished.status == "failed":
             self.show_error(finished.message, append=True)
         message = finished.message

@@ -61,7 +61,12 @@ class TargetList(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(layer.name)
             item.setData(LAYER_ID_ROLE, layer.id)
             item.setIcon(QIcon(blank))
-            item.setToolTip(f"{layer.name}: {layer.size[1]}×{layer.size[0]} px")
+            item.setToolTip(f"{layer.name}: {layer.size[1]}×{layer.size[0]} px"
+                            + (" — made by ICM Matting; a target only when selected here" if layer.result else ""))
+            if layer.result:
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
             self.list.addItem(item)
             item.setSelected(layer.id in selected)
             if layer.id in results:
@@ -95,8 +100,8 @@ class TargetList(QtWidgets.QWidget):
             self._timer.start(0)
 
     def target_ids(self, layers, reference_id) -> list[str]:
-        if self.all_radio.isChecked():
-            ids = [layer.id for layer in layers]
+        if self.all_radio.isChecked():  # our own results only when picked in the list
+            ids = [layer.id for layer in layers if not layer.result]
         else:
             ids = [item.data(LAYER_ID_ROLE) for item in self.list.selectedItems()]
         return [layer_id for layer_id in ids if layer_id != reference_id]
@@ -143,11 +148,15 @@ class TargetList(QtWidgets.QWidget):
             item.setText(f"{_name(item)} — failed")
             item.setToolTip(message)
 
-    def mark_finished(self, completed: bool) -> None:
-        """Rows still queued or running read "not run" after a cancelled or failed run."""
+    def mark_finished(self, completed: bool, results: dict) -> None:
+        """Rows still queued or running read "not run" after a cancelled or failed run, or
+        "done" when an earlier result of theirs is still there."""
         for item in self._items():
             if item.text().endswith(("queued", "%")):
-                item.setText(_name(item) if completed else f"{_name(item)} — not run")
+                if item.data(LAYER_ID_ROLE) in results:
+                    self._show_done(item, results[item.data(LAYER_ID_ROLE)])
+                else:
+                    item.setText(_name(item) if completed else f"{_name(item)} — not run")
 
     def _show_done(self, item, done) -> None:
         item.setText(f"{_name(item)} — done")

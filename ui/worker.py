@@ -31,7 +31,7 @@ import numpy as np
 from icm_core.api import Cancelled, IcmError
 from icm_core.geometry import resize, scale_to_fit
 
-from .qt import QObject, QThread, Signal
+from .qt import QCoreApplication, QObject, QThread, Signal
 
 PREVIEW_SIDE = 1024
 
@@ -353,8 +353,22 @@ def _u8(array: np.ndarray) -> np.ndarray:
     return (np.clip(array, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
+_RUNNING: set = set()  # runners whose thread has not been joined yet: kept alive until then
+
+
+def stop_all_runners(timeout_ms: int = 30000) -> None:
+    """Stop and join every worker thread still running (the application is quitting).
+
+    A host may destroy the widget that owns a runner before ``aboutToQuit`` (Krita deletes its
+    dockers with the main window); Qt aborts the process when a running QThread is destroyed,
+    so every runner stays referenced here until its thread is joined."""
+    for runner in list(_RUNNING):
+        runner.shutdown(timeout_ms)
+
+
 class MatteRunner(QObject):
-    """GUI-side owner of the worker thread.  Forwards the worker's signals."""
+    """GUI-side owner of the worker thread.  Forwards the worker's signals.  The thread is
+    joined by :meth:`shutdown`, or by :func:`stop_all_runners` (on ``aboutToQuit``)."""
 
     _start = Signal(object)
     _warm_up = Signal(object)
@@ -375,6 +389,8 @@ class MatteRunner(QObject):
         self.worker.warmed.connect(self._on_warmed)
         self.busy = False
         self.thread.start()
+        _watch_quit()
+        _RUNNING.add(self)
 
     # the worker's signals, for connecting
     @property
@@ -410,4 +426,18 @@ class MatteRunner(QObject):
         """Cancel any run and stop the thread (call before the owner goes away)."""
         self.cancel_event.set()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if self.thread.wait(timeout_ms):
+            _RUNNING.discard(self)
+
+
+_quit_watched = False
+
+
+def _watch_quit() -> None:
+    """Join every runner when the application quits (a plain function: a slot bound to a
+    widget would be disconnected when the widget is destroyed, before the quit)."""
+    global _quit_watched
+    application = QCoreApplication.instance()
+    if application is not None and not _quit_watched:
+        application.aboutToQuit.connect(stop_all_runners)
+        _quit_watched = True

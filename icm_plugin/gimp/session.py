@@ -40,7 +40,7 @@ class ExchangeHost:
         self._lock = threading.Lock()
 
     def layers(self) -> list[HostLayer]:
-        return [HostLayer(e["id"], e["name"], self.shape, True, "layer") for e in self.job["layers"]]
+        return [HostLayer(e["id"], e["name"], self.shape, True, kind="layer") for e in self.job["layers"]]
 
     def selected_layer_ids(self) -> list[str]:
         return [layer_id for layer_id in self.job["selected"] if layer_id in self._entries]

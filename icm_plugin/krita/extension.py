@@ -2,8 +2,8 @@
 
 The docker follows the active view's document (``canvasChanged``) and, since Krita 5 gives
 scripts no "layers changed" signal, re-reads the layer list every 1.5 s while it is visible
-and idle (cheap: names and ids only).  The panel runs the engine in its worker thread; every
-Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
+and idle (cheap: names and ids only); a result undone in Krita is then no longer listed.
+The panel runs the engine in its worker thread; every Krita call stays on the GUI thread.  Krita builds every docker when its window opens, so the
 panel (numpy, OpenCV, the panel's widgets) is built only when the docker is first shown or
 asked for: the plugin adds almost nothing to Krita's start.  The engine's packages load in the
 panel's worker when it first shows; whatever failed to import is then reported with what to do.
@@ -16,7 +16,7 @@ import sys
 from krita import DockWidget, DockWidgetFactory, Extension, Krita
 
 from icm_core import manifest
-from ui.qt import QSettings, QTimer, QtWidgets
+from ui.qt import QEvent, QSettings, QTimer, QtWidgets
 
 from .loader import DOCKER_ID, dock_right, instructions
 
@@ -32,6 +32,19 @@ def register() -> None:
     app = Krita.instance()
     app.addExtension(MattingExtension(app))
     app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, dock_right(), MattingDocker))
+    QtWidgets.QApplication.instance().aboutToQuit.connect(quitting)
+
+
+def quitting() -> None:
+    """Krita is quitting: its main windows, with our dockers, are already destroyed, but the
+    panels' worker threads still run; a QThread destroyed while running aborts Krita (exit
+    status 134).  Workers waiting for a Krita call give up, then every thread is joined."""
+    from ui.worker import stop_all_runners
+
+    from .host import GuiThread
+
+    GuiThread.quitting.set()
+    stop_all_runners()
 
 
 def panel_settings() -> QSettings:
@@ -96,16 +109,15 @@ class MattingDocker(DockWidget):
 
         from .host import KritaHost
 
-        self._panel = Panel(KritaHost(self._document), panel_settings(), self)
+        self._panel = Panel(KritaHost(self._document), panel_settings(), self, review=False)
         self.setWidget(self.panel)
         self._signature = None
         self._pending_document = None
         self.panel.run_finished.connect(lambda *_: self._apply_pending())
-        # The worker thread must stop before Qt destroys the window with this docker in it.
-        notifier = Krita.instance().notifier()
-        notifier.setActive(True)
-        notifier.applicationClosing.connect(self.shutdown)
-        QtWidgets.QApplication.instance().aboutToQuit.connect(self.shutdown)
+        # Settings are saved as they change; once more when the window closes (the panel is
+        # destroyed with it, before Krita's quit signals).  The worker is joined by quitting().
+        if self.parentWidget() is not None:
+            self.parentWidget().installEventFilter(self)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.poll_layers)
         self.timer.start(POLL_MS)
@@ -115,11 +127,10 @@ class MattingDocker(DockWidget):
         self.panel.runner.signals.warmed.connect(self._check_imports)
         self.poll_layers()
 
-    def shutdown(self) -> None:
-        if self._panel is None:
-            return
-        self.panel.host.stop()  # a worker waiting for a Krita call gives up
-        self.panel.shutdown()
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Close and self._panel is not None:
+            self.panel.save_settings()
+        return False
 
     def canvasChanged(self, canvas) -> None:
         view = canvas.view() if canvas is not None else None
@@ -147,7 +158,9 @@ class MattingDocker(DockWidget):
     def poll_layers(self) -> None:
         if self._panel is None or self.panel.runner.busy or not self.isVisible():
             return
-        signature = [(layer.id, layer.name, layer.visible) for layer in self.panel.host.layers()]
+        host = self.panel.host
+        # masks count too: undoing a result mask in Krita must show in the list
+        signature = ([(layer.id, layer.name, layer.visible) for layer in host.layers()], host.node_ids())
         if signature != self._signature:
             self._signature = signature
             self.panel.refresh_layers()

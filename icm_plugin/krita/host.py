@@ -13,6 +13,7 @@ are set before it is inserted, so inserting it is the one undo step.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from typing import Callable, Iterator
 
@@ -25,6 +26,9 @@ from . import pixels
 
 MASK_TYPES = ("transparencymask", "selectionmask", "filtermask", "colorizemask", "transformmask")
 RESULT_SUFFIX = {"layer": "matte", "mask": "matte mask", "selection": "matte selection"}
+#: the document annotation listing the ids of the nodes this tool made (saved in the .kra)
+RESULTS_ANNOTATION = "icm-matting/results"
+RESULT_NAMES = tuple(f" {suffix}" for suffix in RESULT_SUFFIX.values())
 
 
 class KritaHost:
@@ -40,19 +44,37 @@ class KritaHost:
         self.document = document
         self.gui = GuiThread()
 
-    def stop(self) -> None:
-        """Krita is closing: a worker waiting for the GUI thread gives up (``Cancelled``)."""
-        self.gui.closing.set()
-
     # -- layers ---------------------------------------------------------------------------------
     def layers(self) -> list[HostLayer]:
         if self.document is None:
             return []
         size = (self.document.height(), self.document.width())
+        ours = self._results()
         return [
-            HostLayer(_id(node), path, size, bool(node.visible()), node.type())
+            HostLayer(_id(node), path, size, bool(node.visible()), kind=node.type(),
+                      result=_id(node) in ours or node.name().endswith(RESULT_NAMES))
             for node, path in _walk(self.document.rootNode(), "")
         ]
+
+    def node_ids(self) -> set[str]:
+        """Every node in the document, masks included: results undone in Krita are gone."""
+        if self.document is None:
+            return set()
+        return {_id(node) for node in _every_node(self.document.rootNode())}
+
+    def _results(self) -> list[str]:
+        raw = self.document.annotation(RESULTS_ANNOTATION) if self.document is not None else None
+        try:
+            return json.loads(bytes(raw).decode()) if raw else []
+        except ValueError:  # not ours after all
+            return []
+
+    def _record_results(self, node_ids) -> None:
+        from ui.qt import QtCore
+
+        ours = self._results() + [i for i in node_ids if i not in self._results()]
+        self.document.setAnnotation(RESULTS_ANNOTATION, "Layers made by ICM Matting",
+                                    QtCore.QByteArray(json.dumps(ours).encode()))
 
     def selected_layer_ids(self) -> list[str]:
         if self.document is None:
@@ -111,37 +133,42 @@ class KritaHost:
 
     def _write_result(self, layer_id: str, alpha: np.ndarray, foreground: np.ndarray | None, mode: str) -> Written:
         node = self._node(layer_id)
-        shape = (self.document.height(), self.document.width())
-        if alpha.shape != shape:
-            raise OutputError(
-                f"The alpha is {alpha.shape[1]}×{alpha.shape[0]} px but the document is "
-                f"{shape[1]}×{shape[0]} px; nothing was written."
-            )
+        self._check_shape(alpha)
         name = f"{node.name()} {RESULT_SUFFIX.get(mode, 'matte')}"
         if mode == "layer":
-            return self._write_layer(node, name, alpha, foreground)
-        if mode == "mask":
-            return self._write_transparency_mask(node, name, alpha)
-        if mode == "selection":
-            return self._write_selection_mask(node, name, alpha)
-        raise OutputError(f"Krita results can be a layer, a mask or a selection, not {mode!r}.")
+            written = self._write_layer(node, name, alpha, foreground)
+        elif mode == "mask":
+            written = self._write_transparency_mask(node, name, alpha)
+        elif mode == "selection":
+            written = self._write_selection_mask(node, name, alpha)
+        else:
+            raise OutputError(f"Krita results can be a layer, a mask or a selection, not {mode!r}.")
+        self._record_results(written.nodes)
+        return written
 
     def replace_result(self, written: Written, layer_id: str, alpha: np.ndarray,
                        foreground: np.ndarray | None, mode: str) -> Written:
         """A corrected matte in place of the node this tool created for ``layer_id`` (recorded
-        in ``written``): the new node goes in first, then ours is removed — never a node we did
-        not create.  If ours is gone (deleted by the artist), the correction is a new node."""
+        in ``written``) — never a node we did not create.  If ours is gone (deleted by the
+        artist), the correction is a new node.
+
+        Krita 5.1's scripting cannot make this one undo step (``setPixelData`` is not undoable,
+        and there is no way to group commands), so ours is removed first and the new node
+        added after: the first Ctrl+Z takes the corrected node away (no result shows, never two
+        mattes over each other), the second brings the uncorrected one back."""
         return self.gui.call(self._replace_result, written, layer_id, alpha, foreground, mode)
 
     def _replace_result(self, written: Written, layer_id: str, alpha: np.ndarray,
                         foreground: np.ndarray | None, mode: str) -> Written:
         ours = [node for node in _every_node(self.document.rootNode()) if _id(node) in written.nodes]
-        made = self._write_result(layer_id, alpha, foreground, mode)
-        if not ours:
-            return made
+        self._node(layer_id)  # what would stop the write is checked before anything goes
+        self._check_shape(alpha)
         names = ", ".join(f"“{node.name()}”" for node in ours)
         for node in ours:
             node.remove()
+        made = self._write_result(layer_id, alpha, foreground, mode)
+        if not ours:
+            return made
         return Written(f"Replaced {names} with the corrected matte.", made.paths, made.nodes)
 
     def _write_layer(self, source, name: str, alpha: np.ndarray, foreground: np.ndarray | None) -> Written:
@@ -223,6 +250,14 @@ class KritaHost:
         return view is not None and view.document() == self.document
 
     # -- helpers --------------------------------------------------------------------------------
+    def _check_shape(self, alpha: np.ndarray) -> None:
+        shape = (self.document.height(), self.document.width())
+        if alpha.shape != shape:
+            raise OutputError(
+                f"The alpha is {alpha.shape[1]}×{alpha.shape[0]} px but the document is "
+                f"{shape[1]}×{shape[0]} px; nothing was written."
+            )
+
     def _node(self, layer_id: str):
         if self.document is not None:
             for node, _ in _walk(self.document.rootNode(), ""):
@@ -278,8 +313,10 @@ class KritaHost:
 
 class GuiThread:
     """Runs calls on the thread that created it (Krita's GUI thread) for any other thread,
-    which waits.  The request travels as a queued Qt signal; the wait polls ``closing`` so a
+    which waits.  The request travels as a queued Qt signal; the wait polls ``quitting`` so a
     worker never blocks a GUI thread that is itself waiting for the worker to stop."""
+
+    quitting = threading.Event()  # Krita is quitting: every waiting worker gives up
 
     def __init__(self):
         from ui.qt import QObject, Signal
@@ -295,7 +332,6 @@ class GuiThread:
                 GuiThread._run(request)
 
         self.owner = threading.get_ident()
-        self.closing = threading.Event()
         self.relay = Relay()
 
     def call(self, function: Callable, *args):
@@ -304,7 +340,7 @@ class GuiThread:
         done, box = threading.Event(), {}
         self.relay.request.emit((function, args, box, done))
         while not done.wait(0.05):
-            if self.closing.is_set():
+            if GuiThread.quitting.is_set():
                 raise Cancelled("Krita is closing; the run was stopped.")
         if "error" in box:
             raise box["error"]

@@ -9,6 +9,7 @@ Only the standard library and Krita's own modules are used before that point.
 """
 
 import json
+import os
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -54,6 +55,10 @@ def instructions(problem, missing):
     lines = ["ICM Matting cannot start inside Krita."]
     if problem:
         lines.append(problem)
+    if os.environ.get("VIRTUAL_ENV"):
+        lines.append(f"Krita was started with a virtual environment active ({os.environ['VIRTUAL_ENV']}), "
+                     "which replaces Krita's own Python packages: start Krita from the menu, or run "
+                     "`deactivate` in that shell first.")
     if missing:
         lines.append(f"Krita's Python {sys.version.split()[0]} cannot import: {', '.join(missing)}.")
     lines += [

@@ -164,6 +164,7 @@ class _ImageState:
         self.root = _NodeState(self, "root", "grouplayer", self.space)
         self.selection: _Device | None = None
         self.active = None
+        self.annotations: dict[str, tuple[str, bytes]] = {}
 
 
 def _wrap(state):
@@ -336,6 +337,16 @@ class Document:
     def rootNode(self):
         return _wrap(self._state.root)
 
+    def annotation(self, kind):
+        """Krita 5.1: a QByteArray, empty for an unknown type."""
+        return QtCore.QByteArray(self._state.annotations.get(kind, ("", b""))[1])
+
+    def setAnnotation(self, kind, description, data):
+        self._state.annotations[kind] = (description, bytes(data))
+
+    def annotationTypes(self):
+        return list(self._state.annotations)
+
     def createNode(self, name, kind):
         if kind not in ("paintlayer", "grouplayer"):
             raise NotImplementedError(f"the fake Krita creates paint and group layers, not {kind}")
@@ -481,12 +492,18 @@ def open_window():
 
 
 def close_application():
-    """Krita quitting: ``Notifier.applicationClosing``, then the windows go.  Test control."""
-    if _APP.notifier is not None:
-        _APP.notifier.applicationClosing.emit()
+    """Krita quitting, in the order seen in Krita 5.1.5: the main windows close and are deleted
+    with their dockers, then ``aboutToQuit`` (and ``Notifier.applicationClosing``, which
+    Krita connects to it).  Test control."""
     for window in _APP.windows:
         window._qwindow.close()
+        window._qwindow.deleteLater()
+        window._dockers.clear()
     _APP.windows.clear()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    QtWidgets.QApplication.instance().aboutToQuit.emit()
+    if _APP.notifier is not None:
+        _APP.notifier.applicationClosing.emit()
 
 
 class Window:

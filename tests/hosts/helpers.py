@@ -14,3 +14,21 @@ def report(run) -> dict:
     lines = [line for line in run.stdout.splitlines() if line.startswith("ICM_REPORT ")]
     assert lines, f"the script printed no report (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return json.loads(lines[-1][len("ICM_REPORT "):])
+
+
+# What our code (or Qt about our code) may print in Krita's log; Krita's own noise is not ours.
+WARNING_SIGNS = ("QThread: Destroyed", "Ambiguous shortcut", "Traceback (most recent call last)",
+                 "krita.scripting", "icm_", "icm-matting", "ICM Matting", "QBasicTimer", "QPainter::")
+
+
+def our_warnings(log: str) -> list[str]:
+    """Lines of a Krita log that point at our plugin."""
+    return [line for line in log.splitlines() if any(sign in line for sign in WARNING_SIGNS)]
+
+
+def xvfb_run(screen: str = "1600x1000") -> list[str]:
+    """``xvfb-run`` on a free display, searched from a number of this process's own: two runs
+    starting at once from the default :99 race for it (seen: "could not connect to display")."""
+    import os
+
+    return ["xvfb-run", "-a", "-n", str(100 + os.getpid() % 800), "-s", f"-screen 0 {screen}x24"]

@@ -125,7 +125,7 @@ def test_interactive_session_window_mattes_and_lists_results(tmp_path, qtbot, mo
     mask[6:18, 8:24] = 1.0
     panel.canvas.set_mask(mask)
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
-        assert panel.run()
+        assert panel.run(), panel.error_label.text()
     assert finished.args[0].status == "done", finished.args[0]
     assert [(r["layer"], r["mode"]) for r in host.results()] == [("11", "mask")]
     panel.shutdown()

@@ -170,3 +170,32 @@ def test_this_systems_krita_python_is_detected():
     if shutil.which("krita") is None:
         pytest.skip("Krita is not installed")
     assert re.fullmatch(r"3\.\d+", install.krita_python_version() or "")
+
+
+def test_krita_on_another_python_gets_its_own_environment(krita_dirs, tmp_path, monkeypatch, capsys):
+    """Issue 22 point 12: `install krita` when Krita embeds another Python makes (or reuses) a
+    virtual environment of that version with the system's packages visible, installs this
+    checkout there and registers the plugin from it, saying each step; a missing interpreter
+    is one clear line and exit status 2."""
+    resources, kritarc = krita_dirs
+    monkeypatch.setattr(install, "krita_python_version", lambda: "3.99")
+    before = tree(resources.parent)
+    args = ["install", "krita", "--resources", str(resources), "--kritarc", str(kritarc), "--venv", str(tmp_path / "v")]
+    assert cli(args) == 2
+    assert "python3.99 is not installed" in capsys.readouterr().err and tree(resources.parent) == before
+
+    steps = install.krita_venv_steps("3.99", tmp_path / "v", ROOT, ["--resources", str(resources)])
+    assert steps[0] == ["python3.99", "-m", "venv", "--system-site-packages", str(tmp_path / "v")]
+    python = str(tmp_path / "v" / "bin" / "python")
+    assert steps[1] == [python, "-m", "pip", "install", "-e", str(ROOT)]
+    assert steps[2] == [python, "-m", "icm_core.cli", "install", "krita", "--resources", str(resources)]
+    (tmp_path / "v" / "bin").mkdir(parents=True)
+    (tmp_path / "v" / "bin" / "python").write_text("")
+    assert len(install.krita_venv_steps("3.99", tmp_path / "v", ROOT, [])) == 2  # reused
+
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda step: ran.append(step) or subprocess.CompletedProcess(step, 0))
+    assert cli(args) == 0
+    assert ran[0][-3:] == ["install", "-e", str(ROOT)] and ran[1][3:5] == ["install", "krita"]
+    out = capsys.readouterr().out
+    assert "Krita runs Python 3.99" in out and f"into {tmp_path / 'v'}" in out and "$ " in out

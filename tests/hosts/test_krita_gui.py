@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT
+from tests.hosts.helpers import HERE, ROOT, our_warnings, xvfb_run
 
 pytestmark = pytest.mark.krita
 PROBE = "icm_matting_probe"
@@ -38,7 +38,7 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     env = dict(krita_env, ICM_REPORT_FILE=str(report_file), ICM_SCREENSHOT_DIR=str(screenshots))
     env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
     try:
-        run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
+        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
                              env=env, capture_output=True, text=True, timeout=300)
     finally:
         shutil.rmtree(probe_dir)
@@ -51,6 +51,8 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     assert not result["failures"], "\n".join(result["failures"]) + "\n" + run.stderr[-3000:]
     assert result.get("finished"), f"Krita ended early (rc {run.returncode}) after {result['checks']}:\n{run.stderr[-3000:]}"
     assert len(result["checks"]) >= 30
+    assert run.returncode == 0, f"Krita exited with status {run.returncode}:\n{run.stderr[-3000:]}"
+    assert not our_warnings(run.stderr), "\n".join(our_warnings(run.stderr))
     assert (screenshots / "krita-docker.png").stat().st_size > 10_000
     assert not (resources / "pykrita" / "icm_matting").exists(), lines
     assert "enable_icm_matting=" not in kritarc.read_text()

@@ -39,6 +39,9 @@ def test_a_waiting_worker_gives_up_when_krita_closes():
     thread, box = call_from_worker(gui, lambda: "ran")
     thread.join(0.3)
     assert thread.is_alive()
-    gui.closing.set()
-    thread.join(2)
+    GuiThread.quitting.set()
+    try:
+        thread.join(2)
+    finally:
+        GuiThread.quitting.clear()
     assert not thread.is_alive() and isinstance(box["error"], Cancelled) and "value" not in box

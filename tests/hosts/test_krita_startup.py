@@ -28,7 +28,8 @@ docker = fake_krita._APP.factories[0]._create()  # as Krita does for every docke
 at_start = sorted(m for m in {deferred!r} if m in sys.modules)
 docker.show()
 shown = docker._panel is not None and "ui.panel" in sys.modules
-docker.shutdown()
+from icm_plugin.krita.extension import quitting
+quitting()  # as on Krita's aboutToQuit
 print("STARTUP", json.dumps({{"at_start": at_start, "shown": shown}}))
 """
 

@@ -65,6 +65,14 @@ def test_file_host_layers_alpha_and_atomic_never_overwriting_writes(folder, tmp_
         host.add([tmp_path / "missing.png"])
     with pytest.raises(InvalidInput, match="not an image"):
         host.add([folder / "notes.txt"])
+    # a bad and a missing file beside a good one: both problems said, the good one added
+    good = tmp_path / "good.png"
+    imageio.write_image(good, scene(H, W)[0])
+    with pytest.raises(InvalidInput) as raised:
+        host.add([tmp_path / "missing.png", folder / "notes.txt", good])
+    assert "does not exist" in str(raised.value) and "not an image" in str(raised.value)
+    assert raised.value.added == [str(good)] and str(good) in [layer.id for layer in host.layers()]
+    host.remove([str(good)])
 
     cut = tmp_path / "cut.png"
     imageio.write_cutout(cut, scene(H, W)[0], scene(H, W)[1])
@@ -192,7 +200,7 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     real_matte = engine.matte
 
     def matte(target, reference, **options):
-        calls.append((options["preview"], options["hints"]))
+        calls.append((options.get("preview"), options.get("hints")))
         return real_matte(target, reference, **options)
 
     engine.matte = matte
@@ -206,7 +214,7 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
 
     drag(canvas, [canvas.to_widget(cx - 5, cy), canvas.to_widget(cx + 5, cy)])
     qtbot.waitUntil(view.accept_button.isEnabled, timeout=180_000)  # a hang guard
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert corrected.shape == (H, W) and corrected[cy, cx] < 0.1
     assert [preview for preview, _ in calls] == [True, False]  # a quick preview, then the final
     hints = calls[-1][1]
@@ -223,9 +231,12 @@ def test_correct_and_learn_with_the_real_lite_engine(qtbot, window, folder, tmp_
     engine.combine = lambda references: combined.append(len(references)) or real_combine(
         references
     )
-    panel.confirm_overwrite = lambda paths: True
+    asked = []
+    panel.confirm_overwrite = lambda paths: asked.append(paths) or True
+    assert alpha_file in panel.corrected_paths()  # the rerun's question names the corrected file
     assert run(qtbot, panel).status == "done"
-    assert combined == [2]
+    assert combined == [2] and alpha_file in asked[0]
+    assert not panel.corrected_paths()  # replaced by the fresh result
 
 
 def test_out_folder_drag_and_drop_and_reference_file(qtbot, window, folder, tmp_path, fake_engine):
@@ -394,3 +405,22 @@ def test_closing_with_corrections_not_accepted_asks_first(
     assert alpha_file.read_bytes() != before  # accepted on the way out
     np.testing.assert_allclose(imageio.read_mask(alpha_file), panel.results[
         str(folder / "frame1.png")].alpha, atol=1 / 255)
+
+
+def test_actions_offer_only_what_can_be_done(qtbot, window, folder):
+    """Issue 22 point 15: with nothing loaded, Run, Cancel, Correct, Undo and Redo are off;
+    Correct… is in the Matte menu."""
+    main = window()
+    panel = main.panel
+    menu = [a.text() for a in main.menuBar().actions()[1].menu().actions()]
+    assert "Correct result" in menu
+    for action in (panel.run_action, panel.cancel_action, panel.correct_action, panel.undo_action,
+                   panel.redo_action):
+        assert not action.isEnabled(), action.text()
+    assert not panel.run_button.isEnabled()
+    main.add_paths([folder])
+    assert panel.run_button.isEnabled() and panel.run_action.isEnabled()
+    brush(panel)
+    assert panel.undo_action.isEnabled() and not panel.redo_action.isEnabled()
+    panel.undo_action.trigger()
+    assert panel.redo_action.isEnabled() and not panel.undo_action.isEnabled()

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.ui.helpers import MemoryHost, drag, scene, screenshot
+from tests.ui.helpers import MemoryHost, drag, mouse, scene, screenshot
 from ui.panel import Panel
 from ui.review import preview_pixels
 from ui.run_controls import WeightsDialog
@@ -247,7 +247,7 @@ def test_layer_list_gets_the_room_until_a_result_and_bars_say_so_before_a_run(
     assert not panel.review.isVisible()  # nothing to preview: no empty box
     assert panel.layer_list.viewport().height() >= rows * row_height
     assert panel.overall_bar.text() == "Overall: not started"
-    assert panel.controls.target_bar.text() == "Current target: not started"
+    assert panel.controls.target_bar.text() == "Current: not started"
     screenshot(panel, "panel-1600-before-run")
     brush_subject(panel)
     run_and_wait(qtbot, panel)
@@ -276,11 +276,16 @@ def test_default_brush_follows_the_picture_and_keys_work_on_hover(qtbot, make_pa
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
     panel.quality_combo.setFocus()
     assert not panel.canvas.hasFocus()
-    enter_event(panel.canvas)  # the pointer moves over the picture, no click
+    enter_event(panel.canvas)  # shown under a resting pointer: takes nothing
+    assert not panel.canvas.hasFocus()
+    mouse(panel.canvas, "move", (20, 20), buttons=Qt.MouseButton.NoButton)  # the pointer moves over it
     assert panel.canvas.hasFocus()
     before = panel.canvas.brush_radius
     qtbot.keyClick(panel.canvas, Qt.Key.Key_BracketRight)
     assert panel.canvas.brush_radius == pytest.approx(before * 1.2)
+    leave = QtCore.QEvent(QtCore.QEvent.Type.Leave)
+    QtWidgets.QApplication.sendEvent(panel.canvas, leave)  # and leaves: the keys are the host's
+    assert not panel.canvas.hasFocus()
     opacity_label = [
         label
         for label in panel.findChildren(QtWidgets.QLabel)
@@ -380,7 +385,8 @@ def test_mask_from_layer_alpha_and_previews(qtbot, make_panel, host):
 
 def correct(qtbot, panel, layer_id):
     """Open the correction view on ``layer_id``'s result, as the artist does."""
-    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(4)]
+    count = panel.layer_list.count()
+    row = [panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(count)]
     panel.layer_list.setCurrentRow(row.index(layer_id))
     assert panel.review.correct_button.isEnabled()
     panel.review.correct_button.click()
@@ -417,6 +423,14 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     written = len(host.written)
 
     view = correct(qtbot, panel, "a")
+    # what the matte drops lies under an opaque-ish grey checkerboard, what it keeps is clear
+    # (issue 22 point 14: 42 % darkening was unreadable on dark photos)
+    scale = view.canvas.document.proxy_size[0] / H
+    overlay = view.canvas._overlay_pixels
+    dropped = overlay[int(outside[0] * scale), int(outside[1] * scale)]
+    kept = overlay[int(inside[0] * scale), int(inside[1] * scale)]
+    assert dropped[3] >= 0.8 * 255 and dropped[0] == dropped[1] == dropped[2] > 0.4 * 255 * 0.8
+    assert kept[3] == 0
     assert not panel.run_button.isEnabled()  # one thing at a time: the worker is correcting
     assert not view.accept_button.isEnabled()  # nothing corrected yet
     view.canvas.set_brush_radius(4)
@@ -427,22 +441,24 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     assert preview and not fake_engine.hinted[-1][1]  # a preview first, then the final
     assert hints.keep.max() == 0 and hints.remove[inside] == 1.0
     assert hints.remove.shape == before.shape and hints.remove.dtype == np.float32
-    assert panel._corrected.alpha[inside] == 0.0
+    assert panel.session.corrected.alpha[inside] == 0.0
     screenshot(panel, "panel-correction-remove")
 
     panel.activateWindow()
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is panel)
     view.canvas.setFocus()
     qtbot.keyClick(view.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo
-    assert view.canvas.hints() is None and view.accept_button.isEnabled()
-    np.testing.assert_array_equal(panel._corrected.alpha, before)  # the run's own result
+    # every stroke undone: the run's own result, nothing to accept (issue 22 point 10)
+    assert view.canvas.hints() is None and not view.accept_button.isEnabled()
+    np.testing.assert_array_equal(panel.session.alpha, before)
+    assert "Paint a stroke" in view.state_label.text()
     qtbot.keyClick(
         view.canvas,
         Qt.Key.Key_Z,
         Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
     )  # redo
     wait_final(qtbot, view)
-    assert panel._corrected.alpha[inside] == 0.0
+    assert panel.session.corrected.alpha[inside] == 0.0
 
     # keep over part of the removed stroke: the two never overlap, keep wins where painted last
     right = (inside[0], W - 5)
@@ -453,7 +469,7 @@ def test_correct_a_target_in_place_with_strokes_undo_redo_and_accept(
     hints = view.canvas.hints()
     assert not ((hints.keep > 0.5) & (hints.remove > 0.5)).any()
     assert hints.keep[inside[0], inside[1] + 3] == 1 and hints.remove[inside[0], inside[1] + 3] == 0
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert corrected[right] == 1.0 and corrected[inside[0], inside[1] - 3] == 0.0
     screenshot(panel, "panel-correction-keep-and-remove")
 
@@ -479,6 +495,11 @@ def test_back_leaves_the_result_and_late_answers_are_dropped(qtbot, make_panel, 
     assert panel.left.currentWidget() is panel.reference
     np.testing.assert_array_equal(panel.results["b"].alpha, before)
     assert len(host.written) == written
+    # the stroke stays with its target (issue 22 points 5, 13): Correct… again shows it
+    view = correct(qtbot, panel, "b")
+    assert view.canvas.hints().keep[10, 20] == 1 and view.undo_button.isEnabled()
+    assert "Earlier strokes" in view.state_label.text() and not view.accept_button.isEnabled()
+    view.back_button.click()
     assert panel.review.correct_button.isEnabled()
     with qtbot.waitSignal(panel.run_finished, timeout=180_000):
         assert panel.run()
@@ -497,7 +518,7 @@ def test_learn_from_this_adds_the_corrected_target_to_the_reference(
     view = correct(qtbot, panel, "c")
     stroke(view, [(5, 5), (40, 5)], Qt.Key.Key_K)
     wait_final(qtbot, view)
-    corrected = panel._corrected.alpha
+    corrected = panel.session.corrected.alpha
     assert panel.learn_from_correction()
     [(image, mask)] = panel.learned
     np.testing.assert_array_equal(image, host.images["c"])
@@ -512,6 +533,15 @@ def test_learn_from_this_adds_the_corrected_target_to_the_reference(
     panel.reference_combo.setCurrentIndex(1)
     panel.reference_combo.activated.emit(1)  # another reference: another series
     assert panel.learned == []
+    panel.reference_combo.setCurrentIndex(0)
+    panel.reference_combo.activated.emit(0)  # back: its lesson too
+    assert len(panel.learned) == 1
+    panel.shutdown()
+
+    again = make_panel(host)  # closing the app does not forget it (issue 22 point 15)
+    [(image_again, mask_again)] = again.learned
+    np.testing.assert_allclose(image_again, host.images["c"], atol=0.5 / 255 + 1e-6)
+    np.testing.assert_array_equal(mask_again, mask)
 
 
 def test_brushed_masks_survive_switching_reference_and_closing_the_panel(
@@ -539,3 +569,142 @@ def test_brushed_masks_survive_switching_reference_and_closing_the_panel(
     qtbot.waitUntil(lambda: not any(again.reference.memory.folder.glob("*.png")), timeout=5000)
     again.close()
     assert make_panel(host).canvas.mask().max() == 0.0
+
+
+def test_saved_output_comes_back_when_the_host_can_offer_it_again(qtbot, make_panel, host, settings):
+    """Krita offers transparency masks only with a window: a panel built without one must not
+    forget (nor overwrite) the artist's saved "mask" choice (issue 22 point 1)."""
+    panel = make_panel(host)
+    panel.output_combo.setCurrentIndex(panel.output_combo.findData("mask"))
+    panel.shutdown()
+    modes = host.output_modes()
+    host.output_modes = lambda: [m for m in modes if m != "mask"]
+    again = make_panel(host)
+    assert again.output_combo.currentData() != "mask"
+    again.save_settings()
+    host.output_modes = lambda: modes
+    again.refresh_layers()
+    assert again.output_combo.currentData() == "mask"
+
+
+def test_canvas_keys_only_while_it_has_focus_and_never_beside_a_hosts_shortcut(qtbot, make_panel, host):
+    """In a host window with its own Ctrl+Z and X (as Krita's), Ctrl+Z on our focused canvas
+    undoes our stroke and only ours; with the focus elsewhere in the panel, the host's Ctrl+Z
+    runs (issue 22 point 2: Krita logged an ambiguous overload and ran neither)."""
+    from ui.qt import QAction, QKeySequence
+
+    window = QtWidgets.QMainWindow()
+    qtbot.addWidget(window)
+    panel = make_panel(host)
+    window.setCentralWidget(panel)
+    fired = []
+    for keys in ("Ctrl+Z", "X"):
+        action = QAction(keys, window)
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(lambda *_, keys=keys: fired.append(keys))
+        window.addAction(action)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window)
+    brush_subject(panel)
+    panel.canvas.setFocus()
+    qtbot.waitUntil(panel.canvas.hasFocus)
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.canvas.mask().max() == 0 and fired == []
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_X)
+    assert panel.canvas.erase_mode and fired == []
+    panel.run_button.setFocus()
+    qtbot.waitUntil(panel.run_button.hasFocus)
+    qtbot.keyClick(panel.run_button, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert fired == ["Ctrl+Z"] and panel.redo_button.isEnabled()
+    window.takeCentralWidget()  # the fixture shuts the panel down after the window is gone
+
+
+class NodeHost(MemoryHost):
+    """An editor whose results are nodes that its own undo can take away (as Krita's)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nodes: set[str] = set()
+
+    def write_result(self, layer_id, alpha, foreground, mode, overwrite=False):
+        from ui.hostapi import Layer, Written
+
+        super().write_result(layer_id, alpha, foreground, mode, overwrite)
+        node = f"{layer_id} matte {len(self.written)}"
+        self.nodes.add(node)
+        self.layers_.insert(0, Layer(node, node, alpha.shape, result=True))
+        self.images[node] = self.images[layer_id]
+        return Written(f"new {mode} for {layer_id}", nodes=(node,))
+
+    def node_ids(self):
+        return set(self.nodes)
+
+
+def test_results_are_never_default_targets_nor_the_reference(qtbot, make_panel, host):
+    """Issue 22 points 6 and 8: a second run with Targets: All does not matte the first run's
+    result layers, and a panel opening on a document with results at the top picks one of the
+    artist's pictures as the reference."""
+    images = {name: scene(H, W, seed)[0] for seed, name in enumerate(["ref", "a"])}
+    nodes = NodeHost(images)
+    panel = make_panel(nodes)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    assert [layer.result for layer in nodes.layers()] == [True, False, False]
+    panel.refresh_layers()  # as the Krita docker does when the document's layers change
+    assert panel.target_ids() == ["a"]
+    assert panel.layer_list.item(0).font().italic()
+    panel.shutdown()
+    again = make_panel(nodes)
+    assert again.reference_combo.currentData() == "ref"
+    again.selected_radio.setChecked(True)  # picked explicitly, a result is a target
+    again.layer_list.item(0).setSelected(True)
+    assert again.target_ids() == ["a matte 1"]
+
+
+def test_the_list_follows_the_editors_undo_of_results_and_accepts(qtbot, make_panel, fake_engine):
+    """Issue 22 point 7: a result undone in the editor is no longer listed as done (nor offered
+    for correction); undoing an Accept shows the result before it again once it is back."""
+    images = {name: scene(H, W, seed)[0] for seed, name in enumerate(["ref", "a"])}
+    nodes = NodeHost(images)
+    panel = make_panel(nodes)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    first = panel.results["a"]
+    view = correct(qtbot, panel, "a")
+    inside = tuple(int(v) for v in np.argwhere(first.alpha > 0.5).mean(axis=0))
+    stroke(view, [(inside[1] - 3, inside[0]), (inside[1] + 3, inside[0])], Qt.Key.Key_R)
+    wait_final(qtbot, view)
+    assert panel.accept_correction()
+    row = next(i for i in range(panel.layer_list.count()) if panel.layer_list.item(i).data(Qt.ItemDataRole.UserRole) == "a")
+    nodes.nodes.discard("a matte 2")  # the editor's first undo: the corrected node goes
+    nodes.nodes.discard("a matte 1")  # (ours was removed before it went in)
+    panel.refresh_layers()
+    assert "a" not in panel.results and not panel.layer_list.item(row).text().endswith("done")
+    nodes.nodes.add("a matte 1")  # the second undo: the uncorrected one is back
+    panel.refresh_layers()
+    assert panel.results["a"] is first
+    nodes.nodes.discard("a matte 1")
+    nodes.nodes.add("a matte 2")  # redo, redo
+    panel.refresh_layers()
+    assert panel.results["a"].alpha[inside] == 0.0
+
+
+def test_reopening_correct_after_accept_builds_on_the_earlier_strokes(qtbot, make_panel, host, fake_engine):
+    """Issue 22 point 5: the fix of the first visit (a remove stroke) is sent again with the
+    keep stroke of the second visit, not lost."""
+    panel = make_panel(host)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    view = correct(qtbot, panel, "a")
+    view.canvas.set_brush_radius(3)
+    stroke(view, [(10, 10), (20, 10)], Qt.Key.Key_R)
+    wait_final(qtbot, view)
+    assert panel.accept_correction()
+    view = correct(qtbot, panel, "a")
+    assert view.canvas.hints().remove[10, 15] == 1
+    view.canvas.set_brush_radius(3)
+    stroke(view, [(60, 60), (70, 60)], Qt.Key.Key_K)
+    wait_final(qtbot, view)
+    hints, _ = fake_engine.hinted[-1]
+    assert hints.remove[10, 15] == 1 and hints.keep[60, 65] == 1

@@ -1,0 +1,133 @@
+"""Shots: frames of one video (or numbered images in order) matted with a bounded memory.
+
+Each frame's result, where it is confident, joins the user's reference for the frames after it,
+so a subject that moves, turns or changes light is followed.  Built on the public engine API
+(``encode_reference``, ``combine``, ``matte``), so it works for every engine.
+
+* The user's reference is always kept; the memory holds at most ``frames`` earlier frames (the
+  most recent confident ones), so time and memory per frame stay bounded.
+* A frame joins only where its matte is confident: pixels with alpha > ``SURE`` teach subject,
+  below ``1 − SURE`` background.  The uncertain rest is given to ``encode_reference`` as a 50 %
+  checkerboard: both engines take a feature cell as subject only when the mask covers it wholly
+  (and lite as background only when it covers none of it), so a half-covered cell teaches
+  neither — the closest the public API comes to "unknown".
+* A frame whose matte is unsure as a whole (an empty or near-full matte, or an uncertain band
+  larger than ``MAX_UNSURE`` times its sure subject) does not join at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .api import MatteResult, Reference
+
+#: the user's reference + this many recent confident frames (benchmarks/lite_sequence.py chose
+#: it leave-one-sequence-out)
+MEMORY_FRAMES = 3
+SURE = 0.95  # alpha above: sure subject; below 1 − SURE: sure background
+MAX_UNSURE = 0.5  # uncertain pixels per sure subject pixel beyond which a frame does not join
+MARGIN = 0.02  # share of the long side round a matte's edge that teaches neither class
+MIN_SHARE = 0.002  # a frame joins only with at least this share of sure subject and background
+
+
+def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
+    """The mask that teaches a frame's confident pixels (1 subject, 0 background, a 50 %
+    checkerboard where unsure), or None when the frame's matte is not confident enough."""
+    subject = alpha > SURE
+    background = alpha < 1.0 - SURE
+    unsure = ~(subject | background)
+    if subject.mean() < MIN_SHARE or background.mean() < MIN_SHARE:
+        return None
+    if unsure.sum() > MAX_UNSURE * subject.sum():
+        return None
+    # a margin round the matte's edge teaches neither class: an edge or a thin part the matte
+    # got wrong (a bottle's neck dropped) would otherwise be taught wrong to every later frame
+    margin = max(1, round(MARGIN * max(alpha.shape)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    subject = cv2.erode(subject.astype(np.uint8), disc) > 0
+    background = cv2.erode(background.astype(np.uint8), disc, borderValue=1) > 0
+    if not (subject.any() and background.any()):
+        return None
+    unsure = ~(subject | background)
+    mask = subject.astype(np.float32)
+    rows, columns = np.indices(alpha.shape)
+    mask[unsure] = ((rows + columns) % 2 == 0)[unsure]
+    return mask
+
+
+class ShotMemory:
+    """An engine and the user's reference, fed each frame of a shot in order.
+
+    ``matte(frame)`` mattes with the user's reference plus the memory, then lets the frame join
+    the memory if its matte is confident.  ``learn(frame, alpha)`` does the joining alone (for
+    a corrected frame, or a result computed elsewhere).
+    """
+
+    def __init__(self, engine, reference: Reference, frames: int = MEMORY_FRAMES):
+        if frames < 0:
+            raise ValueError(f"frames must be 0 or more, got {frames}.")
+        self.engine = engine
+        self.user_reference = reference
+        self.memory: deque[Reference] = deque(maxlen=frames)
+        self._reference: Reference | None = reference
+
+    @property
+    def reference(self) -> Reference:
+        """The user's reference combined with the frames in memory."""
+        if self._reference is None:
+            self._reference = self.engine.combine([self.user_reference, *self.memory])
+        return self._reference
+
+    def matte(self, frame: np.ndarray, **options) -> MatteResult:
+        """``engine.matte(frame, reference, **options)`` with the memory; then learn from it."""
+        result = self.engine.matte(frame, self.reference, **options)
+        self.learn(frame, result.alpha)
+        return result
+
+    def learn(self, frame: np.ndarray, alpha: np.ndarray) -> bool:
+        """Let ``frame`` join the memory where ``alpha`` is confident; False if it did not."""
+        if self.memory.maxlen == 0:
+            return False
+        mask = confident_mask(alpha)
+        if mask is None:
+            return False
+        self.memory.append(self.engine.encode_reference(frame, mask))
+        self._reference = None
+        return True
+
+
+# --- which inputs are one shot ------------------------------------------------------------------
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+MIN_NUMBERED = 3  # numbered images needed to call them frames of a shot
+
+
+def numbered_shots(paths: list[Path]) -> list[list[int]]:
+    """Runs of image paths (as indices into ``paths``, in numeric order) that are frames of one
+    shot: at least ``MIN_NUMBERED`` files in one folder, named PREFIX + a number of one width +
+    the same suffix, numbered consecutively (frame_0001.png, frame_0002.png, …)."""
+    runs: dict[tuple, list[tuple[int, int]]] = {}
+    for index, path in enumerate(paths):
+        match = _NUMBERED.match(path.stem)
+        if match:
+            prefix, digits = match.groups()
+            key = (path.parent, prefix, len(digits), path.suffix.lower())
+            runs.setdefault(key, []).append((int(digits), index))
+    shots = []
+    for members in runs.values():
+        members.sort()
+        run = [members[0]]
+        for member in members[1:] + [None]:
+            if member is not None and member[0] == run[-1][0] + 1:
+                run.append(member)
+                continue
+            if len(run) >= MIN_NUMBERED:
+                shots.append([index for _, index in run])
+            if member is not None:
+                run = [member]
+    return sorted(shots)

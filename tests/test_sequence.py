@@ -1,0 +1,113 @@
+"""Shots: a bounded memory of earlier confident frames (icm_core.sequence) with the real lite engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from icm_core import metrics, synthetic
+from icm_core.engines import get_engine
+from icm_core.sequence import ShotMemory, confident_mask, numbered_shots
+
+ORANGE = np.array([0.95, 0.55, 0.15], np.float32)
+GREEN = np.array([0.2, 0.7, 0.3], np.float32)
+BLUE = np.array([0.2, 0.3, 0.8], np.float32)
+
+
+def turning_frame(t: int, count: int, size=(240, 320)) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``t`` of a shot whose subject turns (orange stripes become green mottle) in the
+    first half and whose background changes (blue mottle becomes orange stripes) in the second:
+    by the end the subject looks like the first frame's background and the background like its
+    subject, so the first frame alone teaches the opposite of the truth."""
+    s = t / (count - 1)
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    _, alpha = synthetic._subject(size, (height * 0.5, width * (0.4 + 0.2 * s)),
+                                  (height * 0.28, width * 0.2), 0.3 * s, None)
+    stripes = (0.5 + 0.5 * np.sin(x / 4.0 + y / 9.0))[..., None]
+    mottle = synthetic._smooth_noise(np.random.default_rng(7), size, 16)[..., None]
+    striped = (0.3 + 0.7 * stripes) * ORANGE
+    turned, changed = min(1.0, 2 * s), max(0.0, 2 * s - 1)
+    subject = (1 - turned) * striped + turned * (0.5 + 0.5 * mottle) * GREEN
+    background = (1 - changed) * (0.5 + 0.5 * mottle[::-1]) * BLUE + changed * striped[:, ::-1]
+    image = alpha[..., None] * subject + (1 - alpha[..., None]) * background
+    return np.clip(image, 0, 1).astype(np.float32), alpha
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("lite", quality="fast")
+
+
+def test_memory_follows_a_subject_whose_look_changes(engine):
+    count = 10
+    frames = [turning_frame(t, count) for t in range(count)]
+    image, alpha = frames[0]
+    reference = engine.encode_reference(image, (alpha > 0.5).astype(np.float32))
+    errors = {}
+    for size in (0, 2):
+        shot = ShotMemory(engine, reference, size)
+        errors[size] = [metrics.mse(shot.matte(image).alpha, truth) for image, truth in frames[1:]]
+    late = slice(-4, None)  # the frames after the background changed
+    assert np.mean(errors[0][late]) > 0.3  # alone, each frame takes the background
+    assert np.mean(errors[2][late]) < 0.02
+    assert max(errors[2]) < 0.02
+
+
+def _confident_alpha(scene) -> np.ndarray:
+    return (scene.alpha > 0.5).astype(np.float32)
+
+
+def test_memory_is_bounded_and_the_users_reference_always_kept(engine):
+    user = synthetic.scene(0, size=(200, 260))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    shot = ShotMemory(engine, reference, frames=2)
+    assert shot.reference is reference
+    for index in range(1, 6):
+        scene = synthetic.scene(index, size=(240, 320))
+        assert shot.learn(scene.image, _confident_alpha(scene))
+        assert len(shot.memory) == min(index, 2)
+        assert shot.reference.count == 1 + min(index, 2)
+        assert shot.reference.image_sizes[0] == (200, 260)  # the user's, first and kept
+    assert all(size == (240, 320) for size in shot.reference.image_sizes[1:])
+    assert ShotMemory(engine, reference, frames=0).learn(scene.image, _confident_alpha(scene)) is False
+
+
+def test_unconfident_frames_do_not_join(engine):
+    user = synthetic.scene(0, size=(200, 260))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    shot = ShotMemory(engine, reference, frames=3)
+    scene = synthetic.scene(1, size=(200, 260))
+    unsure = np.full(scene.alpha.shape, 0.5, np.float32)
+    blurred = np.clip(0.5 + 0.2 * (scene.alpha - 0.5), 0, 1)  # a faint matte: no sure subject
+    wide_band = np.where(scene.alpha > 0.99, 1.0, np.where(scene.alpha > 0, 0.5, 0.0))
+    wide_band[: scene.alpha.shape[0] // 2] = np.maximum(wide_band[: scene.alpha.shape[0] // 2], 0.5)
+    for alpha in (unsure, blurred, np.zeros_like(unsure), np.ones_like(unsure), wide_band):
+        assert not shot.learn(scene.image, alpha.astype(np.float32))
+    assert len(shot.memory) == 0 and shot.reference is reference
+    assert shot.learn(scene.image, _confident_alpha(scene))
+
+
+def test_confident_mask_teaches_only_sure_pixels_away_from_the_edge():
+    scene = synthetic.scene(2, size=(240, 320))
+    alpha = scene.alpha.copy()
+    alpha[100:104, :] = np.where(alpha[100:104, :] > 0.5, 0.7, 0.3)  # an unsure strip
+    mask = confident_mask(alpha)
+    sure_subject = mask[alpha > 0.95] == 1
+    assert sure_subject.mean() > 0.5  # the subject's inside
+    assert (mask[alpha < 0.05] == 0).mean() > 0.8  # the background away from the subject
+    strip = mask[100:104]  # neither class: every 2×2 block half covered
+    assert strip.mean() == pytest.approx(0.5, abs=0.02)
+    assert (strip[:-1, :-1] + strip[1:, 1:] != strip[1:, :-1] + strip[:-1, 1:]).all()
+    edge = (alpha > 0.3) & (alpha < 0.7)  # the matte's own soft edge: never taught
+    assert mask[edge].mean() == pytest.approx(0.5, abs=0.1)
+
+
+def test_numbered_images_in_one_folder_are_a_shot():
+    paths = [Path(p) for p in ("a/frame_0003.png", "a/frame_0001.png", "a/frame_0002.png",
+                                "a/frame_0007.png", "a/other.png", "b/frame_0004.png",
+                                "a/frame_004.png", "a/x1.jpg", "a/x2.jpg")]
+    assert numbered_shots(paths) == [[1, 2, 0]]
+    assert numbered_shots(paths[:2]) == []

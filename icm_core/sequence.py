@@ -104,30 +104,32 @@ class ShotMemory:
 # --- which inputs are one shot ------------------------------------------------------------------
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
-MIN_NUMBERED = 3  # numbered images needed to call them frames of a shot
+# numbered images in a row needed to call them frames of a shot: a third of a second of film
+# at 24 fps, more than the few shots of a photo series (IMG_0001.jpg…) usually are
+MIN_NUMBERED = 8
 
 
 def numbered_shots(paths: list[Path]) -> list[list[int]]:
-    """Runs of image paths (as indices into ``paths``, in numeric order) that are frames of one
-    shot: at least ``MIN_NUMBERED`` files in one folder, named PREFIX + a number of one width +
-    the same suffix, numbered consecutively (frame_0001.png, frame_0002.png, …)."""
-    runs: dict[tuple, list[tuple[int, int]]] = {}
-    for index, path in enumerate(paths):
+    """Runs of image paths (as indices into ``paths``) that are frames of one shot: at least
+    ``MIN_NUMBERED`` files in a row of the list, in one folder, named PREFIX + a number of one
+    width + one suffix, numbered consecutively (frame_0001.png, frame_0002.png, …)."""
+
+    def key(path: Path):
         match = _NUMBERED.match(path.stem)
-        if match:
-            prefix, digits = match.groups()
-            key = (path.parent, prefix, len(digits), path.suffix.lower())
-            runs.setdefault(key, []).append((int(digits), index))
-    shots = []
-    for members in runs.values():
-        members.sort()
-        run = [members[0]]
-        for member in members[1:] + [None]:
-            if member is not None and member[0] == run[-1][0] + 1:
-                run.append(member)
-                continue
-            if len(run) >= MIN_NUMBERED:
-                shots.append([index for _, index in run])
-            if member is not None:
-                run = [member]
-    return sorted(shots)
+        if not match:
+            return None, None
+        prefix, digits = match.groups()
+        return (path.parent, prefix, len(digits), path.suffix.lower()), int(digits)
+
+    shots, run = [], []
+    for index, path in enumerate(paths):
+        name, number = key(path)
+        if run and name is not None and key(paths[run[-1]]) == (name, number - 1):
+            run.append(index)
+            continue
+        if len(run) >= MIN_NUMBERED:
+            shots.append(run)
+        run = [index] if name is not None else []
+    if len(run) >= MIN_NUMBERED:
+        shots.append(run)
+    return shots

@@ -105,9 +105,14 @@ def test_confident_mask_teaches_only_sure_pixels_away_from_the_edge():
     assert mask[edge].mean() == pytest.approx(0.5, abs=0.1)
 
 
-def test_numbered_images_in_one_folder_are_a_shot():
-    paths = [Path(p) for p in ("a/frame_0003.png", "a/frame_0001.png", "a/frame_0002.png",
-                                "a/frame_0007.png", "a/other.png", "b/frame_0004.png",
-                                "a/frame_004.png", "a/x1.jpg", "a/x2.jpg")]
-    assert numbered_shots(paths) == [[1, 2, 0]]
-    assert numbered_shots(paths[:2]) == []
+def test_numbered_images_in_a_row_are_a_shot():
+    def frames(folder, numbers, name="frame_{:04d}.png"):
+        return [Path(folder) / name.format(n) for n in numbers]
+
+    paths = (frames("a", range(1, 9)) + frames("a", range(10, 19))  # a gap starts a new run
+             + frames("a", range(19, 26), "frame_{:03d}.png")  # another number width: too short
+             + frames("b", [26]) + frames("a", range(30, 45), "shot{}.jpg")  # 30…44, one width
+             + frames("c", [2, 1, 3, 4, 5, 6, 7, 8, 9]))  # out of order: no run of 8
+    assert numbered_shots(paths) == [list(range(0, 8)), list(range(8, 17)),
+                                     list(range(25, 40))]
+    assert numbered_shots(frames("a", range(1, 8))) == []  # 7 photos of a series

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from icm_core import metrics, synthetic
+from icm_core import metrics, sequence, synthetic
 from icm_core.engines import get_engine
 from icm_core.sequence import ShotMemory, confident_mask, numbered_shots
 
@@ -95,14 +96,18 @@ def test_confident_mask_teaches_only_sure_pixels_away_from_the_edge():
     alpha = scene.alpha.copy()
     alpha[100:104, :] = np.where(alpha[100:104, :] > 0.5, 0.7, 0.3)  # an unsure strip
     mask = confident_mask(alpha)
-    sure_subject = mask[alpha > 0.95] == 1
-    assert sure_subject.mean() > 0.5  # the subject's inside
-    assert (mask[alpha < 0.05] == 0).mean() > 0.8  # the background away from the subject
-    strip = mask[100:104]  # neither class: every 2×2 block half covered
-    assert strip.mean() == pytest.approx(0.5, abs=0.02)
-    assert (strip[:-1, :-1] + strip[1:, 1:] != strip[1:, :-1] + strip[:-1, 1:]).all()
-    edge = (alpha > 0.3) & (alpha < 0.7)  # the matte's own soft edge: never taught
-    assert mask[edge].mean() == pytest.approx(0.5, abs=0.1)
+    inside = ndimage.distance_transform_edt(alpha > sequence.SURE)
+    outside = ndimage.distance_transform_edt(alpha >= 1 - sequence.SURE)  # to the background
+    outside = ndimage.distance_transform_edt(outside == 0)
+    assert (mask[inside > sequence.MARGIN * 320 + 1] == 1).all()
+    assert (mask[outside > sequence.BACKGROUND_MARGIN * 320 + 1] == 0).all()
+    # neither class: the strip, the matte's soft edge and the margins are a checkerboard, so
+    # every 2×2 block is half covered
+    neither = (inside < sequence.MARGIN * 320 - 1) & (outside < sequence.BACKGROUND_MARGIN * 320 - 1)
+    assert neither[100:104].all() and neither[(alpha > 0.3) & (alpha < 0.7)].all()
+    assert mask[neither].mean() == pytest.approx(0.5, abs=0.02)
+    block = mask[:-1, :-1] + mask[1:, 1:] - mask[1:, :-1] - mask[:-1, 1:]
+    assert (block[neither[:-1, :-1] & neither[1:, 1:]] != 0).all()
 
 
 def test_numbered_images_in_a_row_are_a_shot():

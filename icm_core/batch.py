@@ -562,7 +562,6 @@ class InProcess:
         self.finished.append((key, matte_one(self.engine, self.reference, payload, label,
                                              self.settings, progress, memory)))
 
-
     def next(self) -> tuple[str, Outcome]:
         return self.finished.pop(0)
 

@@ -43,7 +43,7 @@ def engine():
 
 
 def test_memory_follows_a_subject_whose_look_changes(engine):
-    count = 10
+    count = 12
     frames = [turning_frame(t, count) for t in range(count)]
     image, alpha = frames[0]
     reference = engine.encode_reference(image, (alpha > 0.5).astype(np.float32))
@@ -51,7 +51,7 @@ def test_memory_follows_a_subject_whose_look_changes(engine):
     for size in (0, 2):
         shot = ShotMemory(engine, reference, size)
         errors[size] = [metrics.mse(shot.matte(image).alpha, truth) for image, truth in frames[1:]]
-    late = slice(-4, None)  # the frames after the background changed
+    late = slice(-5, None)  # the frames after the background changed
     assert np.mean(errors[0][late]) > 0.3  # alone, each frame takes the background
     assert np.mean(errors[2][late]) < 0.02
     assert max(errors[2]) < 0.02
@@ -121,3 +121,28 @@ def test_numbered_images_in_a_row_are_a_shot():
     assert numbered_shots(paths) == [list(range(0, 8)), list(range(8, 17)),
                                      list(range(25, 40))]
     assert numbered_shots(frames("a", range(1, 8))) == []  # 7 photos of a series
+
+
+def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
+    from icm_core.cli import main
+    from icm_core.imageio import read_mask, write_alpha, write_image
+
+    count = 12
+    frames = [turning_frame(t, count) for t in range(count)]
+    write_image(tmp_path / "reference.png", frames[0][0])
+    write_alpha(tmp_path / "mask.png", (frames[0][1] > 0.5).astype(np.float32))
+    names = []
+    for t, (image, _) in enumerate(frames[1:], 1):
+        names.append(str(write_image(tmp_path / "shot" / f"frame_{t:04d}.png", image)))
+
+    def last_error(*flags) -> float:
+        out = tmp_path / ("out" + "".join(flags))
+        assert main(["matte", "--reference", str(tmp_path / "reference.png"), "--mask",
+                     str(tmp_path / "mask.png"), *names, "--out", str(out),
+                     "--engine-option", "quality=fast", *flags]) == 0
+        return metrics.mse(read_mask(out / f"frame_{count - 1:04d}_alpha.png"), frames[-1][1])
+
+    assert last_error() < 0.02
+    assert "11 frames of one shot, matted in order" in capsys.readouterr().err
+    assert last_error("--no-shot") > 0.3
+    assert "frames of one shot" not in capsys.readouterr().err

@@ -248,7 +248,8 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
                               progress=progress)
         files = {"alpha": encode_alpha(result.alpha, settings.bits)}
         if memory is not None:
-            memory.learn(image, quantize(result.alpha, settings.bits) / np.float32(2**settings.bits - 1))
+            written = quantize(result.alpha, settings.bits) / np.float32(2**settings.bits - 1)
+            memory.learn(image, written)
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
         return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
@@ -557,7 +558,8 @@ class InProcess:
         recalled = self.recalled.get(self.shots.get(key), ())
         while recalled:
             frame, alpha_path = recalled.popleft()
-            image = to_rgb_float(frame, label) if isinstance(frame, np.ndarray) else decode_image(frame, label)
+            image = (to_rgb_float(frame, label) if isinstance(frame, np.ndarray)
+                     else decode_image(frame, label))
             memory.learn(image, read_mask(alpha_path))
         self.finished.append((key, matte_one(self.engine, self.reference, payload, label,
                                              self.settings, progress, memory)))

@@ -12,31 +12,6 @@ from icm_core import metrics, sequence, synthetic
 from icm_core.engines import get_engine
 from icm_core.sequence import ShotMemory, confident_mask, numbered_shots
 
-ORANGE = np.array([0.95, 0.55, 0.15], np.float32)
-GREEN = np.array([0.2, 0.7, 0.3], np.float32)
-BLUE = np.array([0.2, 0.3, 0.8], np.float32)
-
-
-def turning_frame(t: int, count: int, size=(240, 320)) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``t`` of a shot whose subject turns (orange stripes become green mottle) in the
-    first half and whose background changes (blue mottle becomes orange stripes) in the second:
-    by the end the subject looks like the first frame's background and the background like its
-    subject, so the first frame alone teaches the opposite of the truth."""
-    s = t / (count - 1)
-    height, width = size
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    _, alpha = synthetic._subject(size, (height * 0.5, width * (0.4 + 0.2 * s)),
-                                  (height * 0.28, width * 0.2), 0.3 * s, None)
-    stripes = (0.5 + 0.5 * np.sin(x / 4.0 + y / 9.0))[..., None]
-    mottle = synthetic._smooth_noise(np.random.default_rng(7), size, 16)[..., None]
-    striped = (0.3 + 0.7 * stripes) * ORANGE
-    turned, changed = min(1.0, 2 * s), max(0.0, 2 * s - 1)
-    subject = (1 - turned) * striped + turned * (0.5 + 0.5 * mottle) * GREEN
-    background = (1 - changed) * (0.5 + 0.5 * mottle[::-1]) * BLUE + changed * striped[:, ::-1]
-    image = alpha[..., None] * subject + (1 - alpha[..., None]) * background
-    return np.clip(image, 0, 1).astype(np.float32), alpha
-
-
 @pytest.fixture(scope="module")
 def engine():
     return get_engine("lite", quality="fast")
@@ -44,7 +19,8 @@ def engine():
 
 def test_memory_follows_a_subject_whose_look_changes(engine):
     count = 12
-    frames = [turning_frame(t, count) for t in range(count)]
+    scenes = [synthetic.turning_frame(t, count) for t in range(count)]
+    frames = [(scene.image, scene.alpha) for scene in scenes]
     image, alpha = frames[0]
     reference = engine.encode_reference(image, (alpha > 0.5).astype(np.float32))
     errors = {}
@@ -128,7 +104,8 @@ def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
     from icm_core.imageio import read_mask, write_alpha, write_image
 
     count = 12
-    frames = [turning_frame(t, count) for t in range(count)]
+    scenes = [synthetic.turning_frame(t, count) for t in range(count)]
+    frames = [(scene.image, scene.alpha) for scene in scenes]
     write_image(tmp_path / "reference.png", frames[0][0])
     write_alpha(tmp_path / "mask.png", (frames[0][1] > 0.5).astype(np.float32))
     names = []

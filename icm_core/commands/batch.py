@@ -45,9 +45,9 @@ def register(subparsers) -> None:
                         help="run on Ray: a local instance, or --ray=ADDRESS of a cluster")
     parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=None,
                         help="the inputs are frames of one shot: matte them in order, earlier "
-                        "confident frames joining the reference (default: each video, and "
-                        "numbered images in a row such as frame_0001.png…; --no-shot: each "
-                        "frame alone)")
+                        "confident frames joining the reference (default: each video, and 8 "
+                        "or more numbered images in a row such as frame_0001.png…; --no-shot: "
+                        "each frame alone)")
     parser.add_argument("--retries", type=int, default=2,
                         help="extra attempts for a target whose worker died (default 2)")
     parser.set_defaults(run=run)

@@ -34,8 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=None,
                         help="the targets are frames of one shot, in the order given: earlier "
-                        "confident frames join the reference (default: only for numbered "
-                        "images in a row such as frame_0001.png…; --no-shot: each alone)")
+                        "confident frames join the reference (default: only for 8 or more "
+                        "numbered images in a row such as frame_0001.png…; --no-shot: each "
+                        "alone)")
     parser.set_defaults(run=run)
 
 

@@ -45,7 +45,8 @@ def make_series(folder: Path, count: int, megapixels: float) -> None:
 def timed_run(folder: Path, out: Path, name: str, **mode) -> float:
     """Targets per second of one whole job; also prints the mean seconds a worker spent per
     target and the machine's load, which tell a busy machine from a slow mode."""
-    job = Job(folder / "reference.png", folder / "mask.png", out)
+    # t000.png, t001.png… are a photo series, not frames of a shot: no shot memory
+    job = Job(folder / "reference.png", folder / "mask.png", out, shot=False)
     targets = plan_targets(collect_sources([str(folder / "targets")]), out, False)
     start = time.perf_counter()
     summary = run_batch(job, targets, show_progress=False, **mode)

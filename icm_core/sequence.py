@@ -27,8 +27,8 @@ import numpy as np
 
 from .api import MatteResult, Reference
 
-#: the user's reference + this many recent confident frames (benchmarks/lite_sequence.py chose
-#: it leave-one-sequence-out)
+#: the user's reference + this many recent confident frames (not chosen leave-one-sequence-out
+#: yet: ``benchmarks/lite_sequence.py --tune`` compares 0, 1, 3 and 5 that way)
 MEMORY_FRAMES = 3
 SURE = 0.95  # alpha above: sure subject; below 1 − SURE: sure background
 MAX_UNSURE = 0.5  # uncertain pixels per sure subject pixel beyond which a frame does not join

@@ -137,6 +137,24 @@ def collect_sources(inputs: list[str], out: Path | None = None) -> list[Path]:
     return list(dict.fromkeys(sources))
 
 
+def plan_shots(targets: list[Target], shot: bool) -> dict[str, str]:
+    """Target key → name of the shot it is a frame of, with ``shot`` True (the memory is opt-in:
+    over the sequence benchmark it helps drifting subjects but keeps early confident mistakes):
+    each video's frames, runs of numbered images (:func:`icm_core.sequence.numbered_shots`), and
+    the other images, in the order given, as one more shot."""
+    from .sequence import numbered_shots
+
+    if not shot:
+        return {}
+    shots = {t.key: str(t.source) for t in targets if t.frame is not None}
+    images = [t for t in targets if t.frame is None]
+    for run in numbered_shots([t.source for t in images]):
+        first, last = images[run[0]].source, images[run[-1]].source
+        shots.update((images[i].key, f"{first.parent / first.name}…{last.name}") for i in run)
+    shots.update((t.key, "the images") for t in images if t.key not in shots)
+    return shots
+
+
 def plan_targets(sources: list[Path], out: Path, cutout: bool) -> list[Target]:
     """Images give ``out/STEM_alpha.png``; a video's frames give ``out/STEM/NNNNNN_alpha.png``."""
     targets = []
@@ -173,6 +191,8 @@ class Job:
     inputs: list[str] = field(default_factory=list)  # as the user gave them, for the manifest
     # more (image, mask) references, combined with the first: e.g. targets corrected earlier
     also: list[tuple[Path, Path]] = field(default_factory=list)
+    # frames of shots matted in order with a memory (icm_core.sequence, plan_shots)
+    shot: bool = False
 
 
 @dataclass
@@ -211,10 +231,12 @@ def encode_references(engine, pairs: list[tuple[np.ndarray, np.ndarray]]):
 
 
 def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
-              settings: MatteSettings, progress=None) -> Outcome:
+              settings: MatteSettings, progress=None, memory=None) -> Outcome:
     """Decode, matte and encode one target.  Errors meant for the artist become the outcome's
-    ``error``; anything else is a bug and propagates."""
-    from .imageio import decode_image, encode_alpha, encode_cutout, to_rgb_float
+    ``error``; anything else is a bug and propagates.  With a shot's ``memory``
+    (:class:`icm_core.sequence.ShotMemory`) its reference is used, and the alpha as written
+    (so a resumed job learns the same) joins the memory where it is confident."""
+    from .imageio import decode_image, encode_alpha, encode_cutout, quantize, to_rgb_float
 
     start = time.perf_counter()
     try:
@@ -222,9 +244,14 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
             image = to_rgb_float(payload, label)
         else:
             image = decode_image(payload, label)
+        if memory is not None:
+            reference = memory.reference
         result = engine.matte(image, reference, seed=settings.seed, foreground=settings.cutout,
                               progress=progress)
         files = {"alpha": encode_alpha(result.alpha, settings.bits)}
+        if memory is not None:
+            written = quantize(result.alpha, settings.bits) / np.float32(2**settings.bits - 1)
+            memory.learn(image, written)
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
         return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
@@ -529,11 +556,13 @@ def _read_inputs(targets: list[Target]) -> Iterator[tuple[Target, Any, str | Non
 
 class InProcess:
     """Targets one after another in this process (thread pools sized as in workers, so results
-    are the same bits; OpenCV still uses every core)."""
+    are the same bits; OpenCV still uses every core).  Frames of a shot (``shots``: key → shot)
+    are matted with that shot's memory; ``recall`` feeds it a frame done by an earlier run."""
 
     capacity = 1
 
-    def __init__(self, engine, pairs: list, settings: MatteSettings, status=None):
+    def __init__(self, engine, pairs: list, settings: MatteSettings, status=None,
+                 shots: dict[str, str] | None = None):
         self.restore_threads = set_threads(os.cpu_count() or 1)
         try:
             self.reference = encode_references(engine, pairs)
@@ -542,14 +571,49 @@ class InProcess:
             raise
         self.engine, self.settings, self.status = engine, settings, status
         self.finished: list[tuple[str, Outcome]] = []
+        self.shots = shots or {}
+        self.memories: dict[str, Any] = {}
+        self.recalled: dict[str, Any] = {}  # shot → its last confident frames done earlier
+
+    def _memory(self, key: str):
+        from collections import deque
+
+        from .sequence import MEMORY_FRAMES, ShotMemory
+
+        shot = self.shots.get(key)
+        if shot is None:
+            return None
+        if shot not in self.memories:  # a shot's frames come in a row: the last shot is done
+            self.memories = {shot: ShotMemory(self.engine, self.reference)}
+            self.recalled = {shot: deque(maxlen=MEMORY_FRAMES)}
+        return self.memories[shot]
+
+    def recall(self, key: str, payload, alpha_path: Path) -> None:
+        """A frame of a shot done by an earlier run: it joins the memory as it did then (only
+        the last confident ones matter, encoded when the shot's next frame comes)."""
+        from .imageio import read_mask
+        from .sequence import confident_mask
+
+        memory = self._memory(key)
+        if memory is not None and confident_mask(read_mask(alpha_path)) is not None:
+            self.recalled[self.shots[key]].append((payload, alpha_path))
 
     def submit(self, key: str, payload, label: str) -> None:
+        from .imageio import decode_image, read_mask, to_rgb_float
+
         def progress(fraction, stage):
             if self.status:
                 self.status(f"{label}: {stage}")
 
+        memory = self._memory(key)
+        recalled = self.recalled.get(self.shots.get(key), ())
+        while recalled:
+            frame, alpha_path = recalled.popleft()
+            image = (to_rgb_float(frame, label) if isinstance(frame, np.ndarray)
+                     else decode_image(frame, label))
+            memory.learn(image, read_mask(alpha_path))
         self.finished.append((key, matte_one(self.engine, self.reference, payload, label,
-                                             self.settings, progress)))
+                                             self.settings, progress, memory)))
 
     def next(self) -> tuple[str, Outcome]:
         return self.finished.pop(0)
@@ -737,10 +801,13 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")
     execution = {"mode": mode, "workers": workers, "ray_address": ray, "retries": retries,
                  "started": _now()}
+    shots = _shots_for_mode(job, targets, mode)
     manifest = None
     ours: set[str] = set()
     if write_manifest:
-        manifest, ours = _open_manifest(job, targets, _identity(job), resume, overwrite, execution)
+        identity = _identity(job)
+        identity["settings"]["shot_memory"] = bool(shots)
+        manifest, ours = _open_manifest(job, targets, identity, resume, overwrite, execution)
     if not overwrite:
         existing = [str(p) for t in targets if t.key not in ours
                     for p in t.outputs.values() if p.exists()]
@@ -754,7 +821,8 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     bar = tqdm(total=len(targets), unit="target", file=sys.stderr, dynamic_ncols=True,
                disable=not show_progress)
     try:  # the reference is encoded here: a bad one fails before anything is written
-        executor = _start_executor(mode, job, workers, ray, pairs, gpu, status=bar.set_postfix_str)
+        executor = _start_executor(mode, job, workers, ray, pairs, gpu, status=bar.set_postfix_str,
+                                   shots=shots)
     except BaseException:
         bar.close()
         raise
@@ -796,6 +864,8 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         for target, payload, sha, read_error in _read_inputs(targets):
             entry = manifest.entries[target.key] if manifest else None
             if resume and entry is not None and _is_done(entry, sha, target):
+                if target.key in shots:
+                    executor.recall(target.key, payload, target.outputs["alpha"])
                 counts["skipped"] += 1
                 bar.total -= 1
                 bar.refresh()
@@ -836,8 +906,23 @@ def _failure_line(target: Target, error: str) -> str:
     return f"icm-matting: {error if named else f'{target.label}: {error}'}"
 
 
+def _shots_for_mode(job: Job, targets: list[Target], mode: str) -> dict[str, str]:
+    """The targets matted as frames of a shot (see :func:`plan_shots`), said on stderr.  A
+    shot's frames are matted in order, each teaching the next, so only in one process: with
+    workers or Ray ``--shot`` is refused."""
+    shots = plan_shots(targets, job.shot)
+    if shots and mode != "single":
+        raise InvalidInput("--shot mattes a shot's frames in order in one process: leave out "
+                           "--workers and --ray, or leave out --shot to matte frames alone.")
+    for name in dict.fromkeys(shots.values()):
+        frames = sum(1 for shot in shots.values() if shot == name)
+        print(f"icm-matting: {name}: {frames} frames of one shot, matted in order with a memory "
+              "of earlier confident frames (--no-shot: each alone)", file=sys.stderr)
+    return shots
+
+
 def _start_executor(mode: str, job: Job, workers: int, ray: str | None, pairs: list,
-                    gpu: bool, status):
+                    gpu: bool, status, shots: dict[str, str] | None = None):
     if mode == "ray":
         from .raybatch import RayActors
 
@@ -854,7 +939,8 @@ def _start_executor(mode: str, job: Job, workers: int, ray: str | None, pairs: l
         pool = ProcessPool(workers, job.engine, job.engine_options, pairs, job.settings, gpu)
         pool.start()
         return pool
-    return InProcess(get_engine(job.engine, **job.engine_options), pairs, job.settings, status)
+    return InProcess(get_engine(job.engine, **job.engine_options), pairs, job.settings, status,
+                     shots)
 
 
 def _alphas_8bit(frames: list[Target]) -> Iterator[np.ndarray]:

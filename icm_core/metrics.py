@@ -10,6 +10,7 @@ the whole image.  Arithmetic is float64 so that 8-bit inputs reproduce the refer
 from __future__ import annotations
 
 from functools import cache
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -56,6 +57,23 @@ def compute_all(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = No
     """All four metrics as ``{"mse", "sad", "grad", "conn"}``."""
     prepared = _prepare(pred, gt, region)
     return {"mse": _mse(*prepared), "sad": _sad(*prepared), "grad": _grad(*prepared), "conn": _conn(*prepared)}
+
+
+def dtssd(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> float:
+    """Temporal stability of a shot's mattes (Erofeev et al. 2015, as RobustVideoMatting
+    evaluates it): for each pair of successive frames, the root mean square of the difference
+    between the predicted and the true temporal derivatives of alpha, averaged over the pairs
+    (unscaled: RobustVideoMatting reports it × 100).  Flicker where the truth holds still, or a
+    matte that does not follow the subject's motion, raises it; 0 for a perfect sequence."""
+    if len(preds) != len(gts):
+        raise InvalidInput(f"{len(preds)} predicted and {len(gts)} true alphas: give one per frame.")
+    if len(preds) < 2:
+        raise InvalidInput("dtSSD needs at least two frames.")
+    frames = [_prepare(pred, gt, None)[:2] for pred, gt in zip(preds, gts)]
+    if any(pred.shape != frames[0][0].shape for pred, _ in frames):
+        raise InvalidInput("The frames of a sequence must all have one size.")
+    return float(np.mean([np.sqrt(np.mean(((pred - before) - (gt - earlier)) ** 2))
+                          for (before, earlier), (pred, gt) in zip(frames, frames[1:])]))
 
 
 def _sad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:

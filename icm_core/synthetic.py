@@ -107,3 +107,25 @@ def crowd(index: int, size: tuple[int, int] = (480, 640), seed: int = 0,
         alpha = alpha * (1 - cover)
         bystanders = np.maximum(bystanders, cover)
     return Scene(np.clip(image, 0, 1).astype(np.float32), alpha.astype(np.float32)), bystanders
+
+
+def turning_frame(t: int, count: int, size: tuple[int, int] = (240, 320)) -> Scene:
+    """Frame ``t`` of a ``count``-frame shot whose subject turns (orange stripes become green
+    mottle) in the first half and whose background changes (blue mottle becomes orange stripes)
+    in the second: by the end the subject looks like the first frame's background and the
+    background like its subject, so the first frame alone teaches the opposite of the truth,
+    while each frame is close to the one before it."""
+    orange, green, blue = (np.array(c, np.float32) for c in
+                           ((0.95, 0.55, 0.15), (0.2, 0.7, 0.3), (0.2, 0.3, 0.8)))
+    s = t / (count - 1)
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    _, alpha = _subject(size, (height * 0.5, width * (0.4 + 0.2 * s)),
+                        (height * 0.28, width * 0.2), 0.3 * s, None)
+    striped = (0.3 + 0.7 * (0.5 + 0.5 * np.sin(x / 4.0 + y / 9.0)))[..., None] * orange
+    mottle = _smooth_noise(np.random.default_rng(7), size, 16)[..., None]
+    turned, changed = min(1.0, 2 * s), max(0.0, 2 * s - 1)
+    subject = (1 - turned) * striped + turned * (0.5 + 0.5 * mottle) * green
+    background = (1 - changed) * (0.5 + 0.5 * mottle[::-1]) * blue + changed * striped[:, ::-1]
+    image = alpha[..., None] * subject + (1 - alpha[..., None]) * background
+    return Scene(np.clip(image, 0, 1).astype(np.float32), alpha)

@@ -147,3 +147,23 @@ def test_unknown_region_of_a_three_level_trimap():
 def test_bad_inputs_are_refused(pred, gt, region):
     with pytest.raises(InvalidInput):
         metrics.sad(pred, gt, region)
+
+
+def test_dtssd_measures_temporal_derivatives():
+    rng = np.random.default_rng(0)
+    truth = [rng.random((16, 20)) for _ in range(4)]
+    assert metrics.dtssd(truth, truth) == 0.0
+    # a constant error does not flicker: same derivatives, dtSSD 0 (MSE is not)
+    steady = [np.full((16, 20), 0.3)] * 4
+    assert metrics.dtssd(steady, [np.full((16, 20), 0.6)] * 4) == 0.0
+    # a matte that flickers by 0.1 on still truth: every pair's derivative is off by 0.1
+    flicker = [np.full((16, 20), 0.1 * (i % 2)) for i in range(5)]
+    still = [np.zeros((16, 20))] * 5
+    assert metrics.dtssd(flicker, still) == pytest.approx(0.1)
+    # a half-frame flicker: the root of the mean square, per pair
+    half = [np.zeros((16, 20)), np.pad(np.full((8, 20), 0.2), ((0, 8), (0, 0)))]
+    assert metrics.dtssd(half, still[:2]) == pytest.approx(np.sqrt(0.5 * 0.04))
+    with pytest.raises(InvalidInput):
+        metrics.dtssd(flicker, still[:4])
+    with pytest.raises(InvalidInput):
+        metrics.dtssd(flicker[:1], still[:1])

@@ -26,8 +26,8 @@ def test_engine_options_table_is_the_one_help_prints():
 
 
 def test_python_snippets_run_as_written(tmp_path, monkeypatch):
-    """The matting snippet, then the correction snippet that follows it in the README."""
-    matting, correcting = _blocks(README, "python")
+    """The matting snippet, then the correction and shot snippets that follow it in the README."""
+    matting, correcting, shot = _blocks(README, "python")
     scenes = synthetic.series(3, size=(72, 96), seed=3)
     imageio.write_image(tmp_path / "ref.jpg", scenes[0].image)  # PNG inside: read by content
     imageio.write_alpha(tmp_path / "ref-mask.png", (scenes[0].alpha > 0.5).astype(np.float32))
@@ -46,6 +46,12 @@ def test_python_snippets_run_as_written(tmp_path, monkeypatch):
         assert result.alpha.shape == scenes[-1].alpha.shape
         assert result.alpha[:8, :8].max() == 0.0
     assert names["reference"].count == 2
+    frames = synthetic.series(3, size=(150, 200), seed=3)[1:]  # sure enough to join a memory
+    for index, scene in enumerate(frames):
+        imageio.write_image(tmp_path / "shots" / f"s{index}.jpg", scene.image, overwrite=True)
+    exec(compile(shot, "README.md", "exec"), names)
+    assert names["result"].alpha.shape == frames[-1].alpha.shape
+    assert names["shot"].reference.count == 1 + len(names["shot"].memory) >= 2
 
 
 def test_the_formats_named_are_the_formats_read(tmp_path):

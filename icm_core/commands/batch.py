@@ -43,6 +43,10 @@ def register(subparsers) -> None:
                         "default: one per CPU of the cluster)")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run on Ray: a local instance, or --ray=ADDRESS of a cluster")
+    parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=False,
+                        help="the inputs are frames of shots (each video, numbered images in a "
+                        "row, the rest in order): earlier confident frames join the reference "
+                        "(experimental; default: each frame alone)")
     parser.add_argument("--retries", type=int, default=2,
                         help="extra attempts for a target whose worker died (default 2)")
     parser.set_defaults(run=run)
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         engine_options=options,
         settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
         alpha_video=args.alpha_video, inputs=list(args.inputs),
-        also=[tuple(pair) for pair in args.also],
+        also=[tuple(pair) for pair in args.also], shot=args.shot,
     )
     targets = plan_targets(collect_sources(args.inputs, args.out), args.out, args.cutout)
     args.after_interrupt = ("; the targets done are kept: run the same command with --resume"

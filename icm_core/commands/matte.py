@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     parser.add_argument("--cutout", action="store_true", help="also write RGBA cutouts")
     parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=False,
+                        help="the targets are frames of one shot, in the order given: earlier "
+                        "confident frames join the reference (experimental; default: each "
+                        "target alone)")
     parser.set_defaults(run=run)
 
 
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     job = Job(reference=args.reference, mask=args.mask, out=args.out, engine=args.engine,
               engine_options=options,
               settings=MatteSettings(seed=args.seed, cutout=args.cutout, bits=args.bits),
-              also=[tuple(pair) for pair in args.also])
+              also=[tuple(pair) for pair in args.also], shot=args.shot)
     targets = [Target(path, None, plan) for path, plan in zip(args.targets, plans)]
     summary = run_batch(job, targets, overwrite=args.overwrite, write_manifest=False)
     print(f"{summary.done} of {len(args.targets)} target(s) matted into {args.out}")

@@ -88,7 +88,7 @@ def test_single_run_writes_alphas_and_manifest(series, single_run):
         assert np.abs(alpha - truth).mean() < 0.05
     manifest = manifest_of(single_run)
     assert manifest["settings"] == {"engine": "lite", "engine_options": {}, "seed": 0,
-                                    "cutout": False, "bits": 8}
+                                    "cutout": False, "bits": 8, "shot_memory": False}
     from icm_core.lite.backbone import MODEL_SHA256
     assert manifest["weights"] == {"efficientnet-lite2": MODEL_SHA256}
     assert len(manifest["reference"]["sha256"]) == 64 and len(manifest["mask"]["sha256"]) == 64

@@ -48,7 +48,7 @@ def rgba_frames(path):
 
 def test_video_frames_matted_and_alpha_video_round_trips(series, clip, tmp_path):
     out = tmp_path / "out"
-    args = batch_args(series, out, "--alpha-video")
+    args = batch_args(series, out, "--alpha-video", "--shot")
     args[args.index(str(series / "targets"))] = str(clip)
     assert main(args) == 0
     names = sorted(p.name for p in (out / "clip").iterdir())
@@ -58,15 +58,19 @@ def test_video_frames_matted_and_alpha_video_round_trips(series, clip, tmp_path)
     assert all(t["status"] == "done" for t in manifest["targets"])
     assert manifest["alpha_videos"] == {str(clip.resolve()): "clip_alpha.mov"}
 
-    # Frame N's alpha is the matte of decoded frame N.
+    # Frame N's alpha is the matte of decoded frame N, the frames before it in the shot's memory.
     from icm_core.engines import get_engine
+    from icm_core.sequence import ShotMemory
 
     engine = get_engine("lite")
     reference = engine.encode_reference(read_image(series / "reference.png"), read_mask(series / "mask.png"))
     frames = decoded_frames(clip)
-    for index in (0, 7):
-        outcome = matte_one(engine, reference, frames[index], "frame", MatteSettings())
-        assert outcome.files["alpha"] == (out / "clip" / f"{index:06d}_alpha.png").read_bytes()
+    memory = ShotMemory(engine, reference)
+    for index in range(8):
+        outcome = matte_one(engine, reference, frames[index], "frame", MatteSettings(), memory=memory)
+        if index in (0, 7):
+            assert outcome.files["alpha"] == (out / "clip" / f"{index:06d}_alpha.png").read_bytes()
+    assert len(memory.memory) > 0
 
     # The alpha video holds the frames' colours and the alphas, losslessly.
     rate, rgba = rgba_frames(out / "clip_alpha.mov")
@@ -86,3 +90,27 @@ def test_video_frames_matted_and_alpha_video_round_trips(series, clip, tmp_path)
     assert (out / "clip_alpha.mov").exists()
     after = json.loads((out / MANIFEST_NAME).read_text())["targets"]
     assert [t == b for t, b in zip(after, manifest["targets"])].count(False) == 1
+
+
+def test_video_frames_alone_with_no_shot_or_workers(series, clip, tmp_path, capsys):
+    from icm_core.engines import get_engine
+
+    args = batch_args(series, tmp_path / "alone", "--no-shot")
+    args[args.index(str(series / "targets"))] = str(clip)
+    assert main(args) == 0
+    engine = get_engine("lite")
+    reference = engine.encode_reference(read_image(series / "reference.png"), read_mask(series / "mask.png"))
+    outcome = matte_one(engine, reference, decoded_frames(clip)[7], "frame", MatteSettings())
+    alone = tmp_path / "alone" / "clip" / "000007_alpha.png"
+    assert outcome.files["alpha"] == alone.read_bytes()
+    capsys.readouterr()
+
+    # by default too (the memory is opt-in), and with workers
+    workers = [a if a != str(tmp_path / "alone") else str(tmp_path / "workers") for a in args]
+    workers[workers.index("--no-shot")] = "--workers=2"
+    assert main(workers) == 0
+    assert "of one shot" not in capsys.readouterr().err
+    assert (tmp_path / "workers" / "clip" / "000007_alpha.png").read_bytes() == alone.read_bytes()
+    # workers cannot keep a shot's frames in order: --shot is refused with them
+    assert main(workers + ["--shot", "--overwrite"]) == 2
+    assert "--shot mattes a shot's frames in order" in capsys.readouterr().err

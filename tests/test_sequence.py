@@ -1,0 +1,125 @@
+"""Shots: a bounded memory of earlier confident frames (icm_core.sequence) with the real lite engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from icm_core import metrics, sequence, synthetic
+from icm_core.engines import get_engine
+from icm_core.sequence import ShotMemory, confident_mask, numbered_shots
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("lite", quality="fast")
+
+
+def test_memory_follows_a_subject_whose_look_changes(engine):
+    count = 12
+    scenes = [synthetic.turning_frame(t, count) for t in range(count)]
+    frames = [(scene.image, scene.alpha) for scene in scenes]
+    image, alpha = frames[0]
+    reference = engine.encode_reference(image, (alpha > 0.5).astype(np.float32))
+    errors = {}
+    for size in (0, 2):
+        shot = ShotMemory(engine, reference, size)
+        errors[size] = [metrics.mse(shot.matte(image).alpha, truth) for image, truth in frames[1:]]
+    late = slice(-5, None)  # the frames after the background changed
+    assert np.mean(errors[0][late]) > 0.3  # alone, each frame takes the background
+    assert np.mean(errors[2][late]) < 0.02
+    assert max(errors[2]) < 0.02
+
+
+def _confident_alpha(scene) -> np.ndarray:
+    return (scene.alpha > 0.5).astype(np.float32)
+
+
+def test_memory_is_bounded_and_the_users_reference_always_kept(engine):
+    user = synthetic.scene(0, size=(200, 260))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    shot = ShotMemory(engine, reference, frames=2)
+    assert shot.reference is reference
+    for index in range(1, 6):
+        scene = synthetic.scene(index, size=(240, 320))
+        assert shot.learn(scene.image, _confident_alpha(scene))
+        assert len(shot.memory) == min(index, 2)
+        assert shot.reference.count == 1 + min(index, 2)
+        assert shot.reference.image_sizes[0] == (200, 260)  # the user's, first and kept
+    assert all(size == (240, 320) for size in shot.reference.image_sizes[1:])
+    assert ShotMemory(engine, reference, frames=0).learn(scene.image, _confident_alpha(scene)) is False
+
+
+def test_unconfident_frames_do_not_join(engine):
+    user = synthetic.scene(0, size=(200, 260))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    shot = ShotMemory(engine, reference, frames=3)
+    scene = synthetic.scene(1, size=(200, 260))
+    unsure = np.full(scene.alpha.shape, 0.5, np.float32)
+    blurred = np.clip(0.5 + 0.2 * (scene.alpha - 0.5), 0, 1)  # a faint matte: no sure subject
+    wide_band = np.where(scene.alpha > 0.99, 1.0, np.where(scene.alpha > 0, 0.5, 0.0))
+    wide_band[: scene.alpha.shape[0] // 2] = np.maximum(wide_band[: scene.alpha.shape[0] // 2], 0.5)
+    for alpha in (unsure, blurred, np.zeros_like(unsure), np.ones_like(unsure), wide_band):
+        assert not shot.learn(scene.image, alpha.astype(np.float32))
+    assert len(shot.memory) == 0 and shot.reference is reference
+    assert shot.learn(scene.image, _confident_alpha(scene))
+
+
+def test_confident_mask_teaches_only_sure_pixels_away_from_the_edge():
+    scene = synthetic.scene(2, size=(240, 320))
+    alpha = scene.alpha.copy()
+    alpha[100:104, :] = np.where(alpha[100:104, :] > 0.5, 0.7, 0.3)  # an unsure strip
+    mask = confident_mask(alpha)
+    inside = ndimage.distance_transform_edt(alpha > sequence.SURE)
+    outside = ndimage.distance_transform_edt(alpha >= 1 - sequence.SURE)  # to the background
+    outside = ndimage.distance_transform_edt(outside == 0)
+    assert (mask[inside > sequence.MARGIN * 320 + 1] == 1).all()
+    assert (mask[outside > sequence.BACKGROUND_MARGIN * 320 + 1] == 0).all()
+    # neither class: the strip, the matte's soft edge and the margins are a checkerboard, so
+    # every 2×2 block is half covered
+    neither = (inside < sequence.MARGIN * 320 - 1) & (outside < sequence.BACKGROUND_MARGIN * 320 - 1)
+    assert neither[100:104].all() and neither[(alpha > 0.3) & (alpha < 0.7)].all()
+    assert mask[neither].mean() == pytest.approx(0.5, abs=0.02)
+    block = mask[:-1, :-1] + mask[1:, 1:] - mask[1:, :-1] - mask[:-1, 1:]
+    assert (block[neither[:-1, :-1] & neither[1:, 1:]] != 0).all()
+
+
+def test_numbered_images_in_a_row_are_a_shot():
+    def frames(folder, numbers, name="frame_{:04d}.png"):
+        return [Path(folder) / name.format(n) for n in numbers]
+
+    paths = (frames("a", range(1, 9)) + frames("a", range(10, 19))  # a gap starts a new run
+             + frames("a", range(19, 26), "frame_{:03d}.png")  # another number width: too short
+             + frames("b", [26]) + frames("a", range(30, 45), "shot{}.jpg")  # 30…44, one width
+             + frames("c", [2, 1, 3, 4, 5, 6, 7, 8, 9]))  # out of order: no run of 8
+    assert numbered_shots(paths) == [list(range(0, 8)), list(range(8, 17)),
+                                     list(range(25, 40))]
+    assert numbered_shots(frames("a", range(1, 8))) == []  # 7 photos of a series
+
+
+def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
+    from icm_core.cli import main
+    from icm_core.imageio import read_mask, write_alpha, write_image
+
+    count = 12
+    scenes = [synthetic.turning_frame(t, count) for t in range(count)]
+    frames = [(scene.image, scene.alpha) for scene in scenes]
+    write_image(tmp_path / "reference.png", frames[0][0])
+    write_alpha(tmp_path / "mask.png", (frames[0][1] > 0.5).astype(np.float32))
+    names = []
+    for t, (image, _) in enumerate(frames[1:], 1):
+        names.append(str(write_image(tmp_path / "shot" / f"frame_{t:04d}.png", image)))
+
+    def last_error(*flags) -> float:
+        out = tmp_path / ("out" + "".join(flags))
+        assert main(["matte", "--reference", str(tmp_path / "reference.png"), "--mask",
+                     str(tmp_path / "mask.png"), *names, "--out", str(out),
+                     "--engine-option", "quality=fast", *flags]) == 0
+        return metrics.mse(read_mask(out / f"frame_{count - 1:04d}_alpha.png"), frames[-1][1])
+
+    assert last_error("--shot") < 0.02
+    assert "11 frames of one shot, matted in order" in capsys.readouterr().err
+    assert last_error() > 0.3  # the memory is opt-in
+    assert "frames of one shot" not in capsys.readouterr().err

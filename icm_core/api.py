@@ -28,6 +28,10 @@ class IcmWarning(UserWarning):
     """Something was computed, but not the way the user probably intended; the message says why."""
 
 
+#: seeds 0…SEED_MAX: what every engine and library takes (OpenCV's random generator a C int)
+SEED_MAX = 2**31 - 1
+
+
 class IcmError(Exception):
     """Base of every error this project raises on purpose; the message is for the artist."""
 

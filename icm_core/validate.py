@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import Hints, IcmError, InvalidInput, MatteResult
+from .api import SEED_MAX, Hints, IcmError, InvalidInput, MatteResult
 
 MIN_SIDE = 16
 MAX_PIXELS = 60_000_000
-#: seeds 0…SEED_MAX: what every engine and library takes (OpenCV's random generator a C int)
-SEED_MAX = 2**31 - 1
 ROUNDING = 1e-3  # resampling leaves values a hair outside [0, 1]; engines clip those
 
 

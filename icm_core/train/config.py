@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..api import InvalidInput
-from ..engines.base import cpu_cores
+from ..api import SEED_MAX, InvalidInput
 from ..icm.widths import widths_problem
-from ..validate import SEED_MAX
 
 GUIDANCE_STYLES = ("exact", "eroded", "dilated", "scribble", "partial")
 LOSS_TERMS = ("unknown_l1", "known_l1", "laplacian", "gradient_penalty", "known_smooth_l1",
@@ -189,6 +187,8 @@ TABLE_MAX = 1_000_000  # a guidance odd or loss weight beyond this is a typo
 
 def check(config: TrainConfig) -> None:
     """:class:`InvalidInput` naming every wrong setting; run before anything is written."""
+    from ..engines.base import cpu_cores  # numpy: not at import (``--help`` reads this module)
+
     problems = []
     if not config.out:
         problems.append("an output folder (out / --out) is required")

@@ -181,6 +181,7 @@ class Outcome:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     lost: bool = False
+    warnings: tuple[str, ...] = ()  # the matte's (MatteResult.warnings)
 
 
 @dataclass
@@ -191,6 +192,7 @@ class Summary:
     seconds: float
     manifest: Path | None
     videos: list[Path] = field(default_factory=list)
+    warned: int = 0  # targets matted with a warning (counted in done)
 
 
 def encode_references(engine, pairs: list[tuple[np.ndarray, np.ndarray]]):
@@ -223,7 +225,8 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
         files = {"alpha": encode_alpha(result.alpha, settings.bits)}
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
-        return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+        return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings,
+                       warnings=tuple(result.warnings))
     except Cancelled:
         raise
     except IcmError as error:
@@ -672,9 +675,13 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         counts[status] += 1
         if outcome.error:
             tqdm.write(f"icm-matting: {target.label}: {outcome.error}", file=sys.stderr)
+        counts["warned"] += bool(outcome.warnings)
+        for warning in outcome.warnings:
+            tqdm.write(f"icm-matting: {target.label}: warning: {warning}", file=sys.stderr)
         if manifest:
             manifest.entries[key].update(status=status, seconds=round(outcome.seconds, 4),
                                          attempts=attempts, error=outcome.error,
+                                         warnings=list(outcome.warnings),
                                          timings={k: round(v, 4) for k, v in outcome.timings.items()})
             manifest.finished(key)
         bar.set_postfix_str(target.label)
@@ -711,7 +718,8 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         videos = _write_alpha_videos(job, targets, manifest)
         manifest.save()
     return Summary(counts["done"], counts["failed"], counts["skipped"],
-                   time.perf_counter() - started, manifest.path if manifest else None, videos)
+                   time.perf_counter() - started, manifest.path if manifest else None, videos,
+                   counts["warned"])
 
 
 def _start_executor(mode: str, job: Job, workers: int, ray: str | None, pairs: list,

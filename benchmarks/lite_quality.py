@@ -6,7 +6,7 @@ leave-one-group-out table of the tuned constants (``--tune``).
 
     python benchmarks/lite_quality.py [--json PATH] [--engine lite] [--preset fast|balanced|best]
                                       [--limit-groups N] [--mask exact|half|rough|scribble]
-                                      [--mask-seeds 0 1]
+                                      [--mask-seeds 0 1] [--engine-option KEY=VALUE ...]
                                       [--sets icm58-dev alphamatting]
                                       [--tune MODULE.CONSTANT=V1,V2,... | --tune none]
 
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engine", default="lite")
     parser.add_argument("--preset", help="lite quality preset: fast, balanced (default) or best")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option as on the command line (e.g. objectness=false)")
     parser.add_argument("--limit-groups", type=int)
     parser.add_argument("--mask", default="exact", choices=evaluation.MASK_STYLES,
                         help="reference masks: exact, half, rough or scribble")
@@ -96,11 +98,17 @@ def main() -> None:
                         help="MODULE.CONSTANT=V1,V2,… (repeatable), or 'none'; default: TUNED")
     args = parser.parse_args()
 
-    from icm_core.engines import get_engine
+    from icm_core.engines import engine_class, get_engine
 
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: the evaluation data lives beside the repository in ../shared")
     options = {"quality": args.preset} if args.preset else {}
+    known = {option.name: option for option in engine_class(args.engine).OPTIONS}
+    for text in args.engine_option:
+        key, _, value = text.partition("=")
+        if key not in known:
+            sys.exit(f"--engine-option {key}: {args.engine} has no such option")
+        options[key] = known[key].parse(args.engine, value)
     engine = get_engine(args.engine, **options)
     reports = run_sets(engine, args)
     results = {name: report.as_json() for name, report in reports.items()}

@@ -94,8 +94,8 @@ class LiteEngine:
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
-        Option("objectness", bool, True, "weigh in a learned salient-object prior where "
-               "the reference's subject is its picture's salient object"),
+        Option("objectness", bool, True, "learned salient-object prior, heeded as far as "
+               "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
         Option("cache_mb", int, CACHE_MB, "memory (MB) for targets kept for quick re-matting",

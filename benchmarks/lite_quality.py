@@ -98,17 +98,14 @@ def main() -> None:
                         help="MODULE.CONSTANT=V1,V2,… (repeatable), or 'none'; default: TUNED")
     args = parser.parse_args()
 
-    from icm_core.engines import engine_class, get_engine
+    from icm_core.engines import get_engine, option
 
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: the evaluation data lives beside the repository in ../shared")
     options = {"quality": args.preset} if args.preset else {}
-    known = {option.name: option for option in engine_class(args.engine).OPTIONS}
     for text in args.engine_option:
         key, _, value = text.partition("=")
-        if key not in known:
-            sys.exit(f"--engine-option {key}: {args.engine} has no such option")
-        options[key] = known[key].parse(args.engine, value)
+        options[key] = option(args.engine, key).parse(args.engine, value)
     engine = get_engine(args.engine, **options)
     reports = run_sets(engine, args)
     results = {name: report.as_json() for name, report in reports.items()}

@@ -16,9 +16,7 @@ SIZE = (360, 480)
 
 @pytest.fixture(scope="module")
 def engine():
-    # Without the objectness prior: with it the salient middle pebble alone is kept and the
-    # look-alike bystanders these corrections are about are no longer taken by mistake.
-    return get_engine("lite", objectness=False)
+    return get_engine("lite")
 
 
 @pytest.fixture(scope="module")

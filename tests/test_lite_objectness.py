@@ -75,7 +75,7 @@ def test_the_prior_weighs_in_only_where_the_painted_subject_is_the_salient_objec
 
 def test_a_reference_whose_subject_is_not_the_salient_object_still_wins(monkeypatch):
     monkeypatch.setattr(incontext, "OBJECTNESS", 4.0)  # a prior far stronger than the tuned one
-    engine = get_engine("lite")
+    engine = get_engine("lite", objectness=True)
     image, disc, pebble = two_objects(0)
     reference = engine.encode_reference(image, (pebble > 0.5).astype(np.float32))
     for index in (1, 2):

@@ -94,7 +94,7 @@ class LiteEngine:
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
-        Option("objectness", bool, True, "learned salient-object prior, heeded as far as "
+        Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
                "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1),
@@ -104,7 +104,7 @@ class LiteEngine:
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 complete_reference: bool = True, objectness: bool = True, device: str = "cpu", threads: int = 1,
+                 complete_reference: bool = True, objectness: bool = False, device: str = "cpu", threads: int = 1,
                  cache_mb: int = CACHE_MB):
         if quality not in QUALITY:
             raise InvalidInput(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}.")

@@ -70,13 +70,10 @@ def test_a_filled_mask_completes_to_itself(scenes):
 
 
 def test_targets_matted_from_a_scribbled_reference_get_the_whole_subject(scenes):
-    reference_scene, target = scenes[0], scenes[2]
+    reference_scene = scenes[0]
     strokes = evaluation.reference_mask(reference_scene.alpha, "scribble", 1)
-    errors = {}
-    for complete in (False, True):
-        engine = get_engine("lite", complete_reference=complete)
-        reference = engine.encode_reference(reference_scene.image, strokes)
-        errors[complete] = float(np.mean((engine.matte(target.image, reference).alpha
-                                          - target.alpha) ** 2))
-    assert errors[True] < 0.01
-    assert errors[True] <= errors[False]
+    engine = get_engine("lite")
+    reference = engine.encode_reference(reference_scene.image, strokes)
+    for target in scenes[1:]:
+        alpha = engine.matte(target.image, reference).alpha
+        assert float(np.mean((alpha - target.alpha) ** 2)) < 0.01

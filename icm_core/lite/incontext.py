@@ -42,10 +42,6 @@ HALO_SHARE = 0.75
 #: weight of the learned objectness prior's log-odds (:mod:`icm_core.lite.objectness`) beside
 #: the in-context evidence's, for a reference whose subject is fully its picture's salient object
 OBJECTNESS = 1.0
-#: a reference's own strokes (:func:`stroke_tokens`) leave undecided the unpainted cells nearer
-#: than FAR_REACH × the square root of their cell count and at least SELF_LIKENESS alike
-FAR_REACH = 1.0
-SELF_LIKENESS = 0.6
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
 # Several references vote each on its own terms: a reference's k nearest tokens per class are
@@ -152,10 +148,11 @@ def stroke_tokens(descriptors: np.ndarray, strokes: np.ndarray,
                   salient: np.ndarray | None = None) -> ReferenceTokens:
     """Tokens for matting a reference picture from its own strokes (its completion): subject
     where the strokes cover a cell (or a thin stroke's best-covered cells), background where
-    an unpainted cell is far from them or unlike them.  Unpainted cells near the strokes and
-    at least SELF_LIKENESS alike are in neither class: matted with its own tokens, a cell in
-    a class votes for that class on itself, so the rest of the subject the strokes missed
-    must be in neither for the picture's own evidence (affinity, colours, edges) to decide."""
+    an unpainted cell is far from them (as far as :func:`_unpainted_subject`'s far background)
+    or unlike them.  Unpainted cells nearer and at least UNSURE_LIKENESS alike are in neither
+    class: matted with its own tokens, a cell in a class votes for that class on itself, so the
+    rest of the subject the strokes missed must be in neither for the picture's own evidence
+    (affinity, colours, edges) to decide."""
     grid = descriptors.shape[1:]
     covered = coverage(strokes > 0.5, grid)
     cells = covered.ravel()
@@ -166,8 +163,8 @@ def stroke_tokens(descriptors: np.ndarray, strokes: np.ndarray,
     outside = cv2.distanceTransform(unpainted.astype(np.uint8), cv2.DIST_L2, 3).ravel()
     unpainted = unpainted.ravel()
     likeness = (tokens @ tokens[subject].T).max(axis=1)
-    near = outside < FAR_REACH * float(subject.sum()) ** 0.5
-    background = unpainted & ~(near & (likeness >= SELF_LIKENESS))
+    near = outside < float(subject.sum()) ** 0.5
+    background = unpainted & ~(near & (likeness >= UNSURE_LIKENESS))
     if not background.any():
         background = cells <= float(cells.min())
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),

@@ -174,15 +174,18 @@ class LiteEngine:
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
         """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
-        first completed (:meth:`complete_reference_mask`) and the completed mask encoded."""
+        also completed (:meth:`complete_reference_mask`) and what either mask's reading takes as
+        subject is taught as subject."""
         from ..lite.incontext import reference_tokens
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
+        completed = None
         if self.complete_reference:
-            mask = (self.complete_reference_mask(image, mask) >= 0.5).astype(np.float32)
+            completed = (self.complete_reference_mask(image, mask) >= 0.5).astype(np.float32)
         with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
-            tokens = reference_tokens(self._descriptors(image), mask, self._salient(image))
+            tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
+                                      completed)
         return Reference(self.name, tokens, (image.shape[:2],))
 
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,

@@ -100,14 +100,31 @@ def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
-                     salient: np.ndarray | None = None) -> ReferenceTokens:
+                     salient: np.ndarray | None = None,
+                     completed: np.ndarray | None = None) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background, except unpainted
     parts of the subject the stroke missed (subject) or may have missed (neither).  A thin or
     scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
-    unpainted cells unlike them count as background.
+    unpainted cells unlike them count as background.  With ``completed`` (the mask completed
+    from the picture's own evidence), what either reading takes as subject is subject and only
+    what both take as background is background.
     """
+    tokens = descriptors.reshape(len(descriptors), -1).T
+    subject, background = _classes(descriptors, mask)
+    if completed is not None:
+        more_subject, more_background = _classes(descriptors, completed)
+        subject |= more_subject
+        background &= more_background & ~subject
+        if not background.any():
+            background = more_background & ~subject
+    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
+                           objectness=_objectness(salient, subject, background))
+
+
+def _classes(descriptors: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(subject, background) cells of :func:`reference_tokens` for one mask."""
     grid = descriptors.shape[1:]
     covered = coverage(mask > 0.5, grid)
     cells = covered.ravel()
@@ -130,8 +147,7 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
     if not background.any():
         worst = float(cells.min())
         background = cells <= max(min(0.5, worst * 1.25 + 0.05), worst)
-    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
-                           objectness=_objectness(salient, subject, background))
+    return subject, background
 
 
 def _objectness(salient: np.ndarray | None, subject: np.ndarray, background: np.ndarray) -> float:

@@ -3,6 +3,7 @@ target teaches the rest of its series (issue 11).
 
     python benchmarks/corrections.py MANIFEST [--json PATH] [--max-strokes 5] [--engine lite]
                                      [--engine-option KEY=VALUE] [--groups NAME ...]
+                                     [--mask exact|half|rough|scribble] [--mask-seed N]
     python benchmarks/corrections.py MANIFEST --merge PART.json ...  (runs split by --groups)
 
 For every target of every group (in-context protocol, ../shared/data/README.md), starting from
@@ -10,7 +11,9 @@ the automatic result, a robot draws one stroke at a time inside the largest wron
 (binary at α = 0.5): a disc of radius min(3 % of the long side, the region's inscribed radius)
 at the region's deepest point, labelled keep or remove by the ground truth.  The target is
 matted again with every stroke so far as hints; IoU (at 0.5), MSE and the update's seconds are
-recorded after each stroke.  The robot goes on to the last stroke even after IoU 0.95 (so
+recorded after each stroke; ``worse_after`` is, per stroke, the share of targets that stroke
+made worse by more than WORSE_BY MSE.  The reference is brushed as ``--mask`` says
+(``icm_core.evaluation.reference_mask``; scribbles drawn with ``--mask-seed``).  The robot goes on to the last stroke even after IoU 0.95 (so
 ``mse_after`` has every entry); it stops early only when nothing is wrong.
 
 Images are shrunk to long side ≤ 1024 px (the scoring protocol's size) before the engine sees
@@ -46,11 +49,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from icm_core.api import Hints  # noqa: E402
-from icm_core.evaluation import SCORING_MAX_SIDE, score  # noqa: E402
+from icm_core.evaluation import MASK_STYLES, SCORING_MAX_SIDE, reference_mask, score  # noqa: E402
 from icm_core.geometry import resize, scale_to_fit  # noqa: E402
 
 STROKE_SHARE = 0.03  # disc radius: 3 % of the long side at most
 IOU_GOAL = 0.95
+WORSE_BY = 0.005  # a stroke that raises a target's MSE by more than this backfired
 PREVIEW_PIXELS = 1_000_000
 
 
@@ -190,7 +194,8 @@ def combine_slowdown(engine, references, image) -> dict:
 
 
 def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
-        only: list[str] | None = None, with_slowdown: bool = True) -> dict:
+        only: list[str] | None = None, with_slowdown: bool = True, mask_style: str = "exact",
+        mask_seed: int = 0) -> dict:
     """Every target's record (strokes, scores, seconds, series) and the combine slowdown."""
     from icm_core.datasets import load_manifest
     from icm_core.engines import get_engine
@@ -201,7 +206,7 @@ def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
     groups = [group for group in dataset.groups if not only or group.name in only]
     for group in groups:
         image, truth = load(group.reference)
-        reference = engine.encode_reference(image, (truth >= 0.5).astype(np.float32))
+        reference = engine.encode_reference(image, reference_mask(truth, mask_style, mask_seed))
         first_corrected = None
         for index, member in enumerate(group.targets):
             image, truth = load(member)
@@ -236,6 +241,7 @@ def run(manifest: Path, engine_name: str, max_strokes: int, options: dict,
                   for image, truth in map(load, [group.reference] + list(group.targets[1:]))]
         slowdown = combine_slowdown(engine, series, load(group.targets[0])[0])
     return {"dataset": dataset.name, "engine": engine_name, "max_strokes": max_strokes,
+            "mask": mask_style if mask_style != "scribble" else f"scribble seed {mask_seed}",
             "combine_slowdown": slowdown, "load_average": os.getloadavg(), "per_target": records}
 
 
@@ -247,6 +253,7 @@ def summarise(runs: list[dict]) -> dict:
     return {
         "dataset": runs[0]["dataset"],
         "engine": runs[0]["engine"],
+        "mask": runs[0].get("mask", "exact"),
         "engine_input": f"long side ≤ {SCORING_MAX_SIDE} px (scored there)",
         "targets": len(records),
         "max_strokes": runs[0]["max_strokes"],
@@ -254,6 +261,9 @@ def summarise(runs: list[dict]) -> dict:
         "reached_within_max": float(np.mean([record["noc95"] <= runs[0]["max_strokes"]
                                              for record in records])),
         "mse_after": [float(v) for v in np.mean([record["mse"] for record in records], axis=0)],
+        "worse_after": [float(v) for v in np.mean([np.diff(record["mse"]) > WORSE_BY
+                                                   for record in records], axis=0)],
+        "worse_by": WORSE_BY,
         "update_seconds_median": median([wall for wall, _ in previews]),
         "update_cpu_seconds_median": median([cpu for _, cpu in previews]),
         "update_seconds_median_means": "preview=True at 1 MP",
@@ -276,8 +286,11 @@ def main() -> None:
     parser.add_argument("--max-strokes", type=int, default=5)
     parser.add_argument("--engine", default="lite")
     parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="engine constructor option (numbers parsed), repeatable")
+                        help="engine option as on the command line, repeatable")
     parser.add_argument("--groups", nargs="+", help="only these groups (e.g. to split a run)")
+    parser.add_argument("--mask", default="exact", choices=MASK_STYLES,
+                        help="how the reference is brushed (default: exact)")
+    parser.add_argument("--mask-seed", type=int, default=0, help="seed of a scribbled mask")
     parser.add_argument("--no-slowdown", action="store_true",
                         help="skip the combine slowdown (another part of a split run measures it)")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
@@ -289,12 +302,14 @@ def main() -> None:
         return
     if not args.manifest.is_file():
         sys.exit(f"{args.manifest} not found (the evaluation data lives in ../shared/data)")
+    from icm_core.engines import option
+
     options = {}
-    for option in args.engine_option:
-        key, _, value = option.partition("=")
-        options[key] = json.loads(value) if value[:1].isdigit() else value
+    for text in args.engine_option:
+        key, _, value = text.partition("=")
+        options[key] = option(args.engine, key).parse(args.engine, value)
     result = run(args.manifest, args.engine, args.max_strokes, options, args.groups,
-                 not args.no_slowdown)
+                 not args.no_slowdown, args.mask, args.mask_seed)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(json.dumps(summarise([result]), indent=1))

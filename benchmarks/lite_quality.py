@@ -5,12 +5,15 @@ as in ../shared/data/README.md; prints the per-group and overall tables, then th
 leave-one-group-out table of the tuned constants (``--tune``).
 
     python benchmarks/lite_quality.py [--json PATH] [--engine lite] [--preset fast|balanced|best]
-                                      [--limit-groups N] [--mask exact|half|rough]
+                                      [--limit-groups N] [--mask exact|half|rough|scribble]
+                                      [--mask-seeds 0 1] [--engine-option KEY=VALUE ...]
                                       [--sets icm58-dev alphamatting]
                                       [--tune MODULE.CONSTANT=V1,V2,... | --tune none]
 
-``--mask half`` brushes only half of each reference subject, ``rough`` overpaints it (see
-``icm_core.evaluation.reference_mask``): how the engine copes with an artist's quick stroke.
+``--mask half`` brushes only half of each reference subject, ``rough`` overpaints it,
+``scribble`` draws a few thick strokes inside it (see ``icm_core.evaluation.reference_mask``):
+how the engine copes with an artist's quick stroke.  Scribbles are drawn with every seed of
+``--mask-seeds`` and a group's figure is the mean over them.
 
 ``--tune`` scores every candidate value of a module constant (default: the constants tuned
 for lite, with the values tried) and prints, per group, the MSE with the value chosen on all
@@ -57,9 +60,18 @@ def run_sets(engine, args) -> dict:
     from icm_core import evaluation
     from icm_core.datasets import load_manifest
 
-    return {name: evaluation.evaluate(load_manifest(SETS[name]), engine,
-                                      limit_groups=args.limit_groups, mask_style=args.mask)
-            for name in args.sets}
+    seeds = args.mask_seeds if args.mask == "scribble" else [0]
+    reports = {}
+    for name in args.sets:
+        for seed in seeds:
+            report = evaluation.evaluate(load_manifest(SETS[name]), engine,
+                                         limit_groups=args.limit_groups, mask_style=args.mask,
+                                         mask_seed=seed)
+            if name in reports:
+                reports[name].targets += report.targets
+            else:
+                reports[name] = report
+    return reports
 
 
 def group_mse(reports: dict) -> dict[str, float]:
@@ -68,23 +80,32 @@ def group_mse(reports: dict) -> dict[str, float]:
 
 
 def main() -> None:
+    from icm_core import evaluation
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engine", default="lite")
     parser.add_argument("--preset", help="lite quality preset: fast, balanced (default) or best")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="engine option as on the command line (e.g. objectness=false)")
     parser.add_argument("--limit-groups", type=int)
-    parser.add_argument("--mask", default="exact", help="exact, half or rough reference masks")
+    parser.add_argument("--mask", default="exact", choices=evaluation.MASK_STYLES,
+                        help="reference masks: exact, half, rough or scribble")
+    parser.add_argument("--mask-seeds", type=int, nargs="+", default=[0, 1],
+                        help="seeds of the scribbled masks (default 0 1)")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--tune", action="append",
                         help="MODULE.CONSTANT=V1,V2,… (repeatable), or 'none'; default: TUNED")
     args = parser.parse_args()
 
-    from icm_core import evaluation
-    from icm_core.engines import get_engine
+    from icm_core.engines import get_engine, option
 
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: the evaluation data lives beside the repository in ../shared")
     options = {"quality": args.preset} if args.preset else {}
+    for text in args.engine_option:
+        key, _, value = text.partition("=")
+        options[key] = option(args.engine, key).parse(args.engine, value)
     engine = get_engine(args.engine, **options)
     reports = run_sets(engine, args)
     results = {name: report.as_json() for name, report in reports.items()}

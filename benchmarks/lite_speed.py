@@ -6,6 +6,7 @@ to warm up caches (at 1 MP only), then time one matte with foreground colours.  
 others (``--presets``) at 1 MP and 24 MP.
 
     python benchmarks/lite_speed.py [--json PATH] [--sizes 1 4 24] [--presets fast best]
+                                    [--engine-option KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def measure(megapixels: float, folder: Path, preset: str) -> dict:
+def measure(megapixels: float, folder: Path, preset: str, options: dict) -> dict:
     """Runs in the child process."""
     from icm_core import synthetic
-    from icm_core.engines import get_engine
+    from icm_core.engines import get_engine, option
 
     reference = synthetic.scene(0, size=scene_size(1), seed=1)
     target = np.load(folder / f"target_{megapixels}.npy", mmap_mode=None)
-    engine = get_engine("lite", quality=preset)
+    engine = get_engine("lite", quality=preset,
+                        **{key: option("lite", key).parse("lite", value) for key, value in options.items()})
     handle = engine.encode_reference(reference.image, (reference.alpha > 0.5).astype(np.float32))
     engine.matte(reference.image, handle)  # warm-up: network, imports, thread pools
     start, cpu = time.perf_counter(), time.process_time()
@@ -74,10 +76,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 24])
     parser.add_argument("--presets", nargs="*", default=["fast", "best"],
                         help="other quality presets to time at 1 MP and 24 MP (balanced: all sizes)")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="lite option as on the command line (e.g. objectness=false)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(float(args.child[0]), Path(args.child[1]), args.child[2])))
+        print(json.dumps(measure(float(args.child[0]), Path(args.child[1]), args.child[2],
+                                 json.loads(args.child[3]))))
         return
 
     from icm_core import synthetic
@@ -94,7 +99,8 @@ def main() -> None:
                 np.save(Path(folder) / f"alpha_{megapixels}.npy", scene.alpha)
                 del scene
             child = subprocess.run(
-                [sys.executable, __file__, "--child", str(megapixels), folder, preset],
+                [sys.executable, __file__, "--child", str(megapixels), folder, preset,
+                 json.dumps(dict(text.partition("=")[::2] for text in args.engine_option))],
                 capture_output=True, text=True,
             )
             if child.returncode:

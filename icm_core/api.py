@@ -111,14 +111,38 @@ class Hints:
     remove: np.ndarray | None = None
 
 
+#: a matte whose subject (alpha ≥ 0.5) covers less than this share of the picture is "empty",
+#: more than 1 − this share "almost the whole picture": both are usually a wrong reading
+COVERAGE_WARNING = 0.002
+
+
 @dataclass
 class MatteResult:
     """``alpha`` has exactly the target's height and width; ``foreground`` (H×W×3, optional)
-    is the estimated un-premultiplied subject colour for cutouts; ``timings`` in seconds."""
+    is the estimated un-premultiplied subject colour for cutouts; ``timings`` in seconds;
+    ``warnings`` say, in words for the artist, why the result is probably not what was meant
+    (filled in from the alpha unless given)."""
 
     alpha: np.ndarray
     foreground: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.warnings is None:
+            self.warnings = coverage_warnings(self.alpha)
+
+
+def coverage_warnings(alpha: np.ndarray) -> tuple[str, ...]:
+    """A warning when the matte kept (almost) nothing or (almost) the whole picture."""
+    share = float((alpha >= 0.5).mean()) if alpha.size else 0.0
+    if share < COVERAGE_WARNING:
+        return ("the matte is empty: nothing like the reference's subject was found; brush "
+                "a keep stroke on the subject, or use a reference that shows it",)
+    if share > 1.0 - COVERAGE_WARNING:
+        return ("the matte covers the whole picture: the subject could not be told from the "
+                "background; brush a remove stroke on the background",)
+    return ()
 
 
 def check_cancel(cancel: CancelToken | None) -> None:

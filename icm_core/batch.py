@@ -205,6 +205,7 @@ class Outcome:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     lost: bool = False
+    warnings: tuple[str, ...] = ()  # the matte's (MatteResult.warnings)
 
 
 @dataclass
@@ -215,6 +216,7 @@ class Summary:
     seconds: float
     manifest: Path | None
     videos: list[Path] = field(default_factory=list)
+    warned: int = 0  # targets matted with a warning (counted in done)
 
 
 def encode_references(engine, pairs: list[tuple[np.ndarray, np.ndarray]]):
@@ -254,7 +256,8 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
             memory.learn(image, written)
         if settings.cutout:
             files["cutout"] = encode_cutout(result.foreground, result.alpha, settings.bits)
-        return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings)
+        return Outcome(files=files, seconds=time.perf_counter() - start, timings=result.timings,
+                       warnings=tuple(result.warnings))
     except Cancelled:
         raise
     except IcmError as error:
@@ -848,13 +851,17 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
                 outcome = Outcome(error=str(error), seconds=outcome.seconds)
         status = "failed" if outcome.error else "done"
         counts[status] += 1
+        # a terminal's bar is cleared by tqdm.write; in a log the bar's line has no end
+        own_line = "" if bar.disable or sys.stderr.isatty() else "\n"
         if outcome.error:
-            # a terminal's bar is cleared by tqdm.write; in a log the bar's line has no end
-            own_line = "" if bar.disable or sys.stderr.isatty() else "\n"
             tqdm.write(own_line + _failure_line(target, outcome.error), file=sys.stderr)
+        counts["warned"] += bool(outcome.warnings)
+        for warning in outcome.warnings:
+            tqdm.write(f"{own_line}icm-matting: {target.label}: warning: {warning}", file=sys.stderr)
         if manifest:
             manifest.entries[key].update(status=status, seconds=round(outcome.seconds, 4),
                                          attempts=attempts, error=outcome.error,
+                                         warnings=list(outcome.warnings),
                                          timings={k: round(v, 4) for k, v in outcome.timings.items()})
             manifest.finished(key)
         bar.set_postfix_str(target.label)
@@ -897,7 +904,8 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
         videos = _write_alpha_videos(job, targets, manifest)
         manifest.save()
     return Summary(counts["done"], counts["failed"], counts["skipped"],
-                   time.perf_counter() - started, manifest.path if manifest else None, videos)
+                   time.perf_counter() - started, manifest.path if manifest else None, videos,
+                   counts["warned"])
 
 
 def _failure_line(target: Target, error: str) -> str:
@@ -917,7 +925,7 @@ def _shots_for_mode(job: Job, targets: list[Target], mode: str) -> dict[str, str
     for name in dict.fromkeys(shots.values()):
         frames = sum(1 for shot in shots.values() if shot == name)
         print(f"icm-matting: {name}: {frames} frames of one shot, matted in order with a memory "
-              "of earlier confident frames (--no-shot: each alone)", file=sys.stderr)
+              "of earlier confident frames", file=sys.stderr)
     return shots
 
 

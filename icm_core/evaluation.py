@@ -131,10 +131,12 @@ def evaluate(
     on_target: Callable[[TargetScore], None] | None = None,
     seed: int = 0,
     mask_style: str = "exact",
+    mask_seed: int = 0,
 ) -> Report:
     """Run the in-context protocol; ``on_target`` is called after each scored target.
 
-    ``mask_style`` (see :func:`reference_mask`) stands in for how carefully an artist brushes.
+    ``mask_style`` (see :func:`reference_mask`, drawn with ``mask_seed``) stands in for how
+    carefully an artist brushes.
 
     ``input_max_side`` shrinks images before the engine sees them (a quick, non-standard run);
     the prediction is scored against the ground truth at the same size.
@@ -147,7 +149,7 @@ def evaluate(
     report = Report(dataset.name, getattr(engine, "name", type(engine).__name__), input_max_side)
     for group in groups:
         image, mask = _load(group.reference, input_max_side)
-        mask = reference_mask(mask, mask_style)
+        mask = reference_mask(mask, mask_style, mask_seed)
         started = time.perf_counter()
         reference = engine.encode_reference(image, mask)
         report.reference_seconds[group.name] = time.perf_counter() - started
@@ -209,16 +211,23 @@ def write_scores(path: Path, report: Report) -> None:
     imageio.atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-MASK_STYLES = ("exact", "half", "rough")
+MASK_STYLES = ("exact", "half", "rough", "scribble")
+#: a scribbled reference: SCRIBBLE_STROKES thick strokes along the subject's shape that cover a
+#: share of it drawn from SCRIBBLE_COVER (the way the app invites a person to brush)
+SCRIBBLE_STROKES = (2, 5)
+SCRIBBLE_COVER = (0.15, 0.35)
+SCRIBBLE_SIDE = 512  # strokes are planned at this long side, then drawn at the mask's size
 
 
-def reference_mask(alpha: np.ndarray, style: str = "exact") -> np.ndarray:
+def reference_mask(alpha: np.ndarray, style: str = "exact", seed: int = 0) -> np.ndarray:
     """The reference mask an artist might brush over a ground-truth alpha.
 
     * ``exact`` — alpha ≥ 0.5 (the protocol);
     * ``half`` — only the subject's left half (split at its bounding box's middle column): a
       stroke that covers part of the subject, the rest left unpainted;
-    * ``rough`` — a fat brush: the subject grown by 3 % of the picture's long side.
+    * ``rough`` — a fat brush: the subject grown by 3 % of the picture's long side;
+    * ``scribble`` — a few thick strokes inside the subject along its shape (see
+      :func:`scribble`), reproducible from the ground truth and ``seed``.
     """
     mask = (alpha >= 0.5).astype(np.float32)
     if style == "exact" or not mask.any():
@@ -232,6 +241,8 @@ def reference_mask(alpha: np.ndarray, style: str = "exact") -> np.ndarray:
         radius = max(1, round(0.03 * max(mask.shape)))
         brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         return cv2.dilate(mask, brush)
+    if style == "scribble":
+        return scribble(mask, seed)
     raise InvalidInput(f"Unknown mask style {style!r}: choose one of {', '.join(MASK_STYLES)}.")
 
 
@@ -282,6 +293,61 @@ def leave_one_group_out(scores: dict[str, dict[str, float]]) -> LeaveOneGroupOut
     overall = best(groups)
     return LeaveOneGroupOut(chosen, {g: scores[chosen[g]][g] for g in groups}, overall,
                             dict(scores[overall]))
+
+
+def scribble(mask: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2–5 thick strokes inside a subject mask along its shape, covering 15–35 % of it.
+
+    The brush's radius is an eighth to a fifth of the subject's inscribed radius.  Each stroke
+    starts at a random point deep enough for the brush and walks on, turning as little as it
+    can while the brush stays inside the subject and, where it can, on unpainted ground, until
+    it has painted its share; the walk is planned at SCRIBBLE_SIDE px and drawn at the mask's
+    size, inside the subject.
+    """
+    height, width = mask.shape
+    scale = min(1.0, SCRIBBLE_SIDE / max(height, width))
+    small = cv2.resize(mask, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA) >= 0.5
+    if small.sum() < 16:
+        return (mask >= 0.5).astype(np.float32)
+    rng = np.random.default_rng([seed, int(small.sum())])  # each subject its own strokes
+    depth = cv2.distanceTransform(small.astype(np.uint8), cv2.DIST_L2, 5)
+    radius = max(1.0, rng.uniform(0.12, 0.2) * float(depth.max()))
+    inside = depth >= radius
+    strokes = int(rng.integers(SCRIBBLE_STROKES[0], SCRIBBLE_STROKES[1] + 1))
+    share = rng.uniform(*SCRIBBLE_COVER) * small.sum()
+    canvas = np.zeros(small.shape, np.uint8)
+    thickness = max(1, round(radius))
+    turns = np.radians([0, 20, 40, 60, 90, 120, 150, 180])
+    for stroke in range(strokes):
+        goal = canvas.sum() + (share - canvas.sum()) / (strokes - stroke)
+        starts = np.argwhere(inside & (canvas == 0))
+        if not len(starts) or canvas.sum() >= share:
+            break
+        point = starts[rng.integers(len(starts))][::-1].astype(float)
+        heading = rng.uniform(0, 2 * np.pi)
+        cv2.circle(canvas, tuple(int(v) for v in point), thickness, 1, -1)
+        for _ in range(400):
+            if canvas.sum() >= goal:
+                break
+            side = rng.choice((-1, 1))
+            options = [heading + sign * side * turn for turn in turns for sign in (1, -1)]
+            steps = [point + radius * np.array([np.cos(h), np.sin(h)]) for h in options]
+            ok = [(h, q) for h, q in zip(options, steps) if _at(inside, q)]
+            if not ok:
+                break
+            fresh = [(h, q) for h, q in ok if not _at(canvas, q)]
+            heading, following = (fresh or ok)[0]
+            cv2.line(canvas, tuple(int(v) for v in point), tuple(int(v) for v in following), 1,
+                     2 * thickness)
+            point = following
+    painted = cv2.resize(canvas.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return ((painted >= 0.5) & (mask >= 0.5)).astype(np.float32)
+
+
+def _at(grid: np.ndarray, point: np.ndarray) -> bool:
+    x, y = int(round(point[0])), int(round(point[1]))
+    return 0 <= y < grid.shape[0] and 0 <= x < grid.shape[1] and bool(grid[y, x])
 
 
 def count_targets(dataset: Dataset, limit_groups: int | None = None) -> int:

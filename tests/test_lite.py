@@ -184,7 +184,7 @@ def test_blas_runs_on_one_thread_while_matting_and_as_before_after(monkeypatch, 
     mask = (scenes[0].alpha > 0.5).astype(np.float32)
     with threadpool_limits(2, user_api="blas"):
         engine.matte(scenes[1].image, engine.encode_reference(scenes[0].image, mask))
-        assert seen == [{1}]
+        assert seen and all(threads == {1} for threads in seen)  # the reference's completion too
         assert blas_threads() == {2}
 
 

@@ -93,3 +93,22 @@ def test_a_halo_round_the_whole_stroke_is_background():
     face = np.s_[6:14, 11:19]
     tokens = on_grass(face, (np.s_[2:18, 7:23], halo), (face, FACE))
     assert holds(tokens.background, halo) and not holds(tokens.subject, halo)
+
+
+def test_a_completed_mask_adds_subject_and_keeps_what_the_strokes_taught():
+    """A completion that found the body but not the face's missed edge: both readings' subject
+    is taught, and only what both call background stays background."""
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    cells[4:17, 5:15] = FACE
+    cells[4:17, 15:25] = BODY
+    descriptors = np.ascontiguousarray(cells.transpose(2, 0, 1))
+    strokes = np.zeros(GRID, np.float32)
+    strokes[6:15, 7:13] = 1.0  # inside the face only
+    completed = np.zeros(GRID, np.float32)
+    completed[6:17, 7:25] = 1.0  # the body too, but not the face's left and top edge
+    alone = reference_tokens(descriptors, strokes)
+    both = reference_tokens(descriptors, strokes, completed=completed)
+    assert not holds(alone.subject, BODY) and holds(both.subject, BODY)
+    assert holds(both.subject, FACE) and not holds(both.background, BODY)
+    assert holds(both.background, GRASS) and not holds(both.subject, GRASS)

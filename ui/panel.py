@@ -30,9 +30,9 @@ from .correction_session import Answer, CorrectionSession, Strokes
 from .hostapi import Host
 from .lessons import Lessons
 from .mask_memory import MaskMemory
-from .qt import QAction, QKeySequence, QSettings, Qt, QtWidgets, Signal, exec_
+from .qt import QAction, QKeySequence, QSettings, QShortcut, Qt, QtWidgets, Signal, exec_
 from .reference_editor import ReferenceEditor
-from .review import TargetReview
+from .review import ResultView, TargetReview
 from .run_controls import RunControls
 from .target_list import TargetList
 from .worker import (
@@ -78,6 +78,7 @@ class Panel(QtWidgets.QWidget):
         self._history: dict[str, list[tuple]] = {}
         self._accepted: set[str] = set()  # targets whose result is an accepted correction
         self.session: CorrectionSession | None = None  # the target under correction
+        self.result_view: ResultView | None = None  # the last result opened large
         self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
         self.runner = MatteRunner(self)
         self._layer_count = 0
@@ -193,6 +194,13 @@ class Panel(QtWidgets.QWidget):
         )
         self.targets.current_changed.connect(self.show_preview)
         self.review.correct_requested.connect(self.start_correction)
+        if self._review_shown:  # an editor shows results large on its own canvas
+            self.review.view_requested.connect(self.view_result)
+            self.targets.list.itemDoubleClicked.connect(lambda *_: self.view_result())
+            # Space only while the list has focus: inside a host a window-wide key would collide
+            space = QShortcut(QKeySequence("Space"), self.targets.list)
+            space.setContext(Qt.ShortcutContext.WidgetShortcut)
+            space.activated.connect(self.view_result)
         self.correction.hints_changed.connect(self._request_correction)
         self.correction.accept_requested.connect(self.accept_correction)
         self.correction.learn_requested.connect(self.learn_from_correction)
@@ -416,6 +424,19 @@ class Panel(QtWidgets.QWidget):
                 self.results[layer_id] = alive[-1][0]
             else:
                 self.results.pop(layer_id, None)
+
+    def view_result(self) -> bool:
+        """Open the current target's result large; False if it has none."""
+        done = self.results.get(self.targets.current_id())
+        if done is None:
+            return False
+        if self.result_view is not None:  # one large view at a time
+            self.result_view.close()
+            self.result_view.deleteLater()
+        self.result_view = ResultView(done, self)
+        self.result_view.open()
+        self.result_view.activateWindow()  # its keys (A, Esc) work at once
+        return True
 
     # == correcting one target =====================================================================
     def start_correction(self) -> bool:

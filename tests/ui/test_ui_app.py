@@ -424,3 +424,65 @@ def test_actions_offer_only_what_can_be_done(qtbot, window, folder):
     assert panel.undo_action.isEnabled() and not panel.redo_action.isEnabled()
     panel.undo_action.trigger()
     assert panel.redo_action.isEnabled() and not panel.undo_action.isEnabled()
+
+
+def test_a_result_opens_large_with_its_alpha_and_esc_closes_it(qtbot, window, folder, fake_engine):
+    """Issue 22 point 15: besides Correct…, a result has a large view (View, Space in the list,
+    double-click): the cutout over a checkerboard, or the alpha, fitted to a resizable window."""
+    main = window([folder])
+    panel = main.panel
+    brush(panel)
+    assert run(qtbot, panel).status == "done"
+    done = panel.results[panel.targets.current_id()]
+    assert panel.review.view_button.isEnabled()
+
+    panel.layer_list.setFocus()
+    qtbot.keyClick(panel.layer_list, Qt.Key.Key_Space)  # Space while the list has focus
+    view = panel.result_view
+    assert view is not None and view.isVisible()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is view, timeout=5_000)
+    view.resize(700, 600)
+    shown = view.label.pixmap()
+    small = panel.preview_label.pixmap()
+    assert shown.width() > small.width() and shown.height() > small.height()
+    assert shown.width() > 3 * panel.layer_list.iconSize().width()
+
+    # pixels well inside the subject and well inside what the matte drops
+    alpha = done.preview["alpha"]
+    inner = np.ones_like(alpha, bool)
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            inner &= np.roll(alpha, (dy, dx), (0, 1)) == alpha
+    inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
+    subject = np.argwhere(inner & (alpha == 255))[0]
+    dropped = np.argwhere(inner & (alpha == 0))[0]
+    scale = shown.width() / alpha.shape[1]
+
+    def colour(pixmap, y, x):
+        return QtGui.QColor(pixmap.toImage().pixel(int((x + 0.5) * scale), int((y + 0.5) * scale)))
+
+    cutout = done.preview["cutout"]
+    seen = colour(shown, *subject)
+    assert abs(seen.red() - cutout[tuple(subject)][0]) <= 3
+    assert abs(seen.green() - cutout[tuple(subject)][1]) <= 3
+    assert abs(seen.blue() - cutout[tuple(subject)][2]) <= 3
+    seen = colour(shown, *dropped)  # the checkerboard's grey, not the picture
+    assert seen.red() == seen.green() == seen.blue() and seen.red() in (140, 204)
+    screenshot(view, "app-result-view")
+
+    qtbot.keyClick(view, Qt.Key.Key_A)  # the alpha itself (a button's key clicks it shortly)
+    qtbot.waitUntil(view.alpha_check.isChecked, timeout=5_000)
+    shown = view.label.pixmap()
+    assert colour(shown, *subject).red() == 255 and colour(shown, *dropped).red() == 0
+
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible()
+
+    item = panel.layer_list.currentItem()  # double-click opens it too, as does View
+    centre = panel.layer_list.visualItemRect(item).center()
+    qtbot.mouseClick(panel.layer_list.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(panel.layer_list.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert panel.result_view is not view and panel.result_view.isVisible()
+    qtbot.keyClick(panel.result_view, Qt.Key.Key_Escape)
+    panel.review.view_button.click()
+    assert panel.result_view.isVisible()

@@ -708,3 +708,18 @@ def test_reopening_correct_after_accept_builds_on_the_earlier_strokes(qtbot, mak
     wait_final(qtbot, view)
     hints, _ = fake_engine.hinted[-1]
     assert hints.remove[10, 15] == 1 and hints.keep[60, 65] == 1
+
+
+def test_an_editor_panel_offers_no_large_view(qtbot, make_panel, host):
+    """Inside an editor (``review=False``, as the Krita docker) results are layers on the
+    editor's canvas: Space and double-click in the list keep the list's own meaning."""
+    panel = make_panel(host, review=False)
+    brush_subject(panel)
+    run_and_wait(qtbot, panel)
+    assert panel.results and panel.targets.current_id() in panel.results
+    panel.layer_list.setFocus()
+    qtbot.keyClick(panel.layer_list, Qt.Key.Key_Space)
+    centre = panel.layer_list.visualItemRect(panel.layer_list.currentItem()).center()
+    qtbot.mouseClick(panel.layer_list.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(panel.layer_list.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert panel.result_view is None and not panel.review.isVisible()

@@ -51,11 +51,12 @@ def stroke(panel, y, x0, x1, radius=6):
     drag(canvas, [canvas.to_widget(x0, y), canvas.to_widget(x1, y)])
 
 
-def wait_for_reading(qtbot, panel):
-    """The answer to the latest request (earlier ones may come first and are dropped)."""
-    with qtbot.waitSignal(panel.runner.signals.read, timeout=HANG_GUARD_MS,
-                          check_params_cb=lambda read: read.serial == panel._reading_serial):
-        pass
+def wait_for_reading(qtbot, panel, shown_before=None):
+    """Until the canvas shows a reading other than ``shown_before`` (waited for on the GUI
+    thread: a blocker on the worker's own signal would stop its timer from the worker)."""
+    qtbot.waitUntil(lambda: panel.canvas.reading is not None
+                    and panel.canvas.reading is not shown_before, timeout=HANG_GUARD_MS)
+    return panel.canvas.reading
 
 
 def test_reading_appears_after_a_stroke_and_is_the_engines(qtbot, make_panel, folder):
@@ -64,12 +65,8 @@ def test_reading_appears_after_a_stroke_and_is_the_engines(qtbot, make_panel, fo
     _, truth = scene(H, W, seed=0)
     rows, cols = np.nonzero(truth > 0.5)
     cy, cx = rows.mean(), cols.mean()
-    with qtbot.waitSignal(panel.runner.signals.read, timeout=HANG_GUARD_MS) as answer:
-        stroke(panel, cy, cx - 10, cx + 10)  # a short scribble inside the subject
-    read = answer.args[0]
-    assert read.serial == panel._reading_serial and read.alpha is not None
-    shown = panel.canvas.reading
-    assert shown is read.alpha
+    stroke(panel, cy, cx - 10, cx + 10)  # a short scribble inside the subject
+    shown = wait_for_reading(qtbot, panel)
     # the same reading the engine gives for the same strokes, computed here independently
     lite = engines.get_engine("lite", **dict(panel.controls.engine_options()))
     expected = lite.complete_reference_mask(
@@ -98,15 +95,14 @@ def test_reading_appears_after_a_stroke_and_is_the_engines(qtbot, make_panel, fo
 def test_a_stale_reading_is_dropped(qtbot, make_panel, folder):
     panel = make_panel(folder)
     stroke(panel, 50, 60, 80)
-    wait_for_reading(qtbot, panel)
-    first = panel.canvas.reading
-    stroke(panel, 70, 60, 80)  # a newer stroke: the answer to the first is stale now
+    first = wait_for_reading(qtbot, panel)
+    stroke(panel, 110, 10, 30)  # a newer stroke, on the background: the first answer is stale
     stale = Read(panel._reading_serial - 1, np.ones((H, W), np.float32))
     panel.runner.signals.read.emit(stale)
     assert panel.canvas.reading is first  # not replaced by the stale answer
-    wait_for_reading(qtbot, panel)
-    assert panel.canvas.reading is not first and panel.canvas.reading is not stale.alpha
-    assert panel.canvas.reading[70, 70] == 1.0  # the newer stroke is in it
+    newer = wait_for_reading(qtbot, panel, shown_before=first)
+    assert newer is not stale.alpha
+    assert newer[110, 20] == 1.0 and first[110, 20] < 0.5  # the newer stroke is in it
 
 
 def test_clearing_the_mask_or_an_engine_without_a_reading_shows_none(

@@ -200,7 +200,7 @@ class MaskCanvas(QtWidgets.QWidget):
             import cv2
 
             subject = (resize(alpha, self.document.proxy_size) >= 0.5).astype(np.uint8)
-            width = max(3, round(max(self.document.proxy_size) / 250) | 1)  # odd, ~2 screen px
+            width = max(3, round(max(self.document.proxy_size) / 250) | 1)  # odd; seen when fitted
             edge = cv2.morphologyEx(subject, cv2.MORPH_GRADIENT, np.ones((width, width), np.uint8))
             coverage = np.where(edge > 0, READING_EDGE, subject * READING_FILL)
             rgba = np.empty((*subject.shape, 4), np.uint8)

@@ -231,11 +231,15 @@ class Worker(QObject):
             request, self._reading = self._reading, None
         if request is None:  # an earlier signal already answered it
             return
+        try:
+            mask = request.mask()
+        except RuntimeError:  # another picture replaced it meanwhile (its strokes are closed)
+            return
         alpha = None
         try:
             complete = getattr(self._engine(request), "complete_reference_mask", None)
             if complete is not None:
-                alpha = complete(request.image, request.mask(), preview=True)
+                alpha = complete(request.image, mask, preview=True)
         except IcmError:
             pass  # a reading is a hint while brushing: Run reports what is wrong
         except Exception:

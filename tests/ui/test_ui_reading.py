@@ -134,3 +134,21 @@ def test_a_warned_result_is_badged_in_the_list(qtbot, make_panel, folder, fake_e
     assert "z-dark.png — ⚠ done" in rows  # nothing like the subject: an empty matte
     assert "Warning: the matte is empty" in rows["z-dark.png — ⚠ done"]
     screenshot(panel, "panel-warning-badge")
+
+
+
+def test_a_reading_of_a_replaced_picture_is_dropped_quietly(qtbot, capsys):
+    """The artist switched pictures before the worker read the strokes: no answer, no noise."""
+    import threading
+
+    from ui.maskdoc import MaskDocument
+    from ui.worker import Reading, Worker
+
+    document = MaskDocument((H, W), 2048)
+    document.close()  # as set_reference does to the picture shown before
+    worker = Worker(threading.Event())
+    answers = []
+    worker.read.connect(answers.append)
+    worker.post_reading(Reading("lite", (), np.zeros((H, W, 3), np.float32), document.mask, 1))
+    worker.read_reference()
+    assert answers == [] and "Traceback" not in capsys.readouterr().err

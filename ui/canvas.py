@@ -34,6 +34,10 @@ from .qt import (
 )
 
 ZOOM_STEP = 1.25
+#: the engine's reading of the subject: a colour apart from the brush's red, faint inside,
+#: an outline that stays visible at any zoom
+READING_RGB = (40, 220, 255)
+READING_FILL, READING_EDGE = 0.25, 0.9
 MIN_RADIUS, MAX_RADIUS = 0.5, 2000.0
 
 
@@ -79,6 +83,9 @@ class MaskCanvas(QtWidgets.QWidget):
             None  # RGBA premultiplied, aliased by _overlay_image
         )
         self._overlay_image: QImage | None = None
+        self.reading: np.ndarray | None = None  # the engine's reading (alpha), if shown
+        self.show_reading = True
+        self._reading_image: QImage | None = None
         self._zoom = 1.0  # screen px per full-resolution px
         self._offset = QPointF(0, 0)  # screen position of the image's top-left corner
         self._stroking = False
@@ -111,6 +118,7 @@ class MaskCanvas(QtWidgets.QWidget):
             QImage.Format.Format_RGBA8888_Premultiplied,
         )
         self._refresh_overlay()
+        self.set_reading(None)  # a reading of the picture shown before
         self.fit()
         self.mask_changed.emit()
 
@@ -183,6 +191,28 @@ class MaskCanvas(QtWidgets.QWidget):
         else:
             self.update(self._screen_rect(box))
 
+    def set_reading(self, alpha: np.ndarray | None) -> None:
+        """Show ``alpha`` (full resolution) as what the engine takes the subject to be: a
+        faint tint with an outline over the proxy; ``None`` hides it."""
+        self.reading = alpha
+        self._reading_image = None
+        if alpha is not None and self.document is not None:
+            import cv2
+
+            subject = (resize(alpha, self.document.proxy_size) >= 0.5).astype(np.uint8)
+            width = max(3, round(max(self.document.proxy_size) / 250) | 1)  # odd; seen when fitted
+            edge = cv2.morphologyEx(subject, cv2.MORPH_GRADIENT, np.ones((width, width), np.uint8))
+            coverage = np.where(edge > 0, READING_EDGE, subject * READING_FILL)
+            rgba = np.empty((*subject.shape, 4), np.uint8)
+            rgba[..., :3] = READING_RGB
+            rgba[..., 3] = coverage * 255 + 0.5
+            self._reading_image = image_from_array(rgba)
+        self.update()
+
+    def set_show_reading(self, show: bool) -> None:
+        self.show_reading = bool(show)
+        self.update()
+
     # -- view ---------------------------------------------------------------------------------
     @property
     def zoom(self) -> float:
@@ -247,6 +277,8 @@ class MaskCanvas(QtWidgets.QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
             if self._reference_full is None or s <= 1.0:
                 painter.drawImage(QPointF(0, 0), self._reference_image)
+            if self.show_reading and self._reading_image is not None:
+                painter.drawImage(QPointF(0, 0), self._reading_image)
             painter.drawImage(QPointF(0, 0), self._overlay_image)
             painter.restore()
             if self._cursor is not None and self._panning_from is None:

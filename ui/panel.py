@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 
-from icm_core.api import IcmError
+from icm_core.api import IcmError, coverage_warnings
 
 from .correction import CorrectionView
 from .correction_session import Answer, CorrectionSession, Strokes
@@ -42,6 +42,8 @@ from .worker import (
     Job,
     MatteRunner,
     Progress,
+    Read,
+    Reading,
     Target,
     TargetDone,
     TargetFailed,
@@ -80,6 +82,7 @@ class Panel(QtWidgets.QWidget):
         self.session: CorrectionSession | None = None  # the target under correction
         self.result_view: ResultView | None = None  # the last result opened large
         self._strokes: dict[str, Strokes] = {}  # layer id → its correction strokes
+        self._reading_serial = 0  # the latest request for the engine's reading of the reference
         self.runner = MatteRunner(self)
         self._layer_count = 0
         self._run_mode = "files"
@@ -206,6 +209,9 @@ class Panel(QtWidgets.QWidget):
         self.correction.learn_requested.connect(self.learn_from_correction)
         self.correction.closed.connect(self.close_correction)
         self.canvas.mask_changed.connect(self._update_actions)
+        self.canvas.mask_changed.connect(self._request_reading)  # after a stroke, not during
+        self.reference.reading_check.toggled.connect(lambda *_: self._request_reading())
+        self.controls.engine_combo.currentIndexChanged.connect(lambda *_: self._request_reading())
         self.correction.canvas.mask_changed.connect(self._update_actions)
         self.reference.reference_changed.connect(self._recall_lessons)  # a new series
         self.controls.run_requested.connect(self.run)
@@ -219,6 +225,7 @@ class Panel(QtWidgets.QWidget):
         signals.target_failed.connect(self._on_target_failed)
         signals.finished.connect(self._on_finished)
         signals.corrected.connect(self._on_corrected)
+        signals.read.connect(self._on_read)
 
     # == settings ==================================================================================
     def _load_settings(self) -> None:
@@ -438,6 +445,32 @@ class Panel(QtWidgets.QWidget):
         self.result_view.activateWindow()  # its keys (A, Esc) work at once
         return True
 
+    # == the engine's reading of the reference ======================================================
+    def _request_reading(self) -> None:
+        """Ask the worker what the engine takes the brushed reference's subject to be; only
+        the answer to the latest request is shown.  Engines that cannot tell show nothing."""
+        from icm_core.engines import engine_class
+
+        self._reading_serial += 1
+        document, engine = self.canvas.document, self.controls.engine()
+        if (
+            not self.reference.reading_check.isChecked()
+            or document is None
+            or document.proxy.max() <= 0.5
+            or engine is None
+            or self.controls.engine_problem()
+            or not hasattr(engine_class(engine), "complete_reference_mask")
+        ):
+            self.canvas.set_reading(None)
+            return
+        self.runner.read_reference(Reading(engine, self.controls.engine_options(),
+                                           self.reference.pixels, document.mask,
+                                           self._reading_serial))
+
+    def _on_read(self, read: Read) -> None:
+        if read.serial == self._reading_serial:  # else newer strokes are being read already
+            self.canvas.set_reading(read.alpha)
+
     # == correcting one target =====================================================================
     def start_correction(self) -> bool:
         """Show the current target's result for keep / remove strokes in place of the
@@ -517,6 +550,7 @@ class Panel(QtWidgets.QWidget):
             previews(pixels, corrected.alpha, foreground),
             written,
             corrected.seconds,
+            coverage_warnings(corrected.alpha),
         )
         self._record(fixed, written, mode)
         self._accepted.add(done.layer_id)

@@ -69,6 +69,11 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.soft_check = QtWidgets.QCheckBox("Soft")
         self.soft_check.setToolTip("Soft brush edge (otherwise hard)")
         self.color_button = tool("Colour", "Overlay colour")
+        self.reading_check = QtWidgets.QCheckBox("Show reading")
+        self.reading_check.setToolTip(
+            "Outline, after each stroke, what the engine takes the subject to be: fix a wrong "
+            "reading here, once, rather than on every target")
+        self.reading_check.setChecked(True)
         self.opacity_slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setMinimumWidth(60)
@@ -97,7 +102,7 @@ class ReferenceEditor(QtWidgets.QWidget):
         for group in (
             (self.paint_button, self.erase_button, size_label, self.size_slider, self.size_label),
             (self.undo_button, self.redo_button, self.clear_button, self.mask_from_button),
-            (self.fit_button, self.soft_check, self.color_button, opacity),
+            (self.reading_check, self.fit_button, self.soft_check, self.color_button, opacity),
         ):
             for widget in group:
                 self.toolbar.addWidget(widget)
@@ -117,6 +122,7 @@ class ReferenceEditor(QtWidgets.QWidget):
         canvas.brush_changed.connect(self._brush_to_controls)
         self.size_slider.valueChanged.connect(lambda value: canvas.set_brush_radius(value / 2))
         self.soft_check.toggled.connect(canvas.set_soft)
+        self.reading_check.toggled.connect(canvas.set_show_reading)
         self.color_button.clicked.connect(lambda *_: self.choose_overlay_colour())
         self.opacity_slider.valueChanged.connect(
             lambda value: canvas.set_overlay(opacity=value / 100)
@@ -130,6 +136,7 @@ class ReferenceEditor(QtWidgets.QWidget):
         self.mask_from_menu.aboutToShow.connect(self._fill_mask_menu)
         for signal in (
             self.soft_check.toggled,
+            self.reading_check.toggled,
             self.size_slider.valueChanged,
             self.opacity_slider.valueChanged,
         ):
@@ -139,6 +146,7 @@ class ReferenceEditor(QtWidgets.QWidget):
     def load_settings(self, s) -> None:
         self.brush_fraction = float(s.value("brush_fraction", DEFAULT_BRUSH_FRACTION))
         self.soft_check.setChecked(as_bool(s.value("soft", False)))
+        self.reading_check.setChecked(as_bool(s.value("show_reading", True)))
         self.canvas.set_overlay(QColor(str(s.value("overlay_color", "#ff2850"))), None)
         self.opacity_slider.setValue(int(s.value("overlay_opacity", 50)))
         self.canvas.set_overlay(opacity=self.opacity_slider.value() / 100)
@@ -146,6 +154,7 @@ class ReferenceEditor(QtWidgets.QWidget):
     def save_settings(self, s) -> None:
         s.setValue("brush_fraction", self.brush_fraction)
         s.setValue("soft", self.soft_check.isChecked())
+        s.setValue("show_reading", self.reading_check.isChecked())
         s.setValue("overlay_color", self.canvas.overlay_color.name())
         s.setValue("overlay_opacity", self.opacity_slider.value())
 

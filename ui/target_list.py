@@ -136,8 +136,8 @@ class TargetList(QtWidgets.QWidget):
         item = self._item(done.layer_id)
         if item is None:
             return
-        self._show_done(item, done)
         item.setToolTip(tooltip)
+        self._show_done(item, done)
         if self.list.currentItem() is None or self.list.currentItem() is item:
             # show it without touching the selection (which may define the targets)
             self.list.setCurrentItem(item, QtCore.QItemSelectionModel.SelectionFlag.NoUpdate)
@@ -159,7 +159,10 @@ class TargetList(QtWidgets.QWidget):
                     item.setText(_name(item) if completed else f"{_name(item)} — not run")
 
     def _show_done(self, item, done) -> None:
-        item.setText(f"{_name(item)} — done")
+        item.setText(f"{_name(item)} — {'⚠ ' if done.warnings else ''}done")
+        if done.warnings:
+            tooltip = item.toolTip().split("\nWarning: ")[0]  # the row may show one already
+            item.setToolTip(f"{tooltip}\nWarning: {'; '.join(done.warnings)}")
         item.setIcon(QIcon(QPixmap.fromImage(image_from_array(done.preview["alpha"]))))
 
     def _items(self):

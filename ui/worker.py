@@ -83,6 +83,23 @@ class Corrected:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """Ask what the engine takes the subject of the brushed reference to be."""
+
+    engine: str
+    options: tuple[tuple[str, Any], ...]
+    image: np.ndarray
+    mask: Callable[[], np.ndarray]  # read by the worker: the GUI never waits for a big mask
+    serial: int  # the panel shows only the answer to its latest request
+
+
+@dataclass(frozen=True)
+class Read:
+    serial: int
+    alpha: np.ndarray | None  # None: the engine gives no reading (or could not read this one)
+
+
+@dataclass(frozen=True)
 class Progress:
     index: int
     count: int
@@ -105,6 +122,7 @@ class TargetDone:
     preview: dict  # "source", "alpha", "cutout": uint8 arrays at most PREVIEW_SIDE px
     written: Any  # hostapi.Written when the worker wrote it, else None
     seconds: float
+    warnings: tuple[str, ...] = ()  # MatteResult.warnings: why it is probably not what was meant
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,7 @@ class Worker(QObject):
     finished = Signal(object)  # Finished
     warmed = Signal(object)  # str: the engine whose modules are loaded
     corrected = Signal(object)  # Corrected
+    read = Signal(object)  # Read
 
     def __init__(self, cancel: threading.Event):
         super().__init__()
@@ -149,6 +168,7 @@ class Worker(QObject):
         self.cache = _Cache()
         self._lock = threading.Lock()
         self._correction: Correction | None = None  # the latest request not started yet
+        self._reading: Reading | None = None  # likewise
 
     def post(self, correction: Correction) -> None:
         """Called from the GUI thread: replaces any request the worker has not started."""
@@ -199,6 +219,32 @@ class Worker(QObject):
             traceback.print_exc()
             message = f"Unexpected error ({type(error).__name__}: {error})."
             self.corrected.emit(Corrected(request.layer_id, request.serial, None, error=message))
+
+    def post_reading(self, reading: Reading) -> None:
+        """Called from the GUI thread: replaces any reading the worker has not started."""
+        with self._lock:
+            self._reading = reading
+
+    def read_reference(self, _=None) -> None:
+        """Answer the latest reading with the engine's quick completion of the brushed mask."""
+        with self._lock:
+            request, self._reading = self._reading, None
+        if request is None:  # an earlier signal already answered it
+            return
+        try:
+            mask = request.mask()
+        except RuntimeError:  # another picture replaced it meanwhile (its strokes are closed)
+            return
+        alpha = None
+        try:
+            complete = getattr(self._engine(request), "complete_reference_mask", None)
+            if complete is not None:
+                alpha = complete(request.image, mask, preview=True)
+        except IcmError:
+            pass  # a reading is a hint while brushing: Run reports what is wrong
+        except Exception:
+            traceback.print_exc()
+        self.read.emit(Read(request.serial, alpha))
 
     def warm_up(self, engine: str) -> None:
         """Import the engine's heavy modules now, so that a run does not pay for it."""
@@ -280,6 +326,7 @@ class Worker(QObject):
                     preview,
                     written,
                     time.perf_counter() - started,
+                    tuple(result.warnings or ()),
                 )
             )
         if failed:
@@ -288,7 +335,7 @@ class Worker(QObject):
             )
         return Finished("done", f"{len(done)} done.", tuple(done), ())
 
-    def _engine(self, job: Job):
+    def _engine(self, job: Job | Reading):
         key = (job.engine, job.options)
         if self.cache.engine_key != key:
             from icm_core import engines  # torch and friends load here, in the worker
@@ -373,6 +420,7 @@ class MatteRunner(QObject):
     _start = Signal(object)
     _warm_up = Signal(object)
     _correct = Signal(object)
+    _read = Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -385,6 +433,7 @@ class MatteRunner(QObject):
         self._start.connect(self.worker.run)  # queued: runs in the worker thread
         self._warm_up.connect(self.worker.warm_up)
         self._correct.connect(self.worker.correct)
+        self._read.connect(self.worker.read_reference)
         self.worker.finished.connect(self._on_finished)
         self.worker.warmed.connect(self._on_warmed)
         self.busy = False
@@ -411,6 +460,11 @@ class MatteRunner(QObject):
         """Ask for a corrected alpha; a request still waiting is replaced, not queued."""
         self.worker.post(correction)
         self._correct.emit(None)
+
+    def read_reference(self, reading: Reading) -> None:
+        """Ask for the engine's reading of the reference; a request still waiting is replaced."""
+        self.worker.post_reading(reading)
+        self._read.emit(None)
 
     def warm_up(self, engine: str) -> None:
         """Load the engine's libraries in the worker ahead of the first run."""

@@ -40,8 +40,8 @@ def panel(qtbot, settings, folder):
 
 
 def test_cancel_mid_series_keeps_finished_targets_and_leaves_no_partial_files(
-    qtbot, panel, folder, fake_engine
-):
+    qtbot, fake_engine, panel, folder
+):  # the fake first: the panel's brushing asks the engine for its reading at once
     fake_engine.stage_seconds = 0.1
 
     def cancel_after_first(done):
@@ -73,7 +73,7 @@ def test_cancel_mid_series_keeps_finished_targets_and_leaves_no_partial_files(
     assert "Cancelled" in panel.status_label.text() and panel.run_button.isEnabled()
 
 
-def test_cancel_stops_within_one_stage(qtbot, panel, fake_engine):
+def test_cancel_stops_within_one_stage(qtbot, fake_engine, panel):
     """The engine sees the cancel at its next check between stages: counted in stages, not
     timed, so a slow or busy machine cannot fail it (a cancel that waited for the target to
     finish would let all 50 stages run)."""

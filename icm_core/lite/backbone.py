@@ -30,34 +30,43 @@ OUTPUTS = ("stride8", "stride16", "stride32")
 STRIDE = 32  # network input sides are multiples of this
 
 
-def check_model(path: Path = MODEL_PATH) -> Path:
+def check_shipped(path: Path, size: int, sha256: str) -> Path:
+    """``path`` if it is the network file this release ships (size and sha256), else an error."""
     if not path.is_file():
         raise WeightsMissing(f"{path} is missing: reinstall icm-matting.")
-    problem = file_mismatch(path, MODEL_SIZE, MODEL_SHA256, "this release")
+    problem = file_mismatch(path, size, sha256, "this release")
     if problem:
         raise WeightsCorrupt(f"{path} {problem}: it is damaged or was replaced; reinstall icm-matting.")
     return path
 
 
+def check_model(path: Path = MODEL_PATH) -> Path:
+    return check_shipped(path, MODEL_SIZE, MODEL_SHA256)
+
+
 _lock = threading.Lock()
+
+
+def open_session(path: Path, threads: int):
+    """An ONNX Runtime session on the CPU for the checked network file ``path``."""
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()  # older builds ignore ORT_DISABLE_TELEMETRY
+    options = onnxruntime.SessionOptions()
+    # Small networks: one intra-op thread is about as fast on an idle CPU and far faster when
+    # the host or other jobs share the cores (spin-waiting thread pools).
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime raises its own types for unreadable graphs
+        raise WeightsCorrupt(f"{path} cannot be loaded: {error}") from None
 
 
 @cache
 def session(threads: int = 1):
     """One ONNX Runtime session per thread count (inference only: shared safely)."""
-    import onnxruntime
-
-    onnxruntime.disable_telemetry_events()  # older builds ignore ORT_DISABLE_TELEMETRY
-    options = onnxruntime.SessionOptions()
-    # A small network: one intra-op thread is about as fast on an idle CPU and far faster when
-    # the host or other jobs share the cores (spin-waiting thread pools).
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    path = check_model()
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # ONNX Runtime raises its own types for unreadable graphs
-        raise WeightsCorrupt(f"{path} cannot be loaded: {error}") from None
+    return open_session(check_model(), threads)
 
 
 def network_input_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:

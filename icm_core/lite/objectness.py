@@ -17,8 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..api import WeightsCorrupt, WeightsMissing
-from ..weights import file_mismatch
+from .backbone import check_shipped, open_session
 
 MODEL_PATH = Path(__file__).with_name("models") / "u2netp.onnx"
 MODEL_SIZE = 4_574_861
@@ -31,26 +30,12 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def check_model(path: Path = MODEL_PATH) -> Path:
-    if not path.is_file():
-        raise WeightsMissing(f"{path} is missing: reinstall icm-matting.")
-    problem = file_mismatch(path, MODEL_SIZE, MODEL_SHA256, "this release")
-    if problem:
-        raise WeightsCorrupt(f"{path} {problem}: it is damaged or was replaced; reinstall icm-matting.")
-    return path
+    return check_shipped(path, MODEL_SIZE, MODEL_SHA256)
 
 
 @cache
 def session(threads: int = 1):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    path = check_model()
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # ONNX Runtime raises its own types for unreadable graphs
-        raise WeightsCorrupt(f"{path} cannot be loaded: {error}") from None
+    return open_session(check_model(), threads)
 
 
 def saliency(image: np.ndarray, grid: tuple[int, int], threads: int = 1) -> np.ndarray:

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -575,21 +575,20 @@ class InProcess:
         self.engine, self.settings, self.status = engine, settings, status
         self.finished: list[tuple[str, Outcome]] = []
         self.shots = shots or {}
-        self.memories: dict[str, Any] = {}
-        self.recalled: dict[str, Any] = {}  # shot → its last confident frames done earlier
+        self.shot: str | None = None  # the shot being matted (its frames come in a row)
+        self.memory = None
+        self.recalled: deque = deque()  # its last confident frames done by an earlier run
 
     def _memory(self, key: str):
-        from collections import deque
-
         from .sequence import MEMORY_FRAMES, ShotMemory
 
         shot = self.shots.get(key)
         if shot is None:
             return None
-        if shot not in self.memories:  # a shot's frames come in a row: the last shot is done
-            self.memories = {shot: ShotMemory(self.engine, self.reference)}
-            self.recalled = {shot: deque(maxlen=MEMORY_FRAMES)}
-        return self.memories[shot]
+        if shot != self.shot:  # the last shot is done
+            self.shot, self.memory = shot, ShotMemory(self.engine, self.reference)
+            self.recalled = deque(maxlen=MEMORY_FRAMES)
+        return self.memory
 
     def recall(self, key: str, payload, alpha_path: Path) -> None:
         """A frame of a shot done by an earlier run: it joins the memory as it did then (only
@@ -597,9 +596,8 @@ class InProcess:
         from .imageio import read_mask
         from .sequence import confident_mask
 
-        memory = self._memory(key)
-        if memory is not None and confident_mask(read_mask(alpha_path)) is not None:
-            self.recalled[self.shots[key]].append((payload, alpha_path))
+        if self._memory(key) is not None and confident_mask(read_mask(alpha_path)) is not None:
+            self.recalled.append((payload, alpha_path))
 
     def submit(self, key: str, payload, label: str) -> None:
         from .imageio import decode_image, read_mask, to_rgb_float
@@ -609,9 +607,8 @@ class InProcess:
                 self.status(f"{label}: {stage}")
 
         memory = self._memory(key)
-        recalled = self.recalled.get(self.shots.get(key), ())
-        while recalled:
-            frame, alpha_path = recalled.popleft()
+        while memory is not None and self.recalled:
+            frame, alpha_path = self.recalled.popleft()
             image = (to_rgb_float(frame, label) if isinstance(frame, np.ndarray)
                      else decode_image(frame, label))
             memory.learn(image, read_mask(alpha_path))
@@ -744,14 +741,6 @@ def _environment(variables: dict[str, str]):
 
 # --- the driver ---------------------------------------------------------------------------------
 
-def _check_out_folder(out: Path) -> None:
-    """Refuse an output folder that is a file, lies inside one or cannot be written, before
-    any work."""
-    from .imageio import check_writable_folder
-
-    check_writable_folder(out, "--out")
-
-
 def _refuse_inputs_as_outputs(job: Job, targets: list[Target], write_manifest: bool) -> None:
     """No output may be one of the job's inputs (a target named like another's result, a mask
     inside --out), with or without --overwrite."""
@@ -789,7 +778,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     Ray instance, or the one this process already joined) or a cluster address."""
     from tqdm import tqdm
 
-    from .imageio import atomic_write_files, read_image, read_mask
+    from .imageio import atomic_write_files, check_writable_folder, read_image, read_mask
 
     if not targets:
         raise InvalidInput("There is nothing to matte: give at least one image or video.")
@@ -797,7 +786,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     if not 0 <= retries <= RETRIES_MAX:
         raise InvalidInput(f"--retries takes a whole number 0…{RETRIES_MAX}, not {retries}.")
     check_seed(job.settings.seed)
-    _check_out_folder(job.out)
+    check_writable_folder(job.out, "--out")  # a file, inside one, or not writable: before any work
     _refuse_inputs_as_outputs(job, targets, write_manifest)
     started = time.perf_counter()
     gpu = uses_gpu(job.engine, job.engine_options)

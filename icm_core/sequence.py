@@ -35,8 +35,7 @@ MAX_UNSURE = 0.5  # uncertain pixels per sure subject pixel beyond which a frame
 # shares of the long side inside and outside a matte's edge that teach neither class: a part
 # the matte dropped (a car's wheels, a bottle's neck) lies just outside its edge and would be
 # taught as background to every later frame; the background far from the subject (what a
-# panning camera reveals) is still learned.  On benchmarks/lite_sequence.py --quick a margin
-# of 0.02 outside raised the memory's MSE 30 % over frames alone, 0.15 kept it level.
+# panning camera reveals) is still learned
 MARGIN = 0.02
 BACKGROUND_MARGIN = 0.15
 MIN_SHARE = 0.002  # a frame joins only with at least this share of sure subject and background

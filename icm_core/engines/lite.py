@@ -106,8 +106,8 @@ class LiteEngine:
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 complete_reference: bool = True, objectness: bool = False, device: str = "cpu", threads: int = 1,
-                 cache_mb: int = CACHE_MB):
+                 complete_reference: bool = True, objectness: bool = False, device: str = "cpu",
+                 threads: int = 1, cache_mb: int = CACHE_MB):
         check_declared(self.name, self.OPTIONS, locals())
         preset = QUALITY[quality]
         feature_side = preset.feature_side if feature_side is None else feature_side
@@ -182,10 +182,10 @@ class LiteEngine:
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,
                                 preview: bool = False) -> np.ndarray:
         """What the engine takes the subject of a reference to be from the artist's strokes
-        (an alpha, the image's size): the reference picture matted with its strokes as keep
-        hints and as the subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`),
-        so the unpainted rest of the subject joins wherever the picture's own evidence ties it
-        to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
+        (an alpha, the image's size): the reference picture matted with its strokes as the
+        subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`; no keep
+        hints), so the unpainted rest of the subject joins wherever the picture's own evidence
+        ties it to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
         reading for showing it live while the artist brushes."""
         from ..lite.incontext import stroke_tokens
 
@@ -195,8 +195,7 @@ class LiteEngine:
         with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = stroke_tokens(self._descriptors(image), strokes, self._salient(image))
         own = Reference(self.name, tokens, (image.shape[:2],))
-        alpha = self.matte(image, own,
-                           preview=preview).alpha
+        alpha = self.matte(image, own, preview=preview).alpha
         return np.maximum(alpha, painted.astype(np.float32))
 
     def combine(self, references: Sequence[Reference]) -> Reference:

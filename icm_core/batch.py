@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from . import video
+from .engines import engine_class
+from .engines.base import encode_references
 from .api import Cancelled, IcmError, InvalidInput, OutOfMemory, OutputError, UnreadableFile
 from .imageio import IMAGE_SUFFIXES
 from .validate import check_seed
@@ -219,19 +221,6 @@ class Summary:
     warned: int = 0  # targets matted with a warning (counted in done)
 
 
-def encode_references(engine, pairs: list[tuple[np.ndarray, np.ndarray]]):
-    """One reference from (image, mask) pairs: the first alone, or all of them combined."""
-    references = []
-    for number, (image, mask) in enumerate(pairs):
-        try:
-            references.append(engine.encode_reference(image, mask))
-        except InvalidInput as error:
-            if number == 0:
-                raise
-            raise type(error)(f"Extra reference {number} (--also): {error}") from None
-    return references[0] if len(references) == 1 else engine.combine(references)
-
-
 def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
               settings: MatteSettings, progress=None, memory=None) -> Outcome:
     """Decode, matte and encode one target.  Errors meant for the artist become the outcome's
@@ -271,32 +260,6 @@ def sha256_bytes(data: bytes | np.ndarray) -> str:
         data = np.ascontiguousarray(data).data
     digest.update(data)
     return digest.hexdigest()
-
-
-def weights_fingerprint(engine: str, options: dict) -> dict[str, str]:
-    """What identifies the weights an engine computes with (recorded; compared on resume)."""
-    if engine == "lite":
-        from .lite.backbone import MODEL_SHA256  # the loader refuses any other file
-
-        return {"efficientnet-lite2": MODEL_SHA256}
-    if engine == "icm":
-        from . import weights
-
-        checkpoint = weights.checkpoint_path(options.get("checkpoint"))
-        return {"icm-checkpoint": weights.sha256(checkpoint),
-                "stable-diffusion": str(weights.sd_source(options.get("sd")))}
-    return {}
-
-
-def uses_gpu(engine: str, options: dict) -> bool:
-    device = str(options.get("device", "auto" if engine == "icm" else "cpu"))
-    if device == "auto":
-        try:
-            import torch
-        except ImportError:
-            return False
-        return torch.cuda.is_available()
-    return device.startswith("cuda")
 
 
 def worker_environment(share: int) -> dict[str, str]:
@@ -455,7 +418,7 @@ def _identity(job: Job) -> dict:
         "settings": json.loads(json.dumps({
             "engine": job.engine, "engine_options": job.engine_options, **asdict(job.settings),
         })),
-        "weights": weights_fingerprint(job.engine, job.engine_options),
+        "weights": engine_class(job.engine).weights_fingerprint(job.engine_options),
         "reference": {"path": str(job.reference.resolve()), "sha256": sha256_bytes(read_bytes(job.reference))},
         "mask": {"path": str(job.mask.resolve()), "sha256": sha256_bytes(read_bytes(job.mask))},
         "also": [{"path": str(path.resolve()), "sha256": sha256_bytes(read_bytes(path))}
@@ -789,7 +752,7 @@ def run_batch(job: Job, targets: list[Target], *, workers: int = 1, ray: str | N
     check_writable_folder(job.out, "--out")  # a file, inside one, or not writable: before any work
     _refuse_inputs_as_outputs(job, targets, write_manifest)
     started = time.perf_counter()
-    gpu = uses_gpu(job.engine, job.engine_options)
+    gpu = engine_class(job.engine).uses_gpu(job.engine_options)
     mode = "ray" if ray is not None else ("workers" if workers > 1 else "single")
     execution = {"mode": mode, "workers": workers, "ray_address": ray, "retries": retries,
                  "started": _now()}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import install_hint
 from .api import InvalidInput
-from .batch import (MatteSettings, Outcome, encode_references, matte_one, set_threads,
+from .engines.base import encode_references
+from .batch import (MatteSettings, Outcome, matte_one, set_threads,
                     worker_environment)
 
 PER_ACTOR = 2  # targets queued per actor: one computing, one waiting, so actors never idle

@@ -142,6 +142,14 @@ class Engine(Protocol):
     #: every keyword the constructor accepts, checked by :func:`icm_core.engines.get_engine`
     OPTIONS: ClassVar[tuple[Option, ...]]
 
+    @classmethod
+    def weights_fingerprint(cls, options: dict) -> dict[str, str]:
+        """What identifies the weights the engine built with ``options`` computes with."""
+
+    @classmethod
+    def uses_gpu(cls, options: dict) -> bool:
+        """Whether the engine built with ``options`` computes on a GPU."""
+
     def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference: ...
 
     def combine(self, references: Sequence[Reference]) -> Reference: ...
@@ -160,3 +168,16 @@ class Engine(Protocol):
     ) -> MatteResult: ...
 
     def forget(self) -> None: ...
+
+
+def encode_references(engine: Engine, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> Reference:
+    """One reference from (image, mask) pairs: the first alone, or all of them combined."""
+    references = []
+    for number, (image, mask) in enumerate(pairs):
+        try:
+            references.append(engine.encode_reference(image, mask))
+        except InvalidInput as error:
+            if number == 0:
+                raise
+            raise type(error)(f"Extra reference {number} (--also): {error}") from None
+    return references[0] if len(references) == 1 else engine.combine(references)

@@ -95,6 +95,24 @@ class IcmEngine:
                entries=widths_problem),
     )
 
+    @classmethod
+    def weights_fingerprint(cls, options: dict) -> dict[str, str]:
+        """What identifies the weights it computes with (a batch records it; compared on resume)."""
+        checkpoint = weights.checkpoint_path(options.get("checkpoint"))
+        return {"icm-checkpoint": weights.sha256(checkpoint),
+                "stable-diffusion": str(weights.sd_source(options.get("sd")))}
+
+    @classmethod
+    def uses_gpu(cls, options: dict) -> bool:
+        device = str(options.get("device", "auto"))
+        if device == "auto":
+            try:
+                import torch
+            except ImportError:
+                return False
+            return torch.cuda.is_available()
+        return device.startswith("cuda")
+
     def __init__(
         self,
         checkpoint: str | os.PathLike | None = None,

@@ -123,6 +123,17 @@ class LiteEngine:
         self.cache_bytes = cache_mb * 2**20
         self._targets: OrderedDict[tuple, _TargetState] = OrderedDict()
 
+    @classmethod
+    def weights_fingerprint(cls, options: dict) -> dict[str, str]:
+        """What identifies the weights it computes with (a batch records it; compared on resume)."""
+        from ..lite.backbone import MODEL_SHA256  # the loader refuses any other file
+
+        return {"efficientnet-lite2": MODEL_SHA256}
+
+    @classmethod
+    def uses_gpu(cls, options: dict) -> bool:
+        return False
+
     def _describe(self, image: np.ndarray) -> np.ndarray:
         from ..lite.backbone import describe
 

@@ -433,7 +433,7 @@ def extra_references(draw, side: int = 32):
 
 def also_target(engine, pairs, target):
     """Several references combined (as --also does), then a matte."""
-    from icm_core.batch import encode_references
+    from icm_core.engines.base import encode_references
 
     if not pairs:
         return None

@@ -153,7 +153,7 @@ def _decode_within_budget(data: bytes, path: Path, exif_transpose: bool) -> np.n
             # picture is read or refused): noise either way
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as probe:
-                _check_budget(probe.size, path)
+                check_pixel_budget(probe.size, path)
                 deep = _has_16_bit_samples(probe)  # before getexif(), which may load the pixels
                 orientation = probe.getexif().get(0x0112, 1)
                 if probe.mode in _PILLOW_MODES and not deep:
@@ -188,7 +188,9 @@ def _decode_within_budget(data: bytes, path: Path, exif_transpose: bool) -> np.n
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
-def _check_budget(size: tuple[int, int], path: Path, what: str = "") -> None:
+def check_pixel_budget(size: tuple[int, int], path: Path, what: str = "") -> None:
+    """:class:`UnreadableFile` if a picture of ``size`` (width, height) is over the budget, so
+    no decoder allocates for a hostile or huge file."""
     width, height = size
     if width * height > MAX_PIXELS:
         raise UnreadableFile(
@@ -207,8 +209,8 @@ def _check_tiff_budget(data: bytes, path: Path) -> None:
         tags.load(stream)
     if 256 not in tags or 257 not in tags:
         raise UnreadableFile(f"{path} is a TIFF without an image size.")
-    _check_budget((tags[256], tags[257]), path)
-    _check_budget((tags.get(322, 0), tags.get(323, 0)), path, "has tiles of")
+    check_pixel_budget((tags[256], tags[257]), path)
+    check_pixel_budget((tags.get(322, 0), tags.get(323, 0)), path, "has tiles of")
 
 
 def _has_16_bit_samples(probe: Image.Image) -> bool:

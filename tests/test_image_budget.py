@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from icm_core import imageio
-from icm_core.api import UnreadableFile
+from icm_core.api import InvalidInput, UnreadableFile
 from icm_core.validate import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ BOMBS = {
 
 MEASURE = """
 import resource, sys
-from icm_core.api import UnreadableFile
+from icm_core.api import InvalidInput, UnreadableFile
 from icm_core.imageio import read_image, read_mask
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for reader in (read_image, read_mask):
@@ -151,3 +151,16 @@ def test_video_frames_are_held_to_the_budget(tmp_path, monkeypatch):
     for read in (video.frame_count, lambda p: list(video.read_frames(p))):
         with pytest.raises(UnreadableFile, match="64×48 px frames"):
             read(path)
+
+
+def test_the_apps_file_list_refuses_a_huge_picture_from_its_header(tmp_path):
+    """Adding it says why at once, and its thumbnail is never decoded (a PNG has no reduced
+    decode, so a 100 MP one would be allocated whole)."""
+    from ui.hostapi import FileHost
+
+    bomb = tmp_path / "huge.png"
+    bomb.write_bytes(_png(10_000, 10_000))
+    host = FileHost()
+    with pytest.raises(InvalidInput, match="10000×10000 px.*limit is 60 MP"):
+        host.add([bomb])
+    assert host.layers() == []

@@ -168,6 +168,7 @@ class FileHost:
         path = self._path(layer_id)
         try:
             with Image.open(path) as image:
+                imageio.check_pixel_budget(image.size, path)  # a PNG has no reduced decode
                 if image.mode not in EIGHT_BIT_MODES:  # 16-bit or float: our own decoder scales it
                     pixels = imageio.read_image(path)
                     small = resize(pixels, scale_to_fit(pixels.shape[:2], side))
@@ -265,6 +266,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
     try:
         with Image.open(path) as image:
+            imageio.check_pixel_budget(image.size, path)
             width, height = image.size
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 width, height = height, width

@@ -106,7 +106,7 @@ class ProcessPool:
         """Wait for the workers to finish; ``abort``: stop them now (Ctrl-C, an error)."""
         if self.pool is None:
             return
-        # the executor cannot stop running workers before Python 3.14 (terminate_workers)
+        # private: before Python 3.14 (terminate_workers) no public way stops running workers
         processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=not abort, cancel_futures=True)
         if abort:  # shutdown(wait=False) lets running targets finish: seconds for nothing

@@ -115,7 +115,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_matting(
     out = read_only / "sub" if inside else read_only
     before = _tree(tmp_path)
     matted = []
-    monkeypatch.setattr("icm_core.batch.matte_one", lambda *a, **k: matted.append(a))
+    monkeypatch.setattr("icm_core.batch.in_process.matte_one", lambda *a, **k: matted.append(a))
     code = main([command, "--reference", str(EXAMPLES / "reference.jpg"), "--mask",
                  str(EXAMPLES / "reference-mask.png"), str(EXAMPLES / "target-1.jpg"),
                  "--out", str(out)])

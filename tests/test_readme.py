@@ -76,10 +76,10 @@ def test_the_formats_named_are_the_formats_read(tmp_path):
 
 
 def test_folder_scans_take_the_formats_named():
-    from icm_core import batch
+    from icm_core.batch import targets
     from ui import hostapi
 
-    assert batch.IMAGE_SUFFIXES == imageio.IMAGE_SUFFIXES == set(hostapi.IMAGE_SUFFIXES)
+    assert targets.IMAGE_SUFFIXES == imageio.IMAGE_SUFFIXES == set(hostapi.IMAGE_SUFFIXES)
 
 
 def test_manifest_doc_example_is_a_valid_manifest(tmp_path):

@@ -84,7 +84,7 @@ def test_ctrl_c_says_how_to_finish_the_job(tmp_path, capsys, monkeypatch, comman
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("icm_core.batch.matte_one", interrupted)
+    monkeypatch.setattr("icm_core.batch.in_process.matte_one", interrupted)
     assert main([command, *REFERENCE, str(EXAMPLES / "target-1.jpg"), "--out",
                  str(tmp_path / "out")]) == 130
     lines = [line for line in capsys.readouterr().err.split("\n") if "interrupted" in line]

@@ -61,8 +61,8 @@ def _batch_process(series: Path, out: Path, *extra: str, prelude: str = "") -> s
 def test_workers_dying_at_start_end_in_messages_not_a_traceback_or_a_hang(series, tmp_path):
     """As when the out-of-memory killer takes every worker: each start breaks the pool."""
     process = _batch_process(series, tmp_path / "out", "--workers", "2", prelude=(
-        "import icm_core.batch, tests.reliability.dying_worker as dying\n"
-        "icm_core.batch._start_worker = dying.die"))
+        "import icm_core.batch.process_pool, tests.reliability.dying_worker as dying\n"
+        "icm_core.batch.process_pool._start_worker = dying.die"))
     try:
         _, err = process.communicate(timeout=240)
     finally:

@@ -494,17 +494,18 @@ def edited_batch_manifests(draw):
 
 def batch_resume_target(folder: Path, manifest: dict):
     """Load a hand-edited manifest, then compare it with a job as --resume does."""
-    from icm_core.batch import Manifest, Target, _differences, _is_done
+    from icm_core.batch import Target
+    from icm_core.batch.manifest import differences, is_done
 
     loaded = batch_manifest_target(folder, json.dumps(manifest))
     if isinstance(loaded, IcmError):
         return loaded
     identity = {key: real_batch_manifest()[key]
                 for key in ("settings", "weights", "reference", "mask", "also")}
-    assert all(isinstance(d, str) for d in _differences(loaded.header, identity))
+    assert all(isinstance(d, str) for d in differences(loaded.header, identity))
     for key, entry in loaded.entries.items():
         target = Target(Path(key), None, {"alpha": folder / "never_alpha.png"})
-        assert _is_done(entry, "ab" * 32, target) in (True, False)
+        assert is_done(entry, "ab" * 32, target) in (True, False)
     return loaded
 
 

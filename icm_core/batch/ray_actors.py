@@ -1,21 +1,16 @@
-"""Batch targets on a Ray cluster: one engine per actor, the reference encoded once (by one
-actor) and shared with every actor through Ray's object store, targets dispatched to the least
-busy actor.  An actor that dies (killed, out of memory, node lost) is replaced and its targets
-come back as lost, for the driver's bounded retries.
-
-Ray is an optional dependency (the ``batch`` extra), imported only here.
-"""
+"""The executor over Ray actors on a cluster or this machine (``--ray``).  Ray is an optional
+dependency (the ``batch`` extra), imported only here."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from . import install_hint
-from .api import InvalidInput
-from .engines.base import encode_references
-from .batch import (MatteSettings, Outcome, matte_one, set_threads,
-                    worker_environment)
+from .. import install_hint
+from ..api import InvalidInput
+from ..engines.base import encode_references
+from .job import MatteSettings, Outcome, matte_one
+from .threads import set_threads, worker_environment
 
 PER_ACTOR = 2  # targets queued per actor: one computing, one waiting, so actors never idle
 
@@ -24,7 +19,7 @@ class _Matter:
     """The actor: an engine, and the shared reference once it is handed over."""
 
     def __init__(self, engine_name: str, options: dict, cpus: int):
-        from .engines import get_engine
+        from ..engines import get_engine
 
         set_threads(cpus)
         self.engine = get_engine(engine_name, **options)
@@ -50,18 +45,21 @@ def _ray():
     return ray
 
 
-def _actor_environment(cpus: int) -> dict[str, str]:
+def _actor_environment() -> dict[str, str]:
     """Thread limits, and this copy of icm_core first on the path (a checkout or an editable
     install may not be what the workers' Python would otherwise import)."""
     import icm_core
 
     root = str(Path(icm_core.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    return {**worker_environment(cpus), "PYTHONPATH": path}
+    return {**worker_environment(), "PYTHONPATH": path}
 
 
 class RayActors:
-    """Executor (see :mod:`icm_core.batch`) over Ray actors."""
+    """Executor (see :mod:`icm_core.batch.dispatch`) over Ray actors: one engine per actor, the
+    reference encoded once (by one actor) and shared with every actor through Ray's object
+    store, targets dispatched to the least busy actor.  An actor that dies (killed, out of
+    memory, node lost) is replaced and its targets come back as lost, for bounded retries."""
 
     def __init__(self, address: str | None, actors: int | None, engine_name: str, options: dict,
                  pairs: list, settings: MatteSettings, gpu: bool,
@@ -88,7 +86,7 @@ class RayActors:
         count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
         self.actor_class = ray.remote(_Matter).options(
             num_cpus=cpus, num_gpus=1 if gpu else 0,  # Ray gives each actor a GPU of its own
-            runtime_env={"env_vars": _actor_environment(cpus)},
+            runtime_env={"env_vars": _actor_environment()},
         )
         self.engine_args = (engine_name, options, cpus)
         self.settings = ray.put(settings)

@@ -39,19 +39,14 @@ class Preset:
     graph_cut_iterations: int = 5  # GrabCut's; fewer are faster and a little coarser
 
 
-#: best mattes larger pictures finer and keeps balanced's features: an 800 px network input
-#: found more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
-#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with the
-#: reference only on the flowers).  fast runs three GrabCut iterations: GrabCut is its largest
-#: stage.  Every preset runs the completion cut (engine option ``completion``).
+#: best mattes larger pictures finer but keeps balanced's features (finer tokens lose thin
+#: structures such as leaves); fast runs fewer GrabCut iterations, its largest stage.
 QUALITY = {"fast": Preset(448, 640, graph_cut_iterations=3),
            "balanced": Preset(FEATURE_SIDE, 1024),
            "best": Preset(FEATURE_SIDE, 1536)}
-#: numpy's BLAS threads while lite works.  Its matrix products are small: a second thread that
-#: has to wait for a core another job holds costs far more than it saves (the similarity stage
-#: at 1 MP: 0.06 s with one thread, 0.17 s with two beside one busy job), and with one thread
-#: the sums, hence the mattes, are the same in the panel and in batch workers
-#: (icm_core.batch.TARGET_THREADS).
+#: numpy's BLAS threads while lite works: its matrix products are small, so a second thread
+#: waiting for a busy core costs more than it saves, and one thread gives the same sums (hence
+#: mattes) in the panel and in batch workers (icm_core.batch.TARGET_THREADS).
 BLAS_THREADS = 1
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept

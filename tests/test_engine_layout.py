@@ -46,3 +46,18 @@ def test_each_engine_lives_in_its_own_folder():
     folders = {name: engine_class(name).__module__ for name in engine_names()}
     assert folders == {"lite": "icm_core.lite.engine", "icm": "icm_core.icm.engine"}
     assert sorted(p.name for p in (ROOT / "icm_core" / "engines").glob("*.py")) == ["__init__.py", "base.py"]
+
+
+def test_engines_take_what_the_protocol_says():
+    """Same parameters (names, kinds, defaults) as :class:`Engine` for every protocol method."""
+    import inspect
+
+    from icm_core.engines import engine_class, engine_names
+    from icm_core.engines.base import Engine
+
+    def parameters(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+    for method in ("encode_reference", "combine", "matte", "forget"):
+        for name in engine_names():
+            assert parameters(getattr(engine_class(name), method)) == parameters(getattr(Engine, method)), (name, method)

@@ -21,8 +21,7 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..api import (CancelToken, Hints, MatteResult, ProgressCallback, Reference, check_cancel,
-                   report)
+from ..api import CancelToken, Hints, MatteResult, ProgressCallback, Reference, check_cancel, report
 from ..engines.base import (QUALITIES, EngineBase, Option, check_declared, check_reference,
                             check_references, memory_guard)
 from ..validate import check_hints, check_image, check_mask, check_result, check_seed

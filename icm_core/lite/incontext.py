@@ -371,7 +371,7 @@ def agreed(votes: Evidence) -> tuple[np.ndarray, np.ndarray]:
 
 
 def coarse_probability(target: TargetTokens, votes: Evidence,
-                       corrections: "Corrections | None" = None,
+                       corrections: Corrections | None = None,
                        salient: np.ndarray | None = None, objectness: float = 0.0) -> CoarseMaps:
     """Foreground probability of each target token; ``corrections`` (from
     :func:`icm_core.lite.corrections.correct`) join the target's own prototypes, take support

@@ -122,7 +122,7 @@ def synchronize(device):
 def inference(setup: Setup, dtype_name: str, targets: int) -> dict:
     import torch
 
-    from icm_core.engines.icm import IcmEngine
+    from icm_core.icm.engine import IcmEngine
 
     dtype = getattr(torch, dtype_name)
     extractor = setup.extractor(dtype)
@@ -214,7 +214,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from icm_core.engines.icm import pick_device
+    from icm_core.icm.engine import pick_device
 
     device = pick_device(args.device)
     threads = args.threads or (1 if device.type == "cpu" else torch.get_num_threads())

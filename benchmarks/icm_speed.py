@@ -43,7 +43,7 @@ def build_engine():
     import torch
     from icm_gpu import random_sd21  # SD-2.1-size random weights, seeded: the same in both processes
 
-    from icm_core.engines.icm import IcmEngine
+    from icm_core.icm.engine import IcmEngine
     from icm_core.icm.model import IcmDecoder
 
     extractor = random_sd21("cpu", torch.float32)

@@ -149,6 +149,15 @@ def _download_folder(repo_id: str) -> Path:
     return cache_dir() / "sd" / repo_id.replace("/", "--")
 
 
+def undownloaded_hub_id(explicit: str | os.PathLike | None = None) -> str | None:
+    """The hub id SD 2.1 is set to (``explicit``, $ICM_MATTING_SD or `weights locate`) when it
+    is not downloaded yet, else None; a probe can ask this without starting anything."""
+    value = str(explicit or os.environ.get(ENV_SD) or remembered().get("sd") or "")
+    if _looks_like_repo_id(value) and download_record(_download_folder(value)) is None:
+        return value
+    return None
+
+
 def sd_source(explicit: str | os.PathLike | None = None) -> Path:
     """A local SD 2.1 folder or single file, or the folder a hub id was downloaded to: nothing
     is downloaded here (only `icm-matting weights download` does).  A downloaded folder is used

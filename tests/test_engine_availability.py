@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from icm_core import engines, weights
+from icm_core.api import InvalidInput
 
 
 def test_lite_is_available_out_of_the_box():
@@ -32,10 +35,35 @@ def test_icm_probe_never_downloads_a_hub_id(tmp_path, monkeypatch):
 
 
 def test_missing_packages_and_unknown_engines(monkeypatch):
-    monkeypatch.setitem(engines.REQUIREMENTS, "lite", ("torch", "no_such_package_xyz"))
+    lite = engines.engine_class("lite")
+    monkeypatch.setattr(lite, "REQUIREMENTS", ("torch", "no_such_package_xyz"))
+    assert lite.missing_packages() == ["no_such_package_xyz"]
     ok, reason = engines.availability("lite")
-    assert not ok and "no_such_package_xyz" in reason and "pip install" in reason
+    assert not ok and "(missing no_such_package_xyz)" in reason
+    assert "run `pip install -e .` in" in reason  # lite comes with the base install: no extra
     assert engines.availability("nope") == (False, "Unknown engine 'nope'.")
+
+
+def test_each_engine_declares_what_callers_ask_it():
+    """Batch, the panel, the GIMP bridge and the CLI read these instead of branching on a name."""
+    from icm_core.engines.base import QUALITIES
+
+    for name in engines.engine_names():
+        engine = engines.engine_class(name)
+        assert engine.name == name and engine.label and engine.REQUIREMENTS
+        assert list(engine.PRESETS) == list(QUALITIES)
+        for quality in QUALITIES:
+            preset = engine.preset(quality)
+            for key, value in preset.items():
+                engines.option(name, key).check(name, value)  # a preset sets declared options
+            preset.clear()
+            assert engine.preset(quality)  # a copy: the caller may add to it
+    lite, icm = engines.engine_class("lite"), engines.engine_class("icm")
+    assert [lite.preset(q)["quality"] for q in QUALITIES] == list(QUALITIES)
+    assert [icm.preset(q)["ensemble_size"] for q in QUALITIES] == [1, 4, 8]
+    assert (lite.EXTRA, icm.EXTRA) == ("", "icm")
+    with pytest.raises(InvalidInput, match="'ultra' is not one of fast, balanced, best"):
+        lite.preset("ultra")
 
 
 def test_probe_imports_nothing_heavy():

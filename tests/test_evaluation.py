@@ -13,7 +13,7 @@ from icm_core import cli, evaluation, metrics
 from icm_core.api import InvalidInput, MatteResult, OutputError, Reference
 from icm_core.commands import eval as eval_command
 from icm_core.datasets import load_manifest
-from icm_core.engines.base import Option
+from icm_core.engines.base import EngineBase, Option
 from icm_core.validate import check_image, check_mask
 from synthetic_data import write_disc_dataset, write_scene_dataset
 
@@ -21,11 +21,12 @@ SCORE_KEYS = {"mse", "sad", "grad", "conn", "seconds_per_target", "targets"}
 TARGET_KEYS = {"group", "id", "mse", "sad", "grad", "conn", "seconds"}
 
 
-class ColourEngine:
+class ColourEngine(EngineBase):
     """A small honest test engine (no ground truth): alpha from the distance of each pixel's colour
     to the reference's mean subject and mean background colours."""
 
     name = "colour"
+    REQUIREMENTS = ()  # numpy only
     OPTIONS = (Option("sharpness", float, 3.0, "contrast of the alpha", low=0),
                Option("invert", bool, False, "swap subject and background"))
 

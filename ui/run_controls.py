@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import os
-from importlib.util import find_spec
 from pathlib import Path
 
 from .hostapi import OUTPUT_MODES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, exec_
 from .widgets import ElidedLabel, SummaryButton, as_bool, combo, row, select
 
-ENGINES = {"lite": "Lite (built in)", "icm": "In-Context Matting (SD 2.1)"}
 DEVICES = {"auto": "Auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
-#: engine options for each quality preset (lite's sides live in the engine, where they are
-#: measured: icm_core.engines.lite.QUALITY)
-QUALITY = {
-    "fast": ("Fast", {"lite": {"quality": "fast"}, "icm": {"ensemble_size": 1}}),
-    "balanced": ("Balanced", {"lite": {"quality": "balanced"}, "icm": {"ensemble_size": 4}}),
-    "best": ("Best", {"lite": {"quality": "best"}, "icm": {"ensemble_size": 8}}),
-}
 
 #: progress bar texts before a run, and during one
 IDLE_FORMATS = ("Overall: not started", "Current: not started")
@@ -38,6 +29,7 @@ class RunControls(QtWidgets.QWidget):
         super().__init__(parent)
         self.host = host
         self.engine_problems: dict[str, str] = {}  # engine → why it cannot run here
+        self.engine_installed: dict[str, bool] = {}  # engine → its packages are there
         self._saved_output = ""
         self._build()
         self._connect()
@@ -45,8 +37,12 @@ class RunControls(QtWidgets.QWidget):
     def _build(self) -> None:
         # The options form goes into the panel's column; Run, progress and messages stay in
         # this widget, which the panel keeps above everything that scrolls.
+        from icm_core.engines import engine_class, engine_names
+        from icm_core.engines.base import QUALITIES
+
         self.options = QtWidgets.QWidget()
-        self.engine_combo = combo(ENGINES)
+        self.engines = {name: engine_class(name) for name in engine_names()}
+        self.engine_combo = combo({name: engine.label for name, engine in self.engines.items()})
         self.engine_reason = QtWidgets.QLabel()  # shown only while ICM is chosen and not ready
         self.engine_reason.setWordWrap(True)
         # Qt 5's form layout ignores a wrapped label's height for width: keep two lines
@@ -54,7 +50,7 @@ class RunControls(QtWidgets.QWidget):
         self.engine_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.weights_button = QtWidgets.QPushButton("Set up ICM weights…")
         self.device_combo = combo(DEVICES)
-        self.quality_combo = combo({key: label for key, (label, _) in QUALITY.items()})
+        self.quality_combo = combo({quality: quality.capitalize() for quality in QUALITIES})
         self.output_combo = combo()
         self.cutout_check = QtWidgets.QCheckBox("Cutouts (subject colours)")
         self.cutout_check.setChecked(True)
@@ -165,19 +161,20 @@ class RunControls(QtWidgets.QWidget):
         """Probe which engines can run (cheap); with ``fall_back``, leave one that cannot.
 
         An engine that cannot run stays selectable: choosing it shows why and what to do."""
-        from icm_core import engines, install_hint
+        from icm_core import install_hint
 
         self.engine_problems = {}
         for index in range(self.engine_combo.count()):
             key = self.engine_combo.itemData(index)
-            ok, reason = engines.availability(key)
-            missing = [name for name in engines.REQUIREMENTS.get(key, ()) if not find_spec(name)]
-            if missing:
+            engine = self.engines[key]
+            ok, reason = engine.availability()
+            self.engine_installed[key] = installed = not engine.missing_packages()
+            if not installed:
                 # not on PyPI: installed from its folder, as the README says
-                reason = f"not installed: run {install_hint(key)} in the icm-matting folder"
-            state = "" if ok else " — not installed" if missing else " — not set up"
-            self.engine_combo.setItemText(index, ENGINES[key] + state)
-            tip = reason or ENGINES[key]
+                reason = f"not installed: run {install_hint(engine.EXTRA)} in the icm-matting folder"
+            state = "" if ok else " — not set up" if installed else " — not installed"
+            self.engine_combo.setItemText(index, engine.label + state)
+            tip = reason or engine.label
             self.engine_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
             if not ok:
                 self.engine_problems[key] = reason
@@ -186,25 +183,25 @@ class RunControls(QtWidgets.QWidget):
         self._engine_changed()
 
     def _engine_changed(self) -> None:
-        engine = self.engine()
-        problem = self.engine_problems.get(engine)
-        installed = not (problem or "").startswith("not installed")
+        engine = self.engines[self.engine()]
+        problem = self.engine_problems.get(engine.name)
+        installed = self.engine_installed.get(engine.name, True)
         if problem and installed:
             # The first sentence here; all of it in the tooltip and the weights dialog.
-            text = f"{ENGINES[engine]} needs its weights: {problem.split('. ')[0].rstrip('.')}."
+            text = f"{engine.label} needs its weights: {problem.split('. ')[0].rstrip('.')}."
         else:
-            text = f"{ENGINES[engine]} is {problem}" if problem else ""
+            text = f"{engine.label} is {problem}" if problem else ""
         self.engine_reason.setText(text)
         self.engine_reason.setToolTip(problem or "")
         self.engine_reason.setVisible(bool(problem))
-        self.weights_button.setVisible(bool(problem) and installed and engine == "icm")
+        # installed but not set up: what it lacks is its weights
+        self.weights_button.setVisible(bool(problem) and installed)
         if problem:  # what to do must be in view
             self.options_button.setChecked(True)
-        lite = engine == "lite"
-        self.device_combo.setEnabled(not lite)
-        self.device_combo.setToolTip(
-            "The lite engine runs on the CPU." if lite else "Where the model runs"
-        )
+        device = engine.option("device")
+        self.device_combo.setEnabled(_device_choice(engine))
+        self.device_combo.setToolTip("Where the model runs" if _device_choice(engine) else
+                                     device.help if device else "")
         self.settings_changed.emit()
 
     def open_weights_setup(self) -> None:
@@ -218,16 +215,16 @@ class RunControls(QtWidgets.QWidget):
         """Why the chosen engine cannot run here, as a sentence for the artist, or ``None``."""
         engine = self.engine()
         if engine in self.engine_problems:
-            return f"The {ENGINES[engine]} engine cannot run: {self.engine_problems[engine]}"
+            return f"The {self.engines[engine].label} engine cannot run: {self.engine_problems[engine]}"
         return None
 
     def engine_options(self) -> tuple[tuple[str, object], ...]:
-        engine = self.engine()
-        options = dict(QUALITY[self.quality_combo.currentData()][1][engine])
-        if engine == "lite":
+        engine = self.engines[self.engine()]
+        options = engine.preset(self.quality_combo.currentData())
+        if engine.option("threads") is not None:
             # Leave one core to the GUI thread so the panel stays responsive during a run.
             options["threads"] = max(1, (os.cpu_count() or 2) - 1)
-        else:
+        if _device_choice(engine):
             options["device"] = self.device_combo.currentData()
         return tuple(sorted(options.items()))
 
@@ -345,6 +342,12 @@ class RunControls(QtWidgets.QWidget):
 
     def set_status(self, message: str) -> None:
         self.status_label.setText(message)
+
+
+def _device_choice(engine) -> bool:
+    """Whether the engine lets the artist choose where it runs."""
+    device = engine.option("device")
+    return device is not None and len(device.choices) > 1
 
 
 def open_folder(folder: Path | None) -> None:

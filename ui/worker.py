@@ -248,11 +248,11 @@ class Worker(QObject):
 
     def warm_up(self, engine: str) -> None:
         """Import the engine's heavy modules now, so that a run does not pay for it."""
-        from icm_core import engines
+        from icm_core.engines import engine_class
 
         try:
             with quiet_gc():
-                for module in engines.REQUIREMENTS.get(engine, ()):
+                for module in engine_class(engine).REQUIREMENTS:
                     import_module(module)
         except Exception:  # a missing package is reported when a run asks for the engine
             traceback.print_exc()
@@ -350,12 +350,11 @@ class Worker(QObject):
     def _reference(self, job: Job, engine):
         if self.cache.reference_key != job.reference_key or self.cache.reference is None:
             self.status.emit("Encoding the reference…")
+            from icm_core.engines.base import encode_references
+
             self.cache.reference = None
-            reference = engine.encode_reference(job.reference_image, job.reference_mask)
-            if job.examples:
-                learned = [engine.encode_reference(image, mask) for image, mask in job.examples]
-                reference = engine.combine([reference, *learned])
-            self.cache.reference = reference
+            pairs = [(job.reference_image, job.reference_mask), *job.examples]
+            self.cache.reference = encode_references(engine, pairs, extra="Corrected target {}")
             self.cache.reference_key = job.reference_key
             self.cache.encodes += 1
         return self.cache.reference

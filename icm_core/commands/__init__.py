@@ -47,12 +47,11 @@ def parse_options(args: argparse.Namespace) -> dict:
     the type the engine declares for it and checked, and ``--seed`` checked
     (:class:`InvalidInput` otherwise)."""
     from .. import require_extra
-    from ..engines import REQUIREMENTS, engine_class, option
+    from ..engines import engine_class, option
     from ..validate import check_seed
 
-    engine_class(args.engine)  # an unknown engine is refused before anything else
-    require_extra("" if args.engine == "lite" else "icm", REQUIREMENTS.get(args.engine, ()),
-                  f"The {args.engine} engine")
+    engine = engine_class(args.engine)  # an unknown engine is refused before anything else
+    require_extra(engine.EXTRA, engine.REQUIREMENTS, f"The {args.engine} engine")
     check_seed(args.seed)
     options = {}
     for pair in args.engine_option:

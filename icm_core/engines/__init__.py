@@ -1,18 +1,17 @@
-"""Engine registry.  Engines are imported on demand so that ``import icm_core`` stays cheap."""
+"""The engine registry: each engine by name, its options and whether it can run here.  The
+engines live in their own folders (``lite/``, ``icm/``) and are imported on demand."""
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from typing import Any
 
-from .. import install_hint
 from ..api import InvalidInput
 from .base import Engine, Option
 
 _ENGINES = {
-    "lite": "icm_core.engines.lite:LiteEngine",
-    "icm": "icm_core.engines.icm:IcmEngine",
+    "lite": "icm_core.lite.engine:LiteEngine",
+    "icm": "icm_core.icm.engine:IcmEngine",
 }
 
 
@@ -37,14 +36,6 @@ def option(name: str, key: str) -> Option:
     return declared[key]
 
 
-def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` if engine ``name`` declares every one and accepts its value, else
-    :class:`InvalidInput` saying which option is wrong and what it takes."""
-    for key, value in options.items():
-        option(name, key).check(name, value)
-    return options
-
-
 def options_help() -> str:
     """Every engine's options with their defaults, what they take and what they do: the table
     ``--help`` shows and the README copies (a test keeps the two equal)."""
@@ -61,51 +52,17 @@ def options_help() -> str:
 
 
 def get_engine(name: str = "lite", **options: Any) -> Engine:
-    """Build the engine called ``name`` with engine-specific ``options`` (device, weights…),
-    each checked against the engine's declared ``OPTIONS`` first."""
-    check_options(name, options)
+    """Build the engine called ``name`` with engine-specific ``options`` (device, weights…);
+    an option it does not declare is refused here, a value its constructor refuses (each
+    engine checks its ``OPTIONS``)."""
+    for key in options:
+        option(name, key)
     return engine_class(name)(**options)
-
-
-#: Python packages each engine needs at run time (import names).
-REQUIREMENTS = {
-    "lite": ("onnxruntime", "scipy", "cv2", "maxflow"),
-    "icm": ("torch", "diffusers", "transformers", "safetensors"),
-}
 
 
 def availability(name: str) -> tuple[bool, str]:
     """Whether engine ``name`` can run here, and if not, why and what to do — cheaply: no
     model is loaded and nothing heavy is imported, so a panel can call it when it opens."""
-    from importlib.util import find_spec
-
     if name not in _ENGINES:
         return False, f"Unknown engine {name!r}."
-    missing = [package for package in REQUIREMENTS.get(name, ()) if find_spec(package) is None]
-    if missing:
-        extra = "" if name == "lite" else "icm"
-        return False, (f"Not installed: run `{install_hint(extra)}` in the icm-matting folder "
-                       f"(missing {', '.join(missing)}).")
-    if name == "icm":
-        from .. import weights
-
-        sd = str(os.environ.get(weights.ENV_SD) or weights.remembered().get("sd") or "")
-        downloaded = weights.download_record(weights._download_folder(sd)) is not None
-        if weights._looks_like_repo_id(sd) and not downloaded:
-            # weights.status() would start the download; a probe must never do that.
-            return False, (
-                f"Stable Diffusion {sd} is not downloaded yet: run `icm-matting weights download`."
-            )
-        problems = [
-            entry
-            for entry in weights.status()
-            if entry.path is None and entry.role != "prompt embedding"
-        ]
-        if problems:
-            return False, " ".join(f"{_sentence(entry.role)}: {entry.problem}" for entry in problems)
-    return True, ""
-
-
-def _sentence(role: str) -> str:
-    role = role.replace("icm", "ICM")
-    return role[:1].upper() + role[1:]
+    return engine_class(name).availability()

@@ -1,16 +1,22 @@
-"""The engine protocol every matting engine implements."""
+"""What every engine shares: the :class:`Engine` protocol, the :class:`EngineBase` an engine
+declares itself on (options, presets, requirements, availability), and the checks both run."""
 
 from __future__ import annotations
 
 import json
 import numbers
 import os
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Protocol, Sequence
+from importlib.util import find_spec
+from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from ..api import CancelToken, Hints, InvalidInput, MatteResult, ProgressCallback, Reference
+from .. import install_hint
+from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
+                   Reference)
 
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
@@ -126,6 +132,10 @@ def _depth(value: Any, limit: int = JSON_DEPTH + 1) -> int:
     return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
+#: the quality presets every engine maps to its own options (:attr:`EngineBase.PRESETS`)
+QUALITIES = ("fast", "balanced", "best")
+
+
 class Engine(Protocol):
     """A matting engine.  Holds no Qt object; safe to drive from one worker thread.
 
@@ -135,7 +145,7 @@ class Engine(Protocol):
     ``matte`` takes correction ``hints`` (keep / remove strokes on that target) and keeps the
     target's expensive state, so matting it again after a stroke is fast; ``preview=True``
     returns a quick alpha for live feedback.  ``forget`` drops the kept state.
-    Same inputs and ``seed`` give the same alpha.
+    Same inputs and ``seed`` give the same reference and the same alpha.
     """
 
     name: str
@@ -150,7 +160,8 @@ class Engine(Protocol):
     def uses_gpu(cls, options: dict) -> bool:
         """Whether the engine built with ``options`` computes on a GPU."""
 
-    def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference: ...
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *,
+                         seed: int = 0) -> Reference: ...
 
     def combine(self, references: Sequence[Reference]) -> Reference: ...
 
@@ -170,8 +181,94 @@ class Engine(Protocol):
     def forget(self) -> None: ...
 
 
-def encode_references(engine: Engine, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> Reference:
-    """One reference from (image, mask) pairs: the first alone, or all of them combined."""
+class EngineBase:
+    """What an engine declares about itself, and the questions a caller (batch, the panel, a
+    host bridge, the CLI) asks it instead of branching on its name.  Answered without building
+    the engine, loading a model or importing its heavy packages."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]  # the engine as an artist sees it in a list
+    OPTIONS: ClassVar[tuple[Option, ...]]
+    #: engine options for each of :data:`QUALITIES`
+    PRESETS: ClassVar[dict[str, dict[str, Any]]]
+    #: Python packages it needs at run time (import names), installed by ``pip install -e .[EXTRA]``
+    REQUIREMENTS: ClassVar[tuple[str, ...]]
+    EXTRA: ClassVar[str] = ""  # "": the base install brings them
+
+    @classmethod
+    def preset(cls, quality: str) -> dict[str, Any]:
+        """The engine options of quality preset ``quality``."""
+        if quality not in cls.PRESETS:
+            raise InvalidInput(f"Quality {quality!r} is not one of {', '.join(cls.PRESETS)}.")
+        return dict(cls.PRESETS[quality])
+
+    @classmethod
+    def option(cls, name: str) -> Option | None:
+        return next((option for option in cls.OPTIONS if option.name == name), None)
+
+    @classmethod
+    def missing_packages(cls) -> list[str]:
+        return [package for package in cls.REQUIREMENTS if find_spec(package) is None]
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """Whether it can run here, and if not, why and what to do (cheap: a panel asks when
+        it opens)."""
+        missing = cls.missing_packages()
+        if missing:
+            return False, (f"Not installed: run `{install_hint(cls.EXTRA)}` in the icm-matting "
+                           f"folder (missing {', '.join(missing)}).")
+        problem = cls.setup_problem()
+        return not problem, problem
+
+    @classmethod
+    def setup_problem(cls) -> str:
+        """What is missing besides packages (weights), as sentences that say what to do; ""."""
+        return ""
+
+
+def check_reference(reference: Any, engine: str, data: type = object) -> None:
+    """:class:`InvalidInput` unless ``reference`` was encoded by ``engine`` (into ``data``)."""
+    if (not isinstance(reference, Reference) or reference.engine != engine
+            or not isinstance(reference.data, data)):
+        encoder = getattr(reference, "engine", type(reference).__name__)
+        raise InvalidInput(f"This reference was encoded by the {encoder!r} engine; encode it "
+                           f"again with the {engine} engine.")
+
+
+def check_references(references: Sequence[Any], engine: str, data: type = object) -> None:
+    """What :meth:`Engine.combine` is given: at least one reference, each ``engine``'s."""
+    if not references:
+        raise InvalidInput("Combine needs at least one reference.")
+    for reference in references:
+        check_reference(reference, engine, data)
+
+
+# how torch ("can't allocate memory", "CUDA out of memory"), OpenCV ("Insufficient memory")
+# and others say it
+_MEMORY_WORDS = re.compile(r"not enough memory|can.t allocate memory|cannot allocate memory|"
+                           r"insufficient memory|out of memory", re.IGNORECASE)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, MemoryError) or bool(_MEMORY_WORDS.search(str(error)))
+
+
+@contextmanager
+def memory_guard(advice: str) -> Iterator[None]:
+    """Turn an allocation failure in the block into :class:`OutOfMemory` saying ``advice``."""
+    try:
+        yield
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        raise OutOfMemory(advice) from error
+
+
+def encode_references(engine: Engine, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                      extra: str = "Extra reference {} (--also)") -> Reference:
+    """One reference from (image, mask) pairs: the first alone, or all of them combined.  A
+    pair after the first that is refused is named by ``extra`` (formatted with its number)."""
     references = []
     for number, (image, mask) in enumerate(pairs):
         try:
@@ -179,5 +276,5 @@ def encode_references(engine: Engine, pairs: Sequence[tuple[np.ndarray, np.ndarr
         except InvalidInput as error:
             if number == 0:
                 raise
-            raise type(error)(f"Extra reference {number} (--also): {error}") from None
+            raise type(error)(f"{extra.format(number)}: {error}") from None
     return references[0] if len(references) == 1 else engine.combine(references)

@@ -1,1 +1,2 @@
-"""The training-free ``lite`` engine's parts: ImageNet features and in-context similarity."""
+"""The training-free ``lite`` engine (``engine``) and its parts: ImageNet features
+(``backbone``), in-context similarity (``incontext``), corrections on a target's tokens."""

@@ -8,30 +8,14 @@ the result; the refinement pins the strokes' pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from .incontext import Evidence, ReferenceTokens, TargetTokens, agreed, coverage, nearest_vote
+from .incontext import (Corrections, Evidence, ReferenceTokens, TargetTokens, agreed, coverage,
+                        nearest_vote)
 
 HINT_NEIGHBOURS = 3  # a stroke covers few cells: compare with its closest ones, not 20
 HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to speak for it
-
-
-@dataclass(frozen=True)
-class Corrections:
-    """Per target token: painted cells (boolean) and look-alike votes (P in [0, 1])."""
-
-    keep: np.ndarray
-    remove: np.ndarray
-    kept: np.ndarray
-    removed: np.ndarray
-
-    @classmethod
-    def none(cls, count: int) -> "Corrections":
-        painted, votes = np.zeros(count, bool), np.zeros(count, np.float32)
-        return cls(painted, painted, votes, votes)
 
 
 def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,

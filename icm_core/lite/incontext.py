@@ -94,6 +94,22 @@ class CoarseMaps:
     cross: np.ndarray  # in-context support: the spread cross map, raised where keep strokes vouch
 
 
+@dataclass(frozen=True)
+class Corrections:
+    """Per target token: painted cells (boolean) and look-alike votes (P in [0, 1]); made by
+    :func:`icm_core.lite.corrections.correct`, read by :func:`coarse_probability`."""
+
+    keep: np.ndarray
+    remove: np.ndarray
+    kept: np.ndarray
+    removed: np.ndarray
+
+    @classmethod
+    def none(cls, count: int) -> "Corrections":
+        painted, votes = np.zeros(count, bool), np.zeros(count, np.float32)
+        return cls(painted, painted, votes, votes)
+
+
 def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Fraction of each cell of a (h, w) token grid that a boolean pixel mask covers."""
     return cv2.resize(mask.astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
@@ -355,7 +371,7 @@ def agreed(votes: Evidence) -> tuple[np.ndarray, np.ndarray]:
 
 
 def coarse_probability(target: TargetTokens, votes: Evidence,
-                       corrections: "Corrections | None" = None,
+                       corrections: Corrections | None = None,
                        salient: np.ndarray | None = None, objectness: float = 0.0) -> CoarseMaps:
     """Foreground probability of each target token; ``corrections`` (from
     :func:`icm_core.lite.corrections.correct`) join the target's own prototypes, take support
@@ -363,8 +379,6 @@ def coarse_probability(target: TargetTokens, votes: Evidence,
     ``salient`` (the target's saliency per token) adds its log-odds, weighed by OBJECTNESS ×
     ``objectness`` (the reference's agreement with its own saliency), to the in-context
     evidence before the target's affinity spreads it."""
-    from .corrections import Corrections
-
     tokens, neighbours, cross = target.tokens, votes.neighbours, votes.cross
     fix = corrections or Corrections.none(len(tokens))
     # Prototypes from the target itself: where both signals agree, and where the artist said.

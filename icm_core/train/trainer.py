@@ -64,7 +64,7 @@ class Summary:
 
 
 def pick_device(name: str) -> torch.device:
-    from ..engines.icm import pick_device as engine_pick
+    from ..icm.engine import pick_device as engine_pick
 
     device = engine_pick(name)
     if device.type == "cuda" and not torch.cuda.is_available():

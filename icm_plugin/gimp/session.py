@@ -100,19 +100,37 @@ class ExchangeHost:
         return data.reshape(self.shape + (4,))
 
 
-def settings():
-    """The GIMP panel's settings file (the last settings a headless run uses)."""
+def settings_file() -> Path:
     from platformdirs import user_config_dir
 
+    return Path(user_config_dir("icm-matting")) / "gimp-panel.ini"
+
+
+def settings():
+    """The GIMP panel's settings (the last ones a headless run uses)."""
     from ui.qt import QSettings
 
-    return QSettings(f"{user_config_dir('icm-matting')}/gimp-panel.ini", QSettings.Format.IniFormat)
+    return QSettings(str(settings_file()), QSettings.Format.IniFormat)
+
+
+def saved_choices() -> dict[str, str]:
+    """The panel's last plain choices (engine, quality, output), read without Qt: a headless
+    run needs no GUI library.  The panel writes them with QSettings, whose ini format keeps a
+    plain word as it is, under ``[General]``."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(settings_file().read_text(encoding="utf-8", errors="replace"))
+    except (OSError, configparser.Error):  # none yet, or unreadable: the defaults, as QSettings
+        return {}
+    return dict(parser["General"]) if parser.has_section("General") else {}
 
 
 def run_headless(host: ExchangeHost) -> int:
     """Reference = first layer, its mask = the selection (else its alpha), targets = the rest."""
-    from icm_core.engines import get_engine
-    from ui.run_controls import QUALITY
+    from icm_core.engines import engine_class, get_engine
+    from icm_core.engines.base import encode_references
 
     layers = host.layers()
     if len(layers) < 2:
@@ -124,12 +142,12 @@ def run_headless(host: ExchangeHost) -> int:
     if mask is None:
         raise InvalidInput(f"Select the subject in “{reference.name}” first (a selection, or the layer's "
                            "transparency), or run ICM Matting interactively to brush it.")
-    stored = settings()
-    engine_name = str(stored.value("engine", "lite"))
-    options = dict(QUALITY[str(stored.value("quality", "balanced"))][1][engine_name])
-    mode = str(stored.value("output", "mask"))
+    stored = saved_choices()
+    engine_name = stored.get("engine", "lite")
+    options = engine_class(engine_name).preset(stored.get("quality", "balanced"))
+    mode = stored.get("output", "mask")
     engine = get_engine(engine_name, **options)
-    encoded = engine.encode_reference(host.read_pixels(reference.id), mask)
+    encoded = encode_references(engine, [(host.read_pixels(reference.id), mask)])
     for layer in layers[1:]:
         result = engine.matte(host.read_pixels(layer.id), encoded)
         print(host.write_result(layer.id, result.alpha, None, mode if mode in RESULT_SUFFIX else "mask").description)

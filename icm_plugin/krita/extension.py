@@ -12,13 +12,12 @@ panel's worker when it first shows; whatever failed to import is then reported w
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 from krita import DockWidget, DockWidgetFactory, Extension, Krita
 
 from icm_core import manifest
 from ui.qt import QEvent, QSettings, QTimer, QtWidgets
-
-from .loader import DOCKER_ID, dock_right, instructions
 
 POLL_MS = 1500
 
@@ -28,10 +27,14 @@ POLL_MS = 1500
 sys.modules.setdefault("triton", None)
 
 
-def register() -> None:
+def register(docker_id: str, position, instructions: Callable[[str | None, list[str]], str]) -> None:
+    """Add the menu actions and the panel's docker.  The loader, which imports this module,
+    hands over what it owns: the docker's id and place (its help docker takes them when the
+    plugin cannot load) and the text that says how to install what is missing."""
     app = Krita.instance()
     app.addExtension(MattingExtension(app))
-    app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, dock_right(), MattingDocker))
+    MattingDocker.instructions = staticmethod(instructions)
+    app.addDockWidgetFactory(DockWidgetFactory(docker_id, position, MattingDocker))
     QtWidgets.QApplication.instance().aboutToQuit.connect(quitting)
 
 
@@ -86,6 +89,8 @@ def _run() -> None:
 
 
 class MattingDocker(DockWidget):
+    instructions: Callable[[str | None, list[str]], str]  # set by register()
+
     def __init__(self):
         super().__init__()
         self.setWindowTitle(manifest()["name"])
@@ -171,8 +176,8 @@ class MattingDocker(DockWidget):
             self.use_document(document)
 
     def _check_imports(self, engine: str) -> None:
-        from icm_core import engines
+        from icm_core.engines import engine_class
 
-        missing = [name for name in engines.REQUIREMENTS.get(engine, ()) if name not in sys.modules]
+        missing = [name for name in engine_class(engine).REQUIREMENTS if name not in sys.modules]
         if missing:
-            self.panel.show_error(instructions(None, missing))
+            self.panel.show_error(self.instructions(None, missing))

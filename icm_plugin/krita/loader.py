@@ -108,7 +108,7 @@ def load():
         except Exception as error:  # e.g. a package compiled for another Python
             problem = f"Loading the plugin failed: {type(error).__name__}: {error}"
         else:
-            register()
+            register(DOCKER_ID, dock_right(), instructions)
             return
     print(instructions(problem, missing), file=sys.stderr)
     register_help(instructions(problem, missing))

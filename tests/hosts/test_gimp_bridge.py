@@ -99,6 +99,35 @@ def test_headless_session_needs_a_mask_and_says_so(tmp_path, monkeypatch):
     assert run.returncode == 2 and "Select the subject in “Reference” first" in run.stderr
 
 
+def test_headless_session_uses_the_panels_last_choices_without_qt(tmp_path):
+    """The headless run reads the engine, quality and output the panel saved (QSettings' ini)
+    and mattes with no Qt binding importable: it needs no GUI library."""
+    from tests.ui.helpers import scene
+    from ui.qt import QSettings
+
+    config = tmp_path / "config"
+    stored = QSettings(str(config / "icm-matting" / "gimp-panel.ini"), QSettings.Format.IniFormat)
+    for key, value in {"engine": "lite", "quality": "fast", "output": "layer"}.items():
+        stored.setValue(key, value)
+    stored.sync()
+    folder = tmp_path / "x"
+    folder.mkdir()
+    host = _exchange(folder, selection=False)  # the reference's alpha is its mask
+    for index, seed in enumerate((0, 1)):
+        image, _ = scene(24, 32, seed)
+        alpha = np.where(np.arange(32) < 16, 1.0, 0.0) * np.ones((24, 1)) if index == 0 else 1.0
+        rgba = np.dstack([image, np.broadcast_to(alpha, (24, 32))])
+        np.rint(rgba * 65535).astype("<u2").tofile(folder / f"layer-{index}.raw")
+    code = ("import sys\nfor binding in ('PySide6', 'PyQt5', 'PyQt6'):\n    sys.modules[binding] = None\n"
+            "from icm_plugin.gimp.session import main\n"
+            f"sys.exit(main([{str(folder)!r}, '--headless']))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, XDG_CONFIG_HOME=str(config)), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "a new layer above “Target”" in run.stdout  # output=layer, as saved (default: mask)
+    assert [(r["layer"], r["mode"], r["name"]) for r in host.results()] == [("11", "layer", "Target matte")]
+
+
 def test_interactive_session_window_mattes_and_lists_results(tmp_path, qtbot, monkeypatch):
     """The window the plug-in opens: the panel on the exported layers, the real lite engine,
     every result listed for GIMP as it is written."""

@@ -211,7 +211,7 @@ def test_large_targets_are_carried_up_along_their_own_edges(engine):
 
 def test_out_of_memory_retries_with_sliced_attention_then_explains(tiny_sd, tiny_checkpoint):
     from icm_core.api import OutOfMemory
-    from icm_core.engines.icm import IcmEngine
+    from icm_core.icm.engine import IcmEngine
 
     from .tiny import TINY_SIZE, TINY_WIDTHS
 

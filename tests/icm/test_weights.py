@@ -21,7 +21,7 @@ from .tiny import TINY_SIZE, TINY_WIDTHS, tiny_decoder_state
 
 
 def _engine(checkpoint, sd):
-    from icm_core.engines.icm import IcmEngine
+    from icm_core.icm.engine import IcmEngine
 
     return IcmEngine(checkpoint=str(checkpoint), sd=str(sd), size=TINY_SIZE,
                      decoder_widths=TINY_WIDTHS, device="cpu")

@@ -345,7 +345,7 @@ def option_texts(draw):
 def option_target(engine: str, name: str, text: str):
     """An option read from text: refused with our error, or a value the constructor takes."""
     from icm_core.engines import option
-    from icm_core.engines.lite import LiteEngine
+    from icm_core.lite.engine import LiteEngine
 
     declared = expect_ours(option, engine, name)
     if isinstance(declared, IcmError):

@@ -95,7 +95,7 @@ def test_icm_numbers_are_bounded(option):
 
 
 def test_constructing_an_engine_class_directly_checks_the_same_rules():
-    from icm_core.engines.lite import LiteEngine
+    from icm_core.lite.engine import LiteEngine
 
     with pytest.raises(InvalidInput, match="threads takes a whole number 1…CPU cores"):
         LiteEngine(threads=10**6)

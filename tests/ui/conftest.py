@@ -98,11 +98,9 @@ def fake_engine(monkeypatch):
         return real_get_engine(name, **options)
 
     monkeypatch.setattr(engines, "get_engine", get_engine)
-    monkeypatch.setattr(
-        engines,
-        "availability",
-        lambda name: (True, "") if name == "lite" else (False, "ICM weights are not installed."),
-        raising=False,
+    monkeypatch.setattr(  # installed (or not) as it is, but never set up
+        engines.engine_class("icm"), "setup_problem",
+        classmethod(lambda cls: "ICM weights are not installed."),
     )
     return engine
 

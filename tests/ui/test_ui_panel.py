@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import numpy as np
@@ -214,14 +215,8 @@ def test_icm_status_shows_only_while_icm_is_chosen_with_the_one_action(
 
 
 def test_icm_without_torch_says_how_to_install_it(qtbot, make_panel, host, monkeypatch):
-    import ui.run_controls
-
-    real_find_spec = ui.run_controls.find_spec
-    monkeypatch.setattr(  # as on a base install: no torch, no diffusers
-        ui.run_controls,
-        "find_spec",
-        lambda name: None if name in ("torch", "diffusers") else real_find_spec(name),
-    )
+    for package in ("torch", "diffusers"):  # as on a base install: find_spec finds neither
+        monkeypatch.setitem(sys.modules, package, None)
     panel = make_panel(host)
     index = panel.engine_combo.findData("icm")
     assert panel.engine_combo.itemText(index).endswith("— not installed")
@@ -234,6 +229,17 @@ def test_icm_without_torch_says_how_to_install_it(qtbot, make_panel, host, monke
     brush_subject(panel)
     assert not panel.run()
     assert 'pip install -e ".[icm]"' in panel.error_label.text()
+
+
+def test_lite_without_its_packages_names_the_base_install(qtbot, make_panel, host, monkeypatch):
+    from icm_core.engines import engine_class
+
+    monkeypatch.setattr(engine_class("lite"), "REQUIREMENTS", ("no_such_package_xyz",))
+    panel = make_panel(host)
+    assert panel.engine_combo.itemText(panel.engine_combo.findData("lite")).endswith("— not installed")
+    panel.engine_combo.setCurrentIndex(panel.engine_combo.findData("lite"))
+    assert panel.engine_reason.text() == (  # lite has no extra of its own: ".[lite]" does not exist
+        "Lite (built in) is not installed: run pip install -e . in the icm-matting folder")
 
 
 def test_layer_list_gets_the_room_until_a_result_and_bars_say_so_before_a_run(

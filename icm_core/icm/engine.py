@@ -19,12 +19,13 @@ from typing import Sequence
 import numpy as np
 
 from .. import weights
-from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
-                   Reference, check_cancel, report)
+from ..api import (CancelToken, Hints, InvalidInput, MatteResult, ProgressCallback, Reference,
+                   check_cancel, report)
+from ..engines.base import (EngineBase, Option, check_declared, check_references, is_out_of_memory,
+                            memory_guard)
 from ..geometry import Letterbox, resize
 from ..validate import check_hints, check_image, check_mask, check_result, check_seed
-from ..icm.widths import widths_problem
-from .base import Option, check_declared
+from .widths import widths_problem
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
 
@@ -62,20 +63,18 @@ def _free_memory(device) -> int:
         return LOW_MEMORY_BYTES  # unknown elsewhere: slice, the safe choice
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
-    import torch
-
-    text = str(error).lower()
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or (
-        "can't allocate memory" in text)
-
-
 NUMERICAL_ADVICE = ("Try --engine-option dtype=float32 (float16 can overflow), or check the "
                     "weights: icm-matting weights verify.")
 
 
-class IcmEngine:
+class IcmEngine(EngineBase):
     name = "icm"
+    label = "In-Context Matting (SD 2.1)"
+    REQUIREMENTS = ("torch", "diffusers", "transformers", "safetensors")
+    EXTRA = "icm"
+    # each noise sample costs one UNet pass
+    PRESETS = {"fast": {"ensemble_size": 1}, "balanced": {"ensemble_size": 4},
+               "best": {"ensemble_size": 8}}
     OPTIONS = (
         Option("checkpoint", str, None,
                "the ICM checkpoint (default: weights locate, $ICM_MATTING_CHECKPOINT)"),
@@ -103,6 +102,15 @@ class IcmEngine:
                 "stable-diffusion": str(weights.sd_source(options.get("sd")))}
 
     @classmethod
+    def setup_problem(cls) -> str:
+        """What is missing of the checkpoint and SD 2.1, without loading or downloading."""
+        hub_id = weights.undownloaded_hub_id()
+        if hub_id:  # say the one command that fetches it
+            return f"Stable Diffusion {hub_id} is not downloaded yet: run `icm-matting weights download`."
+        return " ".join(f"{_sentence(entry.role)}: {entry.problem}" for entry in weights.status()
+                        if entry.path is None and entry.role != "prompt embedding")
+
+    @classmethod
     def uses_gpu(cls, options: dict) -> bool:
         device = str(options.get("device", "auto"))
         if device == "auto":
@@ -126,12 +134,12 @@ class IcmEngine:
         attention_slicing: bool | str = "auto",
         decoder_widths: dict | None = None,
     ):
+        check_declared(self.name, self.OPTIONS, locals())  # before torch loads
         import torch
 
-        from ..icm.extractor import FeatureExtractor
-        from ..icm.model import DecoderDims
+        from .extractor import FeatureExtractor
+        from .model import DecoderDims
 
-        check_declared(self.name, self.OPTIONS, locals())
         self.device = pick_device(device)
         dtype = getattr(torch, dtype) if dtype else (
             torch.float16 if self.device.type == "cuda" else torch.float32)
@@ -169,7 +177,7 @@ class IcmEngine:
     def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
         import torch
 
-        from ..icm.fusion import reference_tokens
+        from .fusion import reference_tokens
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
@@ -186,10 +194,7 @@ class IcmEngine:
     def combine(self, references: Sequence[Reference]) -> Reference:
         import torch
 
-        if not references:
-            raise InvalidInput("Give at least one reference to combine.")
-        for reference in references:
-            self._check_reference(reference)
+        self._check_references(references)
         tokens = torch.cat([r.data.tokens for r in references])
         sizes = tuple(s for r in references for s in r.image_sizes)
         return Reference(self.name, IcmReference(tokens, self.size), sizes)
@@ -214,7 +219,7 @@ class IcmEngine:
         import torch
 
         check_image(target, "target image")
-        self._check_reference(reference)
+        self._check_references([reference])
         check_seed(seed)
         keep = remove = None
         if hints is not None:
@@ -304,7 +309,7 @@ class IcmEngine:
         """The pass's random draws, from a generator seeded by (seed, the image's bytes)."""
         import torch
 
-        from ..icm.extractor import Draws
+        from .extractor import Draws
 
         digest = hashlib.blake2b(digest_size=8)
         digest.update(int(seed).to_bytes(8, "little", signed=True))
@@ -313,27 +318,33 @@ class IcmEngine:
         return Draws.sample(self.extractor.latent_shape(pixels.shape[-1], pixels.shape[0]),
                             generator)
 
-    def _check_reference(self, reference: Reference) -> None:
-        if reference.engine != self.name or not isinstance(reference.data, IcmReference):
-            raise InvalidInput(f"This reference was encoded by the {reference.engine!r} engine; "
-                               "encode it again with the icm engine.")
-        if reference.data.size != self.size:
+    def _check_references(self, references: Sequence[Reference]) -> None:
+        check_references(references, self.name, IcmReference)
+        if any(reference.data.size != self.size for reference in references):
             raise InvalidInput("This reference was encoded at another model size; encode it again.")
 
     def _guarded(self, compute):
         """Run a UNet pass; on out-of-memory retry once with sliced attention, then explain."""
         import torch
 
+        if self.extractor.recorder.slice_heads is not None:
+            with memory_guard(MEMORY_ADVICE):
+                return compute()
         try:
             return compute()
-        except (torch.OutOfMemoryError, RuntimeError) as error:
-            if not _is_out_of_memory(error):
+        except Exception as error:
+            if not (isinstance(error, torch.OutOfMemoryError) or is_out_of_memory(error)):
                 raise
-            if self.extractor.recorder.slice_heads is None:
-                self.extractor.recorder.slice_heads = 1
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                return self._guarded(compute)
-            raise OutOfMemory(
-                "Not enough memory for the icm engine even with sliced attention. Close other "
-                "programs, use ensemble_size=1 or 2, or the lite engine.") from error
+        self.extractor.recorder.slice_heads = 1
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return self._guarded(compute)
+
+
+MEMORY_ADVICE = ("Not enough memory for the icm engine even with sliced attention. Close other "
+                 "programs, use ensemble_size=1 or 2, or the lite engine.")
+
+
+def _sentence(role: str) -> str:
+    role = role.replace("icm", "ICM")
+    return role[:1].upper() + role[1:]

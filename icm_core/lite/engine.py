@@ -12,7 +12,6 @@ bounded LRU, so matting it again with correction hints recomputes only the cheap
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import weakref
 from collections import OrderedDict
@@ -22,10 +21,10 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..api import (CancelToken, Hints, InvalidInput, MatteResult, OutOfMemory, ProgressCallback,
-                   Reference, check_cancel, report)
+from ..api import CancelToken, Hints, MatteResult, ProgressCallback, Reference, check_cancel, report
+from ..engines.base import (QUALITIES, EngineBase, Option, check_declared, check_reference,
+                            check_references, memory_guard)
 from ..validate import check_hints, check_image, check_mask, check_result, check_seed
-from .base import Option, check_declared
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
 
@@ -39,19 +38,14 @@ class Preset:
     graph_cut_iterations: int = 5  # GrabCut's; fewer are faster and a little coarser
 
 
-#: best mattes larger pictures finer and keeps balanced's features: an 800 px network input
-#: found more of cats and laptops (icm58-dev 0.0100 → 0.0092) but lost the leaves of plants
-#: (alphamatting 0.0411 → 0.0673; plants_flowers 0.077 → 0.205: its finer tokens agree with the
-#: reference only on the flowers).  fast runs three GrabCut iterations: GrabCut is its largest
-#: stage.  Every preset runs the completion cut (engine option ``completion``).
+#: best mattes larger pictures finer but keeps balanced's features (finer tokens lose thin
+#: structures such as leaves); fast runs fewer GrabCut iterations, its largest stage.
 QUALITY = {"fast": Preset(448, 640, graph_cut_iterations=3),
            "balanced": Preset(FEATURE_SIDE, 1024),
            "best": Preset(FEATURE_SIDE, 1536)}
-#: numpy's BLAS threads while lite works.  Its matrix products are small: a second thread that
-#: has to wait for a core another job holds costs far more than it saves (the similarity stage
-#: at 1 MP: 0.06 s with one thread, 0.17 s with two beside one busy job), and with one thread
-#: the sums, hence the mattes, are the same in the panel and in batch workers
-#: (icm_core.batch.TARGET_THREADS).
+#: numpy's BLAS threads while lite works: its matrix products are small, so a second thread
+#: waiting for a busy core costs more than it saves, and one thread gives the same sums (hence
+#: mattes) in the panel and in batch workers (icm_core.batch.TARGET_THREADS).
 BLAS_THREADS = 1
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
 CACHE_MB = 256  # kept target states; the most recent one is always kept
@@ -65,7 +59,7 @@ class _TargetState:
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
 
     def evidence(self, reference_tokens):
-        from ..lite.incontext import evidence
+        from .incontext import evidence
 
         key = id(reference_tokens)
         kept = self.votes.get(key)
@@ -80,8 +74,11 @@ class _TargetState:
         return self.tokens.nbytes + sum(v[1].neighbours.nbytes * 2 for v in self.votes.values())
 
 
-class LiteEngine:
+class LiteEngine(EngineBase):
     name = "lite"
+    label = "Lite (built in)"
+    REQUIREMENTS = ("onnxruntime", "scipy", "cv2", "maxflow")
+    PRESETS = {quality: {"quality": quality} for quality in QUALITIES}
     OPTIONS = (
         Option("quality", str, "balanced", ", ".join(f"{name} {p.feature_side}/{p.matting_side}"
                                                      for name, p in QUALITY.items())
@@ -126,7 +123,7 @@ class LiteEngine:
     @classmethod
     def weights_fingerprint(cls, options: dict) -> dict[str, str]:
         """What identifies the weights it computes with (a batch records it; compared on resume)."""
-        from ..lite.backbone import MODEL_SHA256  # the loader refuses any other file
+        from .backbone import MODEL_SHA256  # the loader refuses any other file
 
         return {"efficientnet-lite2": MODEL_SHA256}
 
@@ -135,14 +132,14 @@ class LiteEngine:
         return False
 
     def _describe(self, image: np.ndarray) -> np.ndarray:
-        from ..lite.backbone import describe
+        from .backbone import describe
 
         return describe(image, self.feature_side, self.threads)
 
     def _salient(self, image: np.ndarray) -> np.ndarray | None:
         """The picture's saliency on its token grid (kept with its state); None without the
         objectness option."""
-        from ..lite.objectness import saliency
+        from .objectness import saliency
 
         if not self.objectness:
             return None
@@ -159,7 +156,7 @@ class LiteEngine:
     def _target_state(self, target: np.ndarray) -> _TargetState:
         """The target's kept state, computed on first use; least recently used states go first
         once they exceed the cache budget."""
-        from ..lite.incontext import target_tokens
+        from .incontext import target_tokens
 
         key = (target.shape, hashlib.blake2b(np.ascontiguousarray(target).data, digest_size=16).digest())
         state = self._targets.pop(key, None)
@@ -174,48 +171,46 @@ class LiteEngine:
         """Drop every kept target state (memory back; recomputed on the next matte)."""
         self._targets.clear()
 
-    def encode_reference(self, image: np.ndarray, mask: np.ndarray) -> Reference:
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
         """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
-        also completed (:meth:`complete_reference_mask`) and what either mask's reading takes as
-        subject is taught as subject."""
-        from ..lite.incontext import reference_tokens
+        also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``) and
+        what either mask's reading takes as subject is taught as subject."""
+        from .incontext import reference_tokens
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
+        check_seed(seed)
         completed = None
         if self.complete_reference:
-            completed = (self.complete_reference_mask(image, mask) >= 0.5).astype(np.float32)
-        with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
+            completed = (self.complete_reference_mask(image, mask, seed=seed) >= 0.5).astype(np.float32)
+        with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
                                       completed)
         return Reference(self.name, tokens, (image.shape[:2],))
 
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,
-                                preview: bool = False) -> np.ndarray:
+                                preview: bool = False, seed: int = 0) -> np.ndarray:
         """What the engine takes the subject of a reference to be from the artist's strokes
         (an alpha, the image's size): the reference picture matted with its strokes as the
         subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`; no keep
         hints), so the unpainted rest of the subject joins wherever the picture's own evidence
         ties it to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
         reading for showing it live while the artist brushes."""
-        from ..lite.incontext import stroke_tokens
+        from .incontext import stroke_tokens
 
         check_image(image, "reference image")
         check_mask(strokes, image.shape, "reference mask")
         painted = strokes > 0.5
-        with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
+        with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = stroke_tokens(self._descriptors(image), strokes, self._salient(image))
         own = Reference(self.name, tokens, (image.shape[:2],))
-        alpha = self.matte(image, own, preview=preview).alpha
+        alpha = self.matte(image, own, seed=seed, preview=preview).alpha
         return np.maximum(alpha, painted.astype(np.float32))
 
     def combine(self, references: Sequence[Reference]) -> Reference:
-        from ..lite.incontext import combine
+        from .incontext import combine
 
-        if not references:
-            raise InvalidInput("Combine needs at least one reference.")
-        for reference in references:
-            _check_reference(reference)
+        check_references(references, self.name)
         return Reference(
             self.name,
             combine([r.data for r in references]),
@@ -226,12 +221,12 @@ class LiteEngine:
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from ..lite.corrections import correct
-        from ..lite.incontext import coarse_probability
+        from .corrections import correct
+        from .incontext import coarse_probability
         from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
-        _check_reference(reference)
+        check_reference(reference, self.name)
         check_seed(seed)
         keep = remove = None
         if hints is not None:
@@ -255,7 +250,7 @@ class LiteEngine:
 
         report(progress, 0.0, "similarity")
         check_cancel(cancel)
-        with _memory_guard(), threadpool_limits(BLAS_THREADS, user_api="blas"):
+        with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             state = self._target_state(target)
             check_cancel(cancel)  # the network and the similarity each take a fraction of a second
             votes = state.evidence(reference.data)
@@ -285,31 +280,5 @@ class LiteEngine:
 
 
 _NUMERICAL_ADVICE = "Please report this with the picture and the reference."
-
-
-def _check_reference(reference: Reference) -> None:
-    if not isinstance(reference, Reference) or reference.engine != LiteEngine.name:
-        engine = getattr(reference, "engine", type(reference).__name__)
-        raise InvalidInput(
-            f"This reference was encoded by the {engine!r} engine; encode it again with 'lite'."
-        )
-
-
-# how torch ("can't allocate memory"), OpenCV ("Insufficient memory") and others say it
-_MEMORY_WORDS = re.compile(r"not enough memory|can.t allocate memory|cannot allocate memory|"
-                           r"insufficient memory|out of memory", re.IGNORECASE)
-
-
-class _memory_guard:
-    """Turn allocation failures into :class:`OutOfMemory` with advice."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, trace):
-        if kind is not None and (issubclass(kind, MemoryError) or _MEMORY_WORDS.search(str(error))):
-            raise OutOfMemory(
-                "Not enough memory for this picture: close other programs, or lower the "
-                "matting resolution (matting_side) or the picture size."
-            ) from error
-        return False
+_MEMORY_ADVICE = ("Not enough memory for this picture: close other programs, or lower the "
+                  "matting resolution (matting_side) or the picture size.")

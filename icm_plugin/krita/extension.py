@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from krita import DockWidget, DockWidgetFactory, Extension, Krita
+from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
 
 from icm_core import manifest
 from ui.qt import QEvent, QSettings, QTimer, QtWidgets
@@ -27,15 +27,29 @@ POLL_MS = 1500
 sys.modules.setdefault("triton", None)
 
 
-def register(docker_id: str, position, instructions: Callable[[str | None, list[str]], str]) -> None:
+def register(docker_id: str = "icm_matting_docker", position=None,
+             instructions: Callable[[str | None, list[str]], str] | None = None) -> None:
     """Add the menu actions and the panel's docker.  The loader, which imports this module,
     hands over what it owns: the docker's id and place (its help docker takes them when the
-    plugin cannot load) and the text that says how to install what is missing."""
+    plugin cannot load) and the text that says how to install what is missing.  A loader
+    installed by an older version calls this without arguments: the panel then still starts,
+    and asks for the plugin to be installed again if something is missing."""
+    if position is None:
+        base = DockWidgetFactoryBase
+        position = getattr(base, "DockRight", None) or base.DockPosition.DockRight
     app = Krita.instance()
+    instructions = instructions or _reinstall
     app.addExtension(MattingExtension(app))
     MattingDocker.instructions = staticmethod(instructions)
     app.addDockWidgetFactory(DockWidgetFactory(docker_id, position, MattingDocker))
     QtWidgets.QApplication.instance().aboutToQuit.connect(quitting)
+
+
+def _reinstall(problem: str | None, missing: list[str]) -> str:
+    what = problem or f"Krita's Python cannot import: {', '.join(missing)}."
+    return (f"ICM Matting cannot start inside Krita. {what}\nThe plugin in Krita's pykrita folder "
+            "is older than the installed icm-matting: run `icm-matting install krita` again, "
+            "then restart Krita.")
 
 
 def quitting() -> None:

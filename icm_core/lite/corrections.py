@@ -26,8 +26,10 @@ HINT_NEIGHBOURS = 3  # a stroke covers few cells: compare with its closest ones,
 HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to speak for it
 # A stroke's reach (:func:`reach`): its say falls by a factor e every REACH_CELLS cells of
 # unchanging look; a step between neighbouring cells of cosine dissimilarity u costs
-# exp(u / REACH_EDGE) times as much (a change of look holds the stroke back).  Chosen by
-# leave-one-group-out (benchmarks/corrections.py).
+# exp(u / REACH_EDGE) times as much (a change of look holds the stroke back; neighbouring
+# cells of one region differ by about 0.1-0.2, across an edge by 0.35-0.5).  Of (4, 0.15),
+# (8, 0.15) and (16, 0.3), leave-one-group-out over the icm58-dev targets that strokes change
+# (benchmarks/corrections.py, mean MSE after strokes 1-5) picks (8, 0.15) for 4 of 6 groups.
 REACH_CELLS = 8.0
 REACH_EDGE = 0.15
 

@@ -19,8 +19,16 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .incontext import (CoarseMaps, Evidence, ReferenceTokens, TargetTokens, agreed,
-                        coarse_probability, coverage, nearest_vote)
+from .incontext import (
+    CoarseMaps,
+    Evidence,
+    ReferenceTokens,
+    TargetTokens,
+    agreed,
+    coarse_probability,
+    coverage,
+    nearest_vote,
+)
 
 HINT_NEIGHBOURS = 3  # a stroke covers few cells: compare with its closest ones, not 20
 HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to speak for it

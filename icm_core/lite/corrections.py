@@ -1,21 +1,33 @@
 """Corrections painted on a target (keep / remove strokes) on its token grid.
 
-A stroke speaks for the cells it covers, and for every token of the same target that looks
-more like it than like the other class (the intra-similarity idea): one stroke on one of two
-look-alike bystanders removes both.  :func:`icm_core.lite.incontext.coarse_probability` uses
-the result; the refinement pins the strokes' pixels.
+A stroke speaks for the cells it covers and for the tokens of the same target that look more
+like it than like the other class (the intra-similarity idea), but only as far as the target's
+own look ties them to it (:func:`reach`): what it covers, what joins it without a change of
+look, and little beyond.  In look-alike clutter (foliage on foliage, a cat's paws on a wooden
+deck) a stroke that re-classified every look-alike of the picture flipped whole regions far
+from it, and the next stroke flipped them back.
+:func:`corrected_maps` gives the coarse maps with the corrections, kept within the strokes'
+reach; the refinement pins the strokes' pixels.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
 
-from .incontext import (Corrections, Evidence, ReferenceTokens, TargetTokens, agreed, coverage,
-                        nearest_vote)
+from .incontext import (CoarseMaps, Corrections, Evidence, ReferenceTokens, TargetTokens, agreed,
+                        coarse_probability, coverage, nearest_vote)
 
 HINT_NEIGHBOURS = 3  # a stroke covers few cells: compare with its closest ones, not 20
 HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to speak for it
+# A stroke's reach (:func:`reach`): its say falls by a factor e every REACH_CELLS cells of
+# unchanging look; a step between neighbouring cells of cosine dissimilarity u costs
+# exp(u / REACH_EDGE) times as much, so a change of look holds the stroke back (cells of one
+# region differ by about 0.1-0.2, across an edge by 0.35-0.5).
+REACH_CELLS = 8.0
+REACH_EDGE = 0.15
 
 
 def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
@@ -33,7 +45,46 @@ def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
     if keep_cells.any():
         kept = _look_alikes(tokens, keep_cells, [reference.background, tokens[remove_cells]],
                             agreed_background)
-    return Corrections(keep_cells, remove_cells, kept, removed)
+    return Corrections(keep_cells, remove_cells, kept, removed,
+                       reach(target, keep_cells | remove_cells))
+
+
+def reach(target: TargetTokens, painted: np.ndarray) -> np.ndarray:
+    """How far the target's own look ties each token to the ``painted`` cells, in [0, 1]:
+    exp(−d), d the shortest path from a painted cell over the 8-connected token grid where a
+    step costs its length over REACH_CELLS times exp(the two cells' cosine dissimilarity over
+    REACH_EDGE).  A region of one look joined to the stroke is reached far, a change of look (a
+    paw's edge on a deck) holds it back, and a look-alike elsewhere in the picture, however
+    alike, is not reached: what ties it to the stroke is a path through the picture."""
+    if not painted.any():
+        return np.zeros(len(painted), np.float32)
+    height, width = target.grid
+    cells = np.arange(height * width).reshape(height, width)
+    pairs = [(cells[:, :-1], cells[:, 1:], 1.0), (cells[:-1], cells[1:], 1.0),
+             (cells[:-1, :-1], cells[1:, 1:], 2**0.5), (cells[:-1, 1:], cells[1:, :-1], 2**0.5)]
+    here = np.concatenate([a.ravel() for a, _, _ in pairs])
+    there = np.concatenate([b.ravel() for _, b, _ in pairs])
+    length = np.concatenate([np.full(a.size, step) for a, _, step in pairs])
+    tokens = target.tokens
+    unlike = np.clip(1.0 - (tokens[here] * tokens[there]).sum(1), 0.0, 2.0)
+    cost = length / REACH_CELLS * np.exp(unlike / REACH_EDGE)
+    graph = coo_matrix((cost, (here, there)), shape=(height * width,) * 2).tocsr()
+    distance = dijkstra(graph, directed=False, indices=np.flatnonzero(painted), min_only=True)
+    return np.exp(-distance).astype(np.float32)
+
+
+def corrected_maps(target: TargetTokens, votes: Evidence, fix: Corrections | None,
+                   salient: np.ndarray | None = None, objectness: float = 0.0) -> CoarseMaps:
+    """:func:`~icm_core.lite.incontext.coarse_probability` with ``fix`` where the strokes reach
+    and without it where they do not, blended by the reach: a stroke changes nothing beyond it
+    (the strokes' pixels are pinned by the refinement wherever they are)."""
+    plain = coarse_probability(target, votes, None, salient, objectness)
+    if fix is None:
+        return plain
+    corrected = coarse_probability(target, votes, fix, salient, objectness)
+    weight = fix.reach.reshape(target.grid)
+    return CoarseMaps(plain.probability + weight * (corrected.probability - plain.probability),
+                      plain.cross + weight * (corrected.cross - plain.cross))
 
 
 def _look_alikes(tokens: np.ndarray, painted: np.ndarray, others: list[np.ndarray],

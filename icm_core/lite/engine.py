@@ -221,8 +221,7 @@ class LiteEngine(EngineBase):
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from .corrections import correct
-        from .incontext import coarse_probability
+        from .corrections import correct, corrected_maps
         from ..refine import estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
@@ -257,7 +256,7 @@ class LiteEngine(EngineBase):
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
-            coarse = coarse_probability(state.tokens, votes, fix, salient, objectness)
+            coarse = corrected_maps(state.tokens, votes, fix, salient, objectness)
             finished("similarity")
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,

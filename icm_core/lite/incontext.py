@@ -103,11 +103,12 @@ class Corrections:
     remove: np.ndarray
     kept: np.ndarray
     removed: np.ndarray
+    reach: np.ndarray  # how far the strokes speak for each token, in [0, 1]
 
     @classmethod
     def none(cls, count: int) -> "Corrections":
         painted, votes = np.zeros(count, bool), np.zeros(count, np.float32)
-        return cls(painted, painted, votes, votes)
+        return cls(painted, painted, votes, votes, votes)
 
 
 def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

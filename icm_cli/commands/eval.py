@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from icm_core.api import InvalidInput
+
 from . import add_engine_arguments, parse_options
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import icm_core
 from icm_core.api import InvalidInput
+
 from . import add_engine_arguments, parse_options
 
 EXAMPLES = Path(icm_core.__file__).resolve().parent / "examples"  # shipped with the core

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from icm_core import require_extra, weights
 from icm_core.api import IcmError, WeightsCorrupt
-from . import HelpFormatter
 
+from . import HelpFormatter
 
 DESCRIPTION = (
     "Set up and check the weights of the icm engine: the In-Context Matting checkpoint (from "

@@ -3,8 +3,8 @@ guided upsampling) and the quick preview shown while the artist corrects."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np

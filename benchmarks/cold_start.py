@@ -38,7 +38,7 @@ TARGETS = {"venv_mb": 600, "install_seconds": 90, "first_matte_seconds": 15,
 MATTE_TWICE = """
 import json, sys, time
 start, cpu = time.perf_counter(), time.process_time()
-from icm_core.commands.matte import EXAMPLES
+from icm_cli.commands.matte import EXAMPLES
 from icm_core.engines import get_engine
 from icm_core.imageio import read_image, read_mask
 engine = get_engine("lite")
@@ -63,8 +63,8 @@ def shown(app):
     print("SHOWN", flush=True)
     os._exit(0)  # not a clean quit: the panel's worker may still be importing the engine
 ui.app.exec_ = shown
-import icm_core.cli
-sys.exit(icm_core.cli.main(["gui"]))
+import icm_cli.cli
+sys.exit(icm_cli.cli.main(["gui"]))
 """
 
 # Krita's start as far as the plugin is concerned: import and register it, build its docker.

@@ -59,12 +59,13 @@ def target_figures(prediction, gt, coarse, cut) -> dict[str, float]:
 
 def evaluate(dataset, engine, mask_style: str, limit_groups: int | None) -> dict[str, list[dict]]:
     """group → per-target figures; the coarse map and the cut are caught on their way."""
-    from icm_core import evaluation, refine
+    from icm_core import evaluation
     from icm_core.geometry import resize, scale_to_fit
     from icm_core.lite import incontext
+    from icm_core.refine import pipeline
 
     caught = {}
-    coarse_probability, segment = incontext.coarse_probability, refine.segment
+    coarse_probability, segment = incontext.coarse_probability, pipeline.segment
 
     def catch_coarse(*args, **kwargs):
         maps = coarse_probability(*args, **kwargs)
@@ -75,7 +76,7 @@ def evaluate(dataset, engine, mask_style: str, limit_groups: int | None) -> dict
         caught["cut"] = segment(*args, **kwargs)
         return caught["cut"]
 
-    incontext.coarse_probability, refine.segment = catch_coarse, catch_cut
+    incontext.coarse_probability, pipeline.segment = catch_coarse, catch_cut
     groups = {}
     try:
         for group in dataset.groups[:limit_groups]:
@@ -89,7 +90,7 @@ def evaluate(dataset, engine, mask_style: str, limit_groups: int | None) -> dict
                                          caught["coarse"], caught["cut"])
                 groups.setdefault(group.name, []).append({"id": member.id, **figures})
     finally:
-        incontext.coarse_probability, refine.segment = coarse_probability, segment
+        incontext.coarse_probability, pipeline.segment = coarse_probability, segment
     return groups
 
 

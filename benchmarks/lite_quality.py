@@ -39,9 +39,9 @@ TARGETS = {"icm58-dev": 0.012, "alphamatting": 0.045}  # issue 12, default prese
 #: constants chosen by leave-one-group-out for lite, with the candidates that were scored
 TUNED = {
     "icm_core.lite.backbone.STRIDE8_WEIGHT": [0.0, 0.5, 0.75, 1.0],
-    "icm_core.refine.TEXTURE_BAND": [0.0, 1.5],
-    "icm_core.refine.COMPLETION_ANCHOR": [0.0, 0.7],
-    "icm_core.refine.COMPLETION_COLOUR": [-1.0, -0.25, 0.25],
+    "icm_core.refine.trimap.TEXTURE_BAND": [0.0, 1.5],
+    "icm_core.refine.completion.COMPLETION_ANCHOR": [0.0, 0.7],
+    "icm_core.refine.completion.COMPLETION_COLOUR": [-1.0, -0.25, 0.25],
     "icm_core.lite.incontext.MISSED_LIKENESS": [0.5, 0.6],
     "icm_core.lite.incontext.JOIN_SHARE": [0.15, 0.3, 0.6],
 }

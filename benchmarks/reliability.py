@@ -14,7 +14,7 @@ process past its budget or an input slower than HANG_SECONDS); the targets are t
 tests/reliability/harness.py.  The engine families warm their engine up before the clock
 starts (``warmup_s``).  Each family lists its slowest inputs with wall and CPU seconds.
 
-Command line: ``--cli-cases`` runs of ``python -m icm_core.cli`` with arguments drawn from a
+Command line: ``--cli-cases`` runs of ``python -m icm_cli`` with arguments drawn from a
 grammar (bad paths, outputs that are inputs, --overwrite, odd numbers and JSON, float masks),
 each in a fresh folder with an empty HOME: a traceback, a signal or a time-out counts, and so
 does any changed input, any file outside the outputs asked for and the tool's own folders,
@@ -413,7 +413,7 @@ def cli_cases(count: int, seed: int = 0) -> dict:
                                                                   "PYTHONPATH": str(ROOT)}
         found = {"argv": argv}
         try:
-            done = subprocess.run([sys.executable, "-m", "icm_core.cli", *argv], cwd=root, env=env,
+            done = subprocess.run([sys.executable, "-m", "icm_cli", *argv], cwd=root, env=env,
                                   capture_output=True, text=True, timeout=120)
             found["code"], found["stderr"] = done.returncode, done.stderr
         except subprocess.TimeoutExpired:
@@ -519,7 +519,7 @@ def folder_faults() -> dict:
     def command(argv: list[str], home: Path) -> tuple[int, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "ICM_MATTING_"))}
         env |= {"HOME": str(home), "PYTHONPATH": str(ROOT), "ICM_MATTING_HOME": str(home / "cache")}
-        done = subprocess.run([sys.executable, "-m", "icm_core.cli", *argv], cwd=work, env=env,
+        done = subprocess.run([sys.executable, "-m", "icm_cli", *argv], cwd=work, env=env,
                               capture_output=True, text=True, timeout=300)
         return done.returncode, done.stderr
 
@@ -736,7 +736,7 @@ def killed_series(count: int = 24) -> dict:
 
     def command(out: Path, *extra: str) -> list[str]:
         options = [f"--engine-option={k}={v}" for k, v in FAST_LITE.items()]
-        return [sys.executable, "-m", "icm_core.cli", "batch", str(inputs), "--reference",
+        return [sys.executable, "-m", "icm_cli", "batch", str(inputs), "--reference",
                 str(folder / "reference.png"), "--mask", str(folder / "mask.png"), "--out",
                 str(out), *options, *extra]
 

@@ -94,7 +94,7 @@ def krita_venv_steps(version: str, venv: Path, source: Path, krita_args: list[st
     if not python.is_file():
         steps.append([f"python{version}", "-m", "venv", "--system-site-packages", str(venv)])
     steps.append([str(python), "-m", "pip", "install", "-e", str(source)])
-    steps.append([str(python), "-m", "icm_core.cli", "install", "krita", *krita_args])
+    steps.append([str(python), "-m", "icm_cli", "install", "krita", *krita_args])
     return steps
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icm_core.api import InvalidInput
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.engines import engine_class, engine_names, get_engine, options_help
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,8 @@ def test_bad_engine_options_are_refused(tmp_path, capsys, command, option, messa
 def test_device_flag_reaches_the_engine_options(tmp_path, capsys):
     assert _matte(tmp_path / "out", "--device", "cuda") == 2  # lite: the CPU only
     assert "device takes one of cpu, not 'cuda'" in _one_line_error(capsys)
-    from icm_core.cli import build_parser
-    from icm_core.commands import parse_options
+    from icm_cli.cli import build_parser
+    from icm_cli.commands import parse_options
 
     args = build_parser().parse_args(["matte", "--example", "--out", "o", "--engine", "icm",
                                       "--device", "mps", "--engine-option", "ensemble_size=2",
@@ -131,7 +131,7 @@ def test_gui_without_qt_says_what_to_install(tmp_path):
     """Run as a user without the GUI extra would: PySide6 cannot be imported."""
     code = ("import sys\n"
             "sys.modules['PySide6'] = None  # not installed\n"
-            "from icm_core.cli import main\n"
+            "from icm_cli.cli import main\n"
             "sys.exit(main(['gui', '--out', sys.argv[1]]))\n")
     env = {key: value for key, value in os.environ.items() if key != "QT_API"}
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True,

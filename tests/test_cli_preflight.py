@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from icm_core.cli import main
+from icm_cli.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "icm_core" / "examples"
@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "icm_core" / "examples"
 ICM_EXTRA = ("torch", "diffusers", "transformers", "safetensors", "huggingface_hub",
              "tensorboard", "accelerate")
 BASE_INSTALL = (f"import sys\nfor name in {ICM_EXTRA!r}:\n    sys.modules[name] = None\n"
-                "from icm_core.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+                "from icm_cli.cli import main\nsys.exit(main(sys.argv[1:]))\n")
 INSTALL_ICM = 'run `pip install -e ".[icm]"` in the icm-matting folder.'
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from icm_core import cli, evaluation, metrics
+from icm_core import evaluation, metrics
+from icm_cli import cli
 from icm_core.api import InvalidInput, MatteResult, OutputError, Reference
-from icm_core.commands import eval as eval_command
+from icm_cli.commands import eval as eval_command
 from icm_core.datasets import load_manifest
 from icm_core.engines.base import EngineBase, Option
 from icm_core.validate import check_image, check_mask
@@ -69,7 +70,7 @@ def run_eval_command(argv: list[str]) -> int:
 
 
 def test_eval_is_registered_in_the_cli():
-    assert cli._COMMANDS["eval"] == "icm_core.commands.eval"
+    assert cli._COMMANDS["eval"] == "icm_cli.commands.eval"
 
 
 def test_protocol_reference_once_per_group_never_a_target(tmp_path):

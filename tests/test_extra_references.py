@@ -10,7 +10,7 @@ import pytest
 
 from icm_core import synthetic
 from icm_core.batch import MANIFEST_NAME
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.imageio import read_mask, write_alpha, write_image
 
 SIZE = (240, 320)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from icm_core import imageio, synthetic
-from icm_core.cli import main
+from icm_cli.cli import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from icm_core.cli import main
+from icm_cli.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "icm_core" / "examples"
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from icm_core.cli import main
+from icm_cli.cli import main
 
 NOTE = "No GIMP 3 was found here"
 

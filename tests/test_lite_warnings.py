@@ -10,7 +10,7 @@ import pytest
 
 from icm_core import synthetic
 from icm_core.api import MatteResult
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.engines import get_engine
 from icm_core.imageio import write_alpha, write_image
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from icm_core import synthetic
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.imageio import read_mask, write_alpha, write_image
 
 

@@ -74,7 +74,7 @@ def _outside_our_folders(files: list[str]) -> list[str]:
 
 def test_matte_writes_only_its_outputs(tmp_path):
     out = tmp_path / "mattes"
-    files = _run_in_empty_home(tmp_path / "h", ["-m", "icm_core.cli", "matte", "--example",
+    files = _run_in_empty_home(tmp_path / "h", ["-m", "icm_cli", "matte", "--example",
                                                 "--out", str(out), "--cutout"])
     assert files == []  # lite keeps nothing between runs
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -84,7 +84,7 @@ def test_matte_writes_only_its_outputs(tmp_path):
 def test_batch_writes_only_its_outputs(tmp_path):
     out = tmp_path / "mattes"
     files = _run_in_empty_home(tmp_path / "h", [
-        "-m", "icm_core.cli", "batch", "--reference", str(EXAMPLES / "reference.jpg"),
+        "-m", "icm_cli", "batch", "--reference", str(EXAMPLES / "reference.jpg"),
         "--mask", str(EXAMPLES / "reference-mask.png"), str(EXAMPLES / "target-1.jpg"),
         str(EXAMPLES / "target-2.jpg"), "--out", str(out), "--workers", "2"])
     assert files == []

@@ -1,10 +1,11 @@
-"""The refinement's adaptive unknown band."""
+"""The refinement's stages: the adaptive unknown band, foreground colours, segmentation and completion."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from icm_core import refine, synthetic
+from icm_core import synthetic
+from icm_core.refine import completion, foreground, segmentation, trimap
 
 
 def _half_textured_disc(size=200):
@@ -21,7 +22,7 @@ def _half_textured_disc(size=200):
 def test_texture_scores_busy_boundaries_above_clean_ones():
     image, subject = _half_textured_disc()
     near = np.ones(subject.shape, bool)
-    busy = refine.texture(image, near, 4.0)
+    busy = trimap.texture(image, near, 4.0)
     assert busy[100, 40] > 0.8  # on the striped side of the rim
     assert busy[100, 160] < 0.5  # on the clean side
     assert 0.0 <= busy.min() and busy.max() <= 1.0
@@ -29,10 +30,10 @@ def test_texture_scores_busy_boundaries_above_clean_ones():
 
 def test_unknown_band_widens_only_where_textured(monkeypatch):
     image, subject = _half_textured_disc()
-    monkeypatch.setattr(refine, "TEXTURE_BAND", 0.0)
-    plain = refine.trimap_from_segmentation(subject, None, image)
-    monkeypatch.setattr(refine, "TEXTURE_BAND", 2.0)
-    wide = refine.trimap_from_segmentation(subject, None, image)
+    monkeypatch.setattr(trimap, "TEXTURE_BAND", 0.0)
+    plain = trimap.trimap_from_segmentation(subject, None, image)
+    monkeypatch.setattr(trimap, "TEXTURE_BAND", 2.0)
+    wide = trimap.trimap_from_segmentation(subject, None, image)
     unknown_plain, unknown_wide = plain == 0.5, wide == 0.5
     assert (unknown_plain <= unknown_wide).all()
     left, right = np.s_[:, :100], np.s_[:, 100:]
@@ -49,9 +50,9 @@ def test_band_width_is_the_euclidean_distance_to_the_boundary():
     subject = ndimage.gaussian_filter(rng.random((90, 120)), 6) > 0.5
     expected = np.where(subject, ndimage.distance_transform_edt(subject),
                         ndimage.distance_transform_edt(~subject))
-    assert np.abs(refine._boundary_distance(subject) - expected).max() < 1e-3
+    assert np.abs(trimap._boundary_distance(subject) - expected).max() < 1e-3
     everything = np.ones((40, 50), bool)
-    assert (refine.trimap_from_segmentation(everything) == 1.0).all()
+    assert (trimap.trimap_from_segmentation(everything) == 1.0).all()
 
 
 def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
@@ -60,9 +61,9 @@ def test_cutout_colours_on_soft_rims_are_the_subjects_not_the_backgrounds():
     errors = []
     for index in range(3):
         scene = synthetic.scene(index, size=(240, 320))
-        foreground = refine.estimate_foreground(scene.image, scene.image, scene.alpha)
+        colours = foreground.estimate_foreground(scene.image, scene.image, scene.alpha)
         rim = (scene.alpha > 0.05) & (scene.alpha < 0.95)
-        error = np.abs(foreground - scene.foreground).mean(-1) * scene.alpha
+        error = np.abs(colours - scene.foreground).mean(-1) * scene.alpha
         errors.append(error[rim].sum() / scene.alpha[rim].sum())
     assert np.mean(errors) < 0.015
 
@@ -87,7 +88,7 @@ def _box_missed_below(lower_probability=0.08):
 
 def test_segment_completes_a_part_the_coarse_map_missed():
     image, probability, subject = _box_missed_below()
-    found = refine.segment(image, probability, completion=True)
+    found = segmentation.segment(image, probability, completion=True)
     assert (found & subject).sum() / subject.sum() > 0.95
     assert (found & ~subject).sum() / subject.sum() < 0.05
 
@@ -95,7 +96,7 @@ def test_segment_completes_a_part_the_coarse_map_missed():
 def test_without_completion_the_missed_part_is_lost():
     """The case above needs the completion cut (so the test above tests it)."""
     image, probability, subject = _box_missed_below()
-    found = refine.segment(image, probability)
+    found = segmentation.segment(image, probability)
     assert found[70:100, 50:110].mean() < 0.5
 
 
@@ -103,7 +104,7 @@ def test_completion_obeys_remove_strokes():
     image, probability, subject = _box_missed_below()
     remove = np.zeros(subject.shape, bool)
     remove[70:100, 50:110] = True
-    found = refine.segment(image, probability, remove=remove, completion=True)
+    found = segmentation.segment(image, probability, remove=remove, completion=True)
     assert not found[remove].any()
     assert found[20:70, 50:110].mean() > 0.95
 
@@ -119,11 +120,11 @@ def test_completion_adds_supported_parts_reaching_out_not_enclosed_gaps_or_unsup
     support = np.full(subject.shape, 0.05, np.float32)
     support[20:95, 20:80] = 0.8
     colour = np.zeros(subject.shape, np.float32)
-    completed = refine._completed(subject, cut, colour, support)
+    completed = completion.completed(subject, cut, colour, support)
     assert completed[80:95, 20:80].all()
     assert not completed[45:55, 45:55].any()
     assert not completed[10:20, 20:80].any()
-    assert refine._completed(subject, cut, colour, None)[10:20, 20:80].all()  # no support: no judge
+    assert completion.completed(subject, cut, colour, None)[10:20, 20:80].all()  # no support: no judge
 
 
 def _subject_and_bystander():
@@ -143,7 +144,7 @@ def _subject_and_bystander():
 
 def test_completion_grows_only_regions_the_reference_vouches_for_most():
     subject, cut, support = _subject_and_bystander()
-    completed = refine._completed(subject, cut, np.zeros(subject.shape, np.float32), support)
+    completed = completion.completed(subject, cut, np.zeros(subject.shape, np.float32), support)
     assert completed[60:80, 10:50].all()
     assert not completed[60:80, 70:110].any()  # a bystander half-found is not finished
     assert completed[20:60, 70:110].all()  # (dropping it is the support filter's call)
@@ -152,11 +153,11 @@ def test_completion_grows_only_regions_the_reference_vouches_for_most():
 def test_completion_leaves_parts_whose_colours_speak_for_the_background():
     subject, cut, support = _subject_and_bystander()
     colour = np.zeros(subject.shape, np.float32)
-    colour[60:80, 10:50] = 2 * refine.COMPLETION_COLOUR  # the road under a car
-    completed = refine._completed(subject, cut, colour, support)
+    colour[60:80, 10:50] = 2 * completion.COMPLETION_COLOUR  # the road under a car
+    completed = completion.completed(subject, cut, colour, support)
     assert not completed[60:80, 10:50].any()
-    colour[60:80, 10:50] = 0.5 * refine.COMPLETION_COLOUR
-    assert refine._completed(subject, cut, colour, support)[60:80, 10:50].all()
+    colour[60:80, 10:50] = 0.5 * completion.COMPLETION_COLOUR
+    assert completion.completed(subject, cut, colour, support)[60:80, 10:50].all()
 
 
 def test_completion_adds_a_part_the_frame_bounds_only_if_its_colours_are_the_subjects():
@@ -168,7 +169,7 @@ def test_completion_adds_a_part_the_frame_bounds_only_if_its_colours_are_the_sub
     cut = subject | np.pad(np.ones((30, 20), bool), ((70, 0), (40, 40)))
     support = np.full(subject.shape, 0.5, np.float32)
     colour = np.zeros(subject.shape, np.float32)
-    colour[70:100, 40:60] = 0.5 * abs(refine.COMPLETION_COLOUR)  # as likely either way
-    assert not refine._completed(subject, cut, colour, support)[70:100, 40:60].any()
-    colour[70:100, 40:60] = 2 * abs(refine.COMPLETION_COLOUR)
-    assert refine._completed(subject, cut, colour, support)[70:100, 40:60].all()
+    colour[70:100, 40:60] = 0.5 * abs(completion.COMPLETION_COLOUR)  # as likely either way
+    assert not completion.completed(subject, cut, colour, support)[70:100, 40:60].any()
+    colour[70:100, 40:60] = 2 * abs(completion.COMPLETION_COLOUR)
+    assert completion.completed(subject, cut, colour, support)[70:100, 40:60].all()

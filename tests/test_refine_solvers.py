@@ -8,7 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from icm_core import refine, synthetic
+from icm_core import synthetic
+from icm_core.refine import closed_form, foreground, upsampling
 
 
 def dense_matting_laplacian(image: np.ndarray, epsilon: float) -> np.ndarray:
@@ -33,7 +34,7 @@ def test_closed_form_alpha_equals_the_dense_definition():
     trimap[:, :2], trimap[:, -2:] = 1.0, 0.0  # subject on the left, background on the right
     trimap[0, 5] = 1.0  # a sure pixel inside the band
     subject = trimap > 0.5
-    alpha = refine.closed_form_alpha(image, trimap, subject)
+    alpha = closed_form.closed_form_alpha(image, trimap, subject)
 
     laplacian = dense_matting_laplacian(image.astype(np.float64), 1e-7)
     unknown = (trimap == 0.5).ravel()
@@ -53,7 +54,7 @@ def test_multilevel_foreground_recovers_the_subject_colours():
     background = np.stack([0.9 - 0.5 * yy, 0.1 + 0.3 * np.sin(9 * xx) ** 2, 0.8 * yy], -1)
     alpha = np.clip((0.35 - np.hypot(yy - 0.5, xx - 0.5)) * 25, 0, 1)
     picture = alpha[..., None] * subject_colour + (1 - alpha[..., None]) * background
-    estimate = refine.estimate_foreground(picture.astype(np.float32), picture.astype(np.float32),
+    estimate = foreground.estimate_foreground(picture.astype(np.float32), picture.astype(np.float32),
                                           alpha.astype(np.float32))
     partial = (alpha > 0.1) & (alpha < 0.9)
     assert partial.sum() > 200
@@ -63,7 +64,7 @@ def test_multilevel_foreground_recovers_the_subject_colours():
     assert error < naive / 4
     inside = alpha == 1.0  # pure subject: its own colour
     assert np.abs(estimate - subject_colour)[inside].max() < 5e-3
-    _, behind = refine.multilevel_foreground(picture.astype(np.float32), alpha.astype(np.float32))
+    _, behind = foreground.multilevel_foreground(picture.astype(np.float32), alpha.astype(np.float32))
     assert np.abs(behind - background)[alpha == 0.0].max() < 5e-3  # pure background: its own colour
 
 
@@ -76,7 +77,7 @@ def test_guided_coefficients_solve_the_windows_where_the_target_varies():
     target[:, 30:] = 1.0
     target[10:20, 20:30] = rng.random((10, 10))  # a soft patch; the rest is flat 0 or 1
     radius, eps = 2, 1e-3
-    coefficients = refine._guided_coefficients(guide, target, radius, eps)
+    coefficients = upsampling.guided_coefficients(guide, target, radius, eps)
 
     def mean(x):
         return cv2.boxFilter(x.astype(np.float64), -1, (2 * radius + 1,) * 2,
@@ -95,8 +96,8 @@ def test_guided_coefficients_solve_the_windows_where_the_target_varies():
 
 def test_foreground_iterated_near_the_soft_band_only_matches_iterating_everywhere():
     scene = synthetic.scene(2, size=(120, 160))
-    band, _ = refine.multilevel_foreground(scene.image, scene.alpha, margin=4)
-    everywhere, _ = refine.multilevel_foreground(scene.image, scene.alpha, margin=200)
+    band, _ = foreground.multilevel_foreground(scene.image, scene.alpha, margin=4)
+    everywhere, _ = foreground.multilevel_foreground(scene.image, scene.alpha, margin=200)
     visible = scene.alpha > 0.05
     assert np.abs(band - everywhere)[visible].mean() < 1e-3
 
@@ -120,8 +121,8 @@ def test_closed_form_alpha_on_a_band_cut_into_parts_equals_the_dense_definition(
     unknown = (trimap == 0.5).ravel()
     ys, xs = np.nonzero(trimap == 0.5)
     assert unknown.sum() > 4 * 64  # cuts on several levels down to the default leaf size
-    assert not np.array_equal(refine.dissection_order(ys, xs), np.arange(len(ys)))
-    alpha = refine.closed_form_alpha(image, trimap, trimap > 0.5)
+    assert not np.array_equal(closed_form.dissection_order(ys, xs), np.arange(len(ys)))
+    alpha = closed_form.closed_form_alpha(image, trimap, trimap > 0.5)
 
     laplacian = dense_matting_laplacian(image.astype(np.float64), 1e-7)
     known_alpha = (trimap.ravel() == 1.0).astype(np.float64)
@@ -139,9 +140,9 @@ def test_dissection_order_numbers_every_pixel_once_and_cuts_fill_in():
     from scipy.sparse.linalg import splu
 
     ys, xs = np.nonzero(_ring_band(120, 160, np.random.default_rng(1))[1] == 0.5)
-    order = refine.dissection_order(ys, xs)
+    order = closed_form.dissection_order(ys, xs)
     assert np.array_equal(np.sort(order), np.arange(len(ys)))
-    assert refine.dissection_order(ys[:0], xs[:0]).size == 0
+    assert closed_form.dissection_order(ys[:0], xs[:0]).size == 0
 
     def fill(order):
         """Non-zeros of the LU factors of a 5×5-neighbourhood system numbered by ``order``."""

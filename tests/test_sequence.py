@@ -100,7 +100,7 @@ def test_numbered_images_in_a_row_are_a_shot():
 
 
 def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
-    from icm_core.cli import main
+    from icm_cli.cli import main
     from icm_core.imageio import read_mask, write_alpha, write_image
 
     count = 12

@@ -27,8 +27,8 @@ def loaded_after(code: str, tmp_path: Path) -> list[str]:
 
 
 def test_help_imports_no_numpy_or_engine(tmp_path):
-    code = ("import icm_core.cli\n"
-            "try:\n    icm_core.cli.main(['--help'])\nexcept SystemExit as done:\n"
+    code = ("import icm_cli.cli\n"
+            "try:\n    icm_cli.cli.main(['--help'])\nexcept SystemExit as done:\n"
             "    assert done.code == 0")
     assert loaded_after(code, tmp_path) == []
 
@@ -49,8 +49,8 @@ def test_lite_matte_from_python_never_imports_torch(tmp_path):
 
 def test_cli_matte_of_the_example_never_imports_torch(tmp_path):
     code = (
-        "import icm_core.cli\n"
-        f"assert icm_core.cli.main(['matte', '--example', '--out', {str(tmp_path / 'out')!r}, '--cutout']) == 0"
+        "import icm_cli.cli\n"
+        f"assert icm_cli.cli.main(['matte', '--example', '--out', {str(tmp_path / 'out')!r}, '--cutout']) == 0"
     )
     loaded = loaded_after(code, tmp_path)
     assert "onnxruntime" in loaded and "torch" not in loaded

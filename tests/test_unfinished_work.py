@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from icm_core import imageio
-from icm_core.cli import main
+from icm_cli.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "icm_core" / "examples"
@@ -97,7 +97,7 @@ def test_ctrl_c_ends_a_worker_pool_at_once_without_tracebacks(tmp_path):
     are dropped (the dispatcher writes every file), nothing prints a traceback."""
     out = tmp_path / "out"
     job = subprocess.Popen(
-        [sys.executable, "-m", "icm_core.cli", "batch", *REFERENCE, "--out", str(out),
+        [sys.executable, "-m", "icm_cli", "batch", *REFERENCE, "--out", str(out),
          "--workers", "2", *[str(EXAMPLES / f"target-{n}.jpg") for n in (1, 2, 3, 4)]],
         stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -270,23 +270,25 @@ class IcmEngine(EngineBase):
 
     def _corrected(self, target, box, coarse, keep, remove, seed, preview, foreground, timings,
                    progress) -> MatteResult:
-        from ..refine import estimate_foreground, preview_alpha, refine_alpha
+        from ..refine import RefineSettings, estimate_foreground, preview_alpha, refine_alpha
 
         prior = self._model_view(target, box, coarse)[1]
+        settings = RefineSettings(seed=seed)
         if preview:
-            alpha = preview_alpha(target, prior, seed=seed, keep=keep, remove=remove)
+            alpha = preview_alpha(target, prior, keep=keep, remove=remove, settings=settings)
             return check_result(MatteResult(alpha, None, timings), self.name, NUMERICAL_ADVICE)
-        alpha, matting_image, matting_alpha = refine_alpha(target, prior, seed=seed, keep=keep,
-                                                           remove=remove)
+        alpha, matting_image, matting_alpha = refine_alpha(target, prior, keep=keep,
+                                                           remove=remove, settings=settings)
         colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
         report(progress, 1.0, "Done")
         return check_result(MatteResult(alpha, colours, timings), self.name, NUMERICAL_ADVICE)
 
     def _full_resolution(self, target: np.ndarray, box: Letterbox, coarse: np.ndarray):
         """The model's alpha (letterboxed canvas) at the target's full size: carried up with
-        the edge-aware guided upsampling shared with lite (icm_core.refine), driven by the
-        full-resolution picture; a target no larger than the model input is just cropped back."""
-        from ..refine import guided_upsample
+        the edge-aware guided upsampling shared with lite (icm_core.refine.upsampling), driven
+        by the full-resolution picture; a target no larger than the model input is just cropped
+        back."""
+        from ..refine.upsampling import guided_upsample
 
         if box.scale >= 1.0:
             return np.clip(box.crop_back(coarse), 0.0, 1.0).astype(np.float32)

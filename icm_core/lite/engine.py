@@ -222,7 +222,7 @@ class LiteEngine(EngineBase):
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
         from .corrections import correct, corrected_maps
-        from ..refine import estimate_foreground, preview_alpha, refine_alpha
+        from ..refine import RefineSettings, estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
         check_reference(reference, self.name)
@@ -258,17 +258,17 @@ class LiteEngine(EngineBase):
             salient = self._salient(target) if objectness > 0 else None
             coarse = corrected_maps(state.tokens, votes, fix, salient, objectness)
             finished("similarity")
+            settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,
+                                      completion=self.completion, matting_side=self.matting_side,
+                                      preview_side=PREVIEW_WORK_SIDE)
             if preview:  # live feedback while correcting: no matting, no colours
-                alpha = preview_alpha(target, coarse.probability, coarse.cross, seed=seed,
-                                      work_side=PREVIEW_WORK_SIDE, keep=keep, remove=remove,
-                                      completion=self.completion,
-                                      iterations=self.graph_cut_iterations)
+                alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
+                                      remove=remove, settings=settings)
                 return check_result(MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock}),
                                     self.name, _NUMERICAL_ADVICE)
             alpha, matting_image, matting_alpha = refine_alpha(
-                target, coarse.probability, coarse.cross, seed=seed,
-                matting_side=self.matting_side, checkpoint=finished, keep=keep, remove=remove,
-                completion=self.completion, iterations=self.graph_cut_iterations,
+                target, coarse.probability, coarse.cross, keep=keep, remove=remove,
+                settings=settings, checkpoint=finished,
             )
             finished("upsampling")
             colours = None

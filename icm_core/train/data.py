@@ -142,6 +142,6 @@ def unknown_band(alpha: np.ndarray, radius: int, trimap: np.ndarray | None = Non
 def foreground_background(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and background colours explaining ``image`` under ``alpha`` (for the
     composition loss when the dataset has no separate layers)."""
-    from ..refine import multilevel_foreground
+    from ..refine.foreground import multilevel_foreground
 
     return multilevel_foreground(image.astype(np.float32), alpha.astype(np.float32))

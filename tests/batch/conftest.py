@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from icm_core import synthetic
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.imageio import write_alpha, write_image
 from tests.batch.helpers import COUNT, SIZE, batch_args
 

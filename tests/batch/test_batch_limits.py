@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from icm_core.batch import MANIFEST_NAME
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.engines.base import cpu_cores
 from tests.batch.helpers import batch_args
 
@@ -50,7 +50,7 @@ def test_never_more_workers_than_targets(series, tmp_path):
 
 
 def _batch_process(series: Path, out: Path, *extra: str, prelude: str = "") -> subprocess.Popen:
-    script = (f"import sys\n{prelude}\nfrom icm_core.cli import main\n"
+    script = (f"import sys\n{prelude}\nfrom icm_cli.cli import main\n"
               f"sys.exit(main({batch_args(series, out, *extra)!r}))\n")
     return subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,

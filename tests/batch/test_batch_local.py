@@ -23,7 +23,7 @@ from icm_core.batch import (
     run_batch,
     set_threads,
 )
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.imageio import read_mask
 from tests.batch.helpers import COUNT, batch_args, output_files
 
@@ -208,7 +208,7 @@ def test_worker_pool_equals_single_process_bit_for_bit(series, single_run, tmp_p
 def test_killed_job_resumed_gives_the_uninterrupted_outputs(series, single_run, tmp_path):
     """SIGKILL a real run mid-series, resume it, compare with the uninterrupted run."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "icm_core.cli", *batch_args(series, out)]
+    command = [sys.executable, "-m", "icm_cli", *batch_args(series, out)]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240  # only a guard against a hung child

@@ -11,7 +11,7 @@ import pytest
 
 from icm_core import synthetic
 from icm_core.batch import MANIFEST_NAME, MatteSettings, matte_one
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.imageio import read_image, read_mask
 from tests.batch.helpers import batch_args
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from icm_core.api import OutputError
-from icm_core.cli import main as cli
+from icm_cli.cli import main as cli
 from icm_plugin import install
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +188,7 @@ def test_krita_on_another_python_gets_its_own_environment(krita_dirs, tmp_path, 
     assert steps[0] == ["python3.99", "-m", "venv", "--system-site-packages", str(tmp_path / "v")]
     python = str(tmp_path / "v" / "bin" / "python")
     assert steps[1] == [python, "-m", "pip", "install", "-e", str(ROOT)]
-    assert steps[2] == [python, "-m", "icm_core.cli", "install", "krita", "--resources", str(resources)]
+    assert steps[2] == [python, "-m", "icm_cli", "install", "krita", "--resources", str(resources)]
     (tmp_path / "v" / "bin").mkdir(parents=True)
     (tmp_path / "v" / "bin" / "python").write_text("")
     assert len(install.krita_venv_steps("3.99", tmp_path / "v", ROOT, [])) == 2  # reused

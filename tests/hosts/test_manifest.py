@@ -76,7 +76,7 @@ def test_manifest_model_facts_are_the_ones_the_code_checks():
 
 
 def test_building_the_cli_imports_no_host_or_qt_package():
-    code = ("import sys, icm_core.cli as c; c.build_parser(); "
+    code = ("import sys, icm_cli.cli as c; c.build_parser(); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('icm_plugin', 'ui', 'PyQt5', 'PySide6', 'krita', 'gi')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

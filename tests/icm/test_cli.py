@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from icm_core import cli
+from icm_cli import cli
 
 from .conftest import scene
 from .tiny import TINY_SIZE, TINY_WIDTHS

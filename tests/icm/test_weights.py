@@ -172,7 +172,7 @@ def test_a_missing_relative_sd_path_starts_no_download(tiny_checkpoint, tmp_path
     reads it both ways, nothing fetched; with ``models/`` present it is a path, plainly missing."""
     import huggingface_hub
 
-    from icm_core.cli import main
+    from icm_cli.cli import main
 
     for name in ("snapshot_download", "hf_hub_download"):
         monkeypatch.setattr(huggingface_hub, name,
@@ -197,7 +197,7 @@ def test_a_missing_relative_sd_path_starts_no_download(tiny_checkpoint, tmp_path
 
 
 def _cli(*argv):
-    from icm_core.commands import weights as command
+    from icm_cli.commands import weights as command
 
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers())

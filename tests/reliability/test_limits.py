@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from icm_core.api import InvalidInput
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.engines import get_engine
 from icm_core.engines.base import cpu_cores
 from icm_core.validate import SEED_MAX

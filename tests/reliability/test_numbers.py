@@ -13,7 +13,7 @@ import pytest
 
 from icm_core import imageio
 from icm_core.api import IcmError, InvalidInput
-from icm_core.cli import main
+from icm_cli.cli import main
 from icm_core.engines import get_engine
 
 FAST = {"feature_side": 128, "matting_side": 256}

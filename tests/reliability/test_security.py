@@ -88,7 +88,7 @@ def test_importing_and_using_the_package_opens_no_socket(tmp_path):
             setattr(socket, name, refuse(name))
 
         import icm_core, icm_core.api, icm_core.imageio, icm_core.engines, icm_core.batch
-        import icm_core.weights, icm_core.datasets, icm_core.cli, icm_core.synthetic
+        import icm_core.weights, icm_core.datasets, icm_cli.cli, icm_core.synthetic
         import icm_plugin, icm_plugin.install, icm_plugin.manifest, ui.worker
         import numpy as np
         from icm_core.engines import get_engine

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from safetensors import SafetensorError  # noqa: E402
 
 from icm_core.api import InvalidInput, OutputError  # noqa: E402
-from icm_core.cli import main  # noqa: E402
+from icm_cli.cli import main  # noqa: E402
 from icm_core.train import cache as cache_module  # noqa: E402
 from icm_core.train import config as settings  # noqa: E402
 from icm_core.train.cache import FeatureCache  # noqa: E402

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from icm_core import synthetic  # noqa: E402
 from icm_core.api import InvalidInput, OutputError, WeightsCorrupt  # noqa: E402
-from icm_core.cli import main  # noqa: E402
+from icm_cli.cli import main  # noqa: E402
 from icm_core.train.trainer import Trainer, train  # noqa: E402
 from tests.icm.tiny import TINY_SIZE, TINY_WIDTHS, tiny_decoder_state  # noqa: E402
 
@@ -225,7 +225,7 @@ def test_sigkilled_command_resumes_exactly(tiny_sd, scenes, tmp_path):
     killed = tmp_path / "killed"
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "icm_core.cli", "train", "--config", str(settings(killed))],
+        [sys.executable, "-m", "icm_cli", "train", "--config", str(settings(killed))],
         cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -317,12 +317,12 @@ def test_a_reference_file_is_read_once(window, folder, monkeypatch):
 
 
 def test_gui_command_is_registered_and_lazy():
-    from icm_core import cli
+    from icm_cli import cli
 
-    assert cli._COMMANDS["gui"] == "icm_core.commands.gui"
+    assert cli._COMMANDS["gui"] == "icm_cli.commands.gui"
     import argparse
 
-    from icm_core.commands import gui
+    from icm_cli.commands import gui
 
     parser = argparse.ArgumentParser()
     gui.register(parser.add_subparsers(dest="command"))
@@ -332,7 +332,7 @@ def test_gui_command_is_registered_and_lazy():
 
 def test_gui_command_opens_the_window_with_the_given_images(qtbot, folder, monkeypatch, tmp_path):
     import ui.app
-    from icm_core import cli
+    from icm_cli import cli
 
     monkeypatch.setattr(
         ui.app,

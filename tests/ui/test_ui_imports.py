@@ -42,7 +42,7 @@ def test_no_module_but_the_shim_imports_a_binding():
 
 def test_core_and_cli_do_not_load_qt():
     loaded = run_python(
-        "import argparse, sys, icm_core, icm_core.cli, icm_core.engines, icm_core.commands.gui as gui; "
+        "import argparse, sys, icm_core, icm_cli.cli, icm_core.engines, icm_cli.commands.gui as gui; "
         "gui.register(argparse.ArgumentParser().add_subparsers()); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'ui', 'torch')))"
     )

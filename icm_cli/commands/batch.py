@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..api import InvalidInput
+from icm_core.api import InvalidInput
+
 from . import add_engine_arguments, parse_options
 
 
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import Job, MatteSettings, collect_sources, plan_targets, run_batch
+    from icm_core.batch import Job, MatteSettings, collect_sources, plan_targets, run_batch
 
     options = parse_options(args)
     if args.ray and Path(args.ray).exists():

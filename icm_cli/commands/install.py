@@ -1,7 +1,7 @@
 """``icm-matting install|uninstall krita|gimp``: register the editor plugins.
 
-The work is done by :mod:`icm_plugin.install`, imported only when the command runs, so the core
-never imports a host package when the CLI is built.
+The work is done by :mod:`icm_plugin.install`, imported only when the command runs, so building
+the CLI imports no host package.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
-from .. import require_extra, weights
-from ..api import IcmError, WeightsCorrupt
-from . import HelpFormatter
+from icm_core import require_extra, weights
+from icm_core.api import IcmError, WeightsCorrupt
 
+from . import HelpFormatter
 
 DESCRIPTION = (
     "Set up and check the weights of the icm engine: the In-Context Matting checkpoint (from "
@@ -105,7 +105,7 @@ def _verify(args: argparse.Namespace) -> int:
     problems = []
     try:
         path = weights.checkpoint_path(args.checkpoint)
-        from ..icm.model import DecoderDims
+        from icm_core.icm.model import DecoderDims
 
         weights.load_decoder(DecoderDims(), path)  # strict: official widths at 768²
         print(f"icm checkpoint OK  {_size(path.stat().st_size)}  sha256 {weights.sha256(path)}  {path}")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..api import InvalidInput
+import icm_core
+from icm_core.api import InvalidInput
+
 from . import add_engine_arguments, parse_options
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(icm_core.__file__).resolve().parent / "examples"  # shipped with the core
 
 
 def register(subparsers) -> None:
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import Job, MatteSettings, Target, output_paths, run_batch
+    from icm_core.batch import Job, MatteSettings, Target, output_paths, run_batch
 
     options = parse_options(args)
     if args.example:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..api import InvalidInput
+from icm_core.api import InvalidInput
+
 from . import add_engine_arguments, parse_options
 
 
@@ -41,10 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .. import evaluation
-    from ..datasets import MANIFEST_NAME, load_manifest
-    from ..engines import get_engine
-    from ..imageio import check_writable_folder
+    from icm_core import evaluation
+    from icm_core.datasets import MANIFEST_NAME, load_manifest
+    from icm_core.engines import get_engine
+    from icm_core.imageio import check_writable_folder
 
     options = parse_options(args)
     for name in ("limit_groups", "input_max_side"):

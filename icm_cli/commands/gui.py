@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import install_hint
-from ..api import IcmError
+from icm_core import install_hint
+from icm_core.api import IcmError
 
 QT_BINDINGS = ("PySide6", "PyQt6", "PyQt5")
 

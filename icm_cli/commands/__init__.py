@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..api import InvalidInput
+from icm_core.api import InvalidInput
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -36,7 +36,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _help_with_engine_options(parser: argparse.ArgumentParser) -> str:
-    from ..engines import options_help
+    from icm_core.engines import options_help
 
     parser.epilog = options_help()
     return argparse.ArgumentParser.format_help(parser)
@@ -46,9 +46,9 @@ def parse_options(args: argparse.Namespace) -> dict:
     """The engine's options from ``--engine-option NAME=VALUE`` and ``--device``, each read as
     the type the engine declares for it and checked, and ``--seed`` checked
     (:class:`InvalidInput` otherwise)."""
-    from .. import require_extra
-    from ..engines import engine_class, option
-    from ..validate import check_seed
+    from icm_core import require_extra
+    from icm_core.engines import engine_class, option
+    from icm_core.validate import check_seed
 
     engine = engine_class(args.engine)  # an unknown engine is refused before anything else
     require_extra(engine.EXTRA, engine.REQUIREMENTS, f"The {args.engine} engine")

@@ -1,5 +1,6 @@
-"""``icm-matting`` command line.  Each subcommand lives in its own module and registers itself
-through a ``register(subparsers)`` function listed in ``_COMMANDS``."""
+"""``icm-matting`` command line, above the layers it drives (``icm_core``, ``ui``, ``icm_plugin``).
+Each subcommand lives in its own module and registers itself through a ``register(subparsers)``
+function listed in ``_COMMANDS``."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import argparse
 import sys
 from importlib import import_module
 
-from . import __version__
-from .api import IcmError
+from icm_core import __version__
+from icm_core.api import IcmError
 
 # module path → registers one or more subcommands; imported lazily only for the chosen command
 _COMMANDS = {
-    "matte": "icm_core.commands.matte",
-    "batch": "icm_core.commands.batch",
-    "eval": "icm_core.commands.eval",
-    "gui": "icm_core.commands.gui",
-    "install": "icm_core.commands.install",
-    "weights": "icm_core.commands.weights",
-    "train": "icm_core.commands.train",
+    "matte": "icm_cli.commands.matte",
+    "batch": "icm_cli.commands.batch",
+    "eval": "icm_cli.commands.eval",
+    "gui": "icm_cli.commands.gui",
+    "install": "icm_cli.commands.install",
+    "weights": "icm_cli.commands.weights",
+    "train": "icm_cli.commands.train",
 }
 
 
@@ -47,6 +48,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nicm-matting: interrupted{getattr(args, 'after_interrupt', '')}", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

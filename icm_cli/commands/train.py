@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..train.config import TrainConfig
+from icm_core.train.config import TrainConfig
 
 
 def _flag(name: str) -> str:
@@ -48,8 +48,8 @@ TRAINING_PACKAGES = ("torch", "diffusers", "transformers", "safetensors", "tenso
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import require_extra
-    from ..train import config as settings
+    from icm_core import require_extra
+    from icm_core.train import config as settings
 
     require_extra("icm", TRAINING_PACKAGES, "Training")
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     config = settings.resolve(file_settings, flags)
     print(json.dumps({"resolved training config": config.as_json()}, indent=1), flush=True)
 
-    from ..train.trainer import train
+    from icm_core.train.trainer import train
 
     summary = train(config)
     print(f"trained to step {summary.steps} in {summary.seconds:.0f} s; "

@@ -173,3 +173,22 @@ def test_completion_adds_a_part_the_frame_bounds_only_if_its_colours_are_the_sub
     assert not completion.completed(subject, cut, colour, support)[70:100, 40:60].any()
     colour[70:100, 40:60] = 2 * abs(completion.COMPLETION_COLOUR)
     assert completion.completed(subject, cut, colour, support)[70:100, 40:60].all()
+
+
+def test_per_part_statistics_equal_scipys():
+    """The completion's per-part tests (bincounts) agree with scipy.ndimage's per-label ones."""
+    from scipy import ndimage
+
+    from icm_core.refine import masks
+
+    rng = np.random.default_rng(2)
+    parts, count = ndimage.label(rng.random((60, 80)) > 0.6)
+    flags, values = rng.random((60, 80)) > 0.9, rng.random((60, 80)).astype(np.float32)
+    labels = np.arange(1, count + 1)
+    assert np.array_equal(masks.parts_touching(parts, count, flags)[1:],
+                          ndimage.maximum(flags, parts, labels) > 0)
+    assert np.allclose(masks.part_means(values, parts, count), ndimage.mean(values, parts, labels))
+    support = rng.random((60, 80)).astype(np.float32)
+    peaks = ndimage.maximum(support, parts, labels)
+    strong = np.concatenate([[False], peaks >= 0.7 * peaks.max()])[parts]
+    assert np.array_equal(masks.strong_regions(parts > 0, support, 0.7), strong)

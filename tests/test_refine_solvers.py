@@ -159,3 +159,36 @@ def test_dissection_order_numbers_every_pixel_once_and_cuts_fill_in():
 
     raster = np.arange(len(ys))  # row by row: a band's fill spans whole rows of the ring
     assert fill(order) < 0.7 * fill(raster)
+
+
+def test_refined_single_precision_solve_matches_double_precision(monkeypatch):
+    """The closed-form system is factorised in single precision and polished by refinement:
+    the solution is double precision's (single precision alone is off by about 4e-5 here)."""
+    from scipy.sparse.linalg import splu
+
+    scene = synthetic.scene(0, size=(150, 200), seed=1)
+    subject = scene.alpha > 0.5
+    square = np.ones((9, 9), np.uint8)
+    band = (cv2.dilate(subject.astype(np.uint8), square)
+            > cv2.erode(subject.astype(np.uint8), square))
+    trimap = subject.astype(np.float32)
+    trimap[band] = 0.5
+    solved = {}
+    refined = closed_form._solve_refined
+
+    def keep_system(system, right):
+        solved.update(system=system, right=right, solution=refined(system, right))
+        return solved["solution"]
+
+    monkeypatch.setattr(closed_form, "_solve_refined", keep_system)
+    closed_form.closed_form_alpha(scene.image, trimap, subject)
+    exact = splu(solved["system"]).solve(solved["right"])
+    assert np.abs(solved["solution"] - exact).max() <= 1e-6
+
+
+def test_a_system_singular_in_single_precision_is_solved_in_double():
+    from scipy.sparse import csc_matrix
+
+    system = csc_matrix(np.array([[1.0, 1.0], [1.0, 1.0 + 1e-10]]))
+    solution = closed_form._solve_refined(system, np.array([2.0, 2.0 + 1e-10]))
+    assert np.allclose(solution, [1.0, 1.0], atol=1e-4)

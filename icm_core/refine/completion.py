@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..geometry import resize, scale_to_fit
-from .masks import shrink, strong_regions
+from .masks import part_means, parts_touching, shrink, strong_regions
 
 COMPLETION_PRIOR = 0.5  # weight of the coarse map's log-odds beside the colour model's
 COMPLETION_SCALE = 0.5  # the cut's resolution, as a fraction of the graph cut's
@@ -70,21 +70,27 @@ def completed(subject: np.ndarray, cut: np.ndarray, colour_odds: np.ndarray,
     added, count = ndimage.label(cut & ~subject)
     if count == 0:
         return subject
-    parts = np.arange(1, count + 1)
     anchors = subject if support is None else strong_regions(subject, support, COMPLETION_ANCHOR)
-    touching = ndimage.maximum(ndimage.binary_dilation(anchors), added, parts) > 0
+    touching = parts_touching(added, count, _grown(anchors))[1:]
     outside = ~(subject | (added > 0))
-    reaching_out = ndimage.maximum(ndimage.binary_dilation(outside), added, parts) > 0
+    reaching_out = parts_touching(added, count, _grown(outside))[1:]
     frame = np.ones(subject.shape, bool)
     frame[1:-1, 1:-1] = False
-    at_frame = ndimage.maximum(frame, added, parts) > 0
-    colour = ndimage.mean(colour_odds, added, parts)
+    at_frame = parts_touching(added, count, frame)[1:]
+    colour = part_means(colour_odds, added, count)
     kept = touching & ((reaching_out & (colour >= COMPLETION_COLOUR))
                        | (at_frame & (colour >= -COMPLETION_COLOUR)))
     if support is not None:
-        mean_support = ndimage.mean(support, added, parts)
+        mean_support = part_means(support, added, count)
         kept &= mean_support >= COMPLETION_SUPPORT * float(support[subject].mean())
     return subject | np.concatenate([[False], kept])[added]
+
+
+def _grown(mask: np.ndarray) -> np.ndarray:
+    """``mask`` and its 4-connected neighbours (scipy's default binary dilation)."""
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    return cv2.dilate(mask.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0) > 0
 
 
 def _colour_log_odds(image: np.ndarray, weight: np.ndarray, bins: int = 16) -> np.ndarray:

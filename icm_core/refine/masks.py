@@ -40,7 +40,19 @@ def strong_regions(subject: np.ndarray, support: np.ndarray, ratio: float) -> np
     regions, count = ndimage.label(subject)
     if count <= 1:
         return subject
-    peaks = ndimage.maximum(support, regions, index=np.arange(1, count + 1))
-    strong = np.zeros(count + 1, bool)
-    strong[1:] = peaks >= ratio * peaks.max()
+    # a region's peak reaches the bar exactly when one of its pixels does (no per-region sort)
+    strong = parts_touching(regions, count, support >= ratio * support[subject].max())
+    strong[0] = False
     return strong[regions]
+
+
+def parts_touching(parts: np.ndarray, count: int, flags: np.ndarray) -> np.ndarray:
+    """For each label 0 … ``count`` of ``parts``: whether any of its pixels is set in ``flags``."""
+    return np.bincount(parts[flags], minlength=count + 1) > 0
+
+
+def part_means(values: np.ndarray, parts: np.ndarray, count: int) -> np.ndarray:
+    """The mean of ``values`` over each label 1 … ``count`` of ``parts``."""
+    sums = np.bincount(parts.ravel(), values.ravel().astype(np.float64), minlength=count + 1)
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    return sums[1:] / np.maximum(sizes[1:], 1)

@@ -11,7 +11,8 @@ from importlib import import_module
 from icm_core import __version__
 from icm_core.api import IcmError
 
-# module path → registers one or more subcommands; imported lazily only for the chosen command
+# modules that register subcommands: each imports what its command needs inside its run
+# function, so building the parser (and --help) stays light
 _COMMANDS = {
     "matte": "icm_cli.commands.matte",
     "batch": "icm_cli.commands.batch",

@@ -79,6 +79,6 @@ def test_out_of_memory_becomes_an_actionable_error(engine, monkeypatch):
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("icm_core.lite.incontext.coarse_probability", exhausted)
+    monkeypatch.setattr("icm_core.lite.corrections.corrected_maps", exhausted)
     with pytest.raises(OutOfMemory, match="matting_side"):
         engine.matte(IMAGE, reference)

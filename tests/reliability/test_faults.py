@@ -107,7 +107,7 @@ def test_library_allocation_failures_become_out_of_memory(monkeypatch, message):
     def exhausted(*args, **kwargs):
         raise kind(message)
 
-    monkeypatch.setattr("icm_core.lite.incontext.coarse_probability", exhausted)
+    monkeypatch.setattr("icm_core.lite.corrections.corrected_maps", exhausted)
     with pytest.raises(OutOfMemory, match="matting_side"):
         engine.matte(scene.image, reference)
 

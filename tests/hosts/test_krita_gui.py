@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT, our_warnings, xvfb_run
+from tests.hosts.helpers import HERE, ROOT, krita_on_xvfb, our_warnings
 
 pytestmark = pytest.mark.krita
 PROBE = "icm_matting_probe"
@@ -38,8 +37,7 @@ def test_installed_plugin_docker_panel_and_undo_in_krita_gui(krita_env, tmp_path
     env = dict(krita_env, ICM_REPORT_FILE=str(report_file), ICM_SCREENSHOT_DIR=str(screenshots))
     env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
     try:
-        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
-                             env=env, capture_output=True, text=True, timeout=300)
+        run = krita_on_xvfb(env, timeout=300)
     finally:
         shutil.rmtree(probe_dir)
         (resources / "pykrita" / f"{PROBE}.desktop").unlink()

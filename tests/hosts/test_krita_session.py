@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT, our_warnings, xvfb_run
+from tests.hosts.helpers import HERE, ROOT, krita_on_xvfb, our_warnings
 
 pytestmark = [pytest.mark.krita, pytest.mark.slow]
 SESSION = "icm_matting_session"
@@ -42,8 +41,7 @@ def test_an_artists_session_in_the_real_krita(krita_env, tmp_path):
                ICM_WORK_DIR=str(tmp_path))
     env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
     try:
-        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
-                             env=env, capture_output=True, text=True, timeout=400)
+        run = krita_on_xvfb(env, timeout=400)
     finally:
         shutil.rmtree(session_dir)
         (resources / "pykrita" / f"{SESSION}.desktop").unlink()

@@ -16,14 +16,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIEW_TARGET, FINAL_TARGET = 0.5, 2.5
-PLUGIN = "icm_matting_latency"
 
 
 def main() -> int:
@@ -44,19 +42,10 @@ def main() -> int:
         env = dict(os.environ, PATH=os.pathsep.join(path), HOME=str(home), XDG_DATA_HOME=str(home / "data"),
                    XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"),
                    ICM_PATHS=json.dumps(install.python_paths()), ICM_REPORT_FILE=str(home / "report.json"))
-        env.pop("QT_QPA_PLATFORM", None)
-        resources, kritarc = home / "data" / "krita", home / "config" / "kritarc"
-        install.install(install.krita_plan(resources, kritarc))
-        (resources / "pykrita" / PLUGIN).mkdir()
-        shutil.copy(ROOT / "tests" / "hosts" / "krita_latency.py", resources / "pykrita" / PLUGIN / "__init__.py")
-        (resources / "pykrita" / f"{PLUGIN}.desktop").write_text(
-            "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
-            f"X-KDE-Library={PLUGIN}\nX-Python-2-Compatible=false\nName=latency\n")
-        install._ini_change(kritarc, "python", f"enable_{PLUGIN}", "true")
-        from tests.hosts.helpers import xvfb_run
+        from tests.hosts.helpers import run_in_krita
 
-        run = subprocess.run([*xvfb_run(), "krita", "--nosplash"],
-                             env=env, capture_output=True, text=True, timeout=900)
+        run, _ = run_in_krita(env, ROOT / "tests" / "hosts" / "krita_latency.py",
+                              "icm_matting_latency", {}, timeout=900)
         report_file = home / "report.json"
         report = json.loads(report_file.read_text()) if report_file.is_file() else None
     if report is None or report["failures"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,35 @@ WARNING_SIGNS = ("QThread: Destroyed", "Ambiguous shortcut", "Traceback (most re
 def our_warnings(log: str) -> list[str]:
     """Lines of a Krita log that point at our plugin."""
     return [line for line in log.splitlines() if any(sign in line for sign in WARNING_SIGNS)]
+
+
+def run_in_krita(krita_env: dict, script: Path, name: str, env: dict,
+                 timeout: float) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Our plugin installed by our installer and ``script`` beside it as the Krita plugin
+    ``name`` (it drives Krita from inside), run in the real Krita GUI on Xvfb with ``env``
+    added to ``krita_env``; both are removed afterwards.  Krita's run and the uninstaller's lines."""
+    from icm_plugin import install
+
+    resources = Path(krita_env["XDG_DATA_HOME"]) / "krita"
+    kritarc = Path(krita_env["XDG_CONFIG_HOME"]) / "kritarc"
+    plan = install.krita_plan(resources, kritarc)
+    install.install(plan)
+    folder, desktop = resources / "pykrita" / name, resources / "pykrita" / f"{name}.desktop"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(script, folder / "__init__.py")
+    desktop.write_text("[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
+                       f"X-KDE-Library={name}\nX-Python-2-Compatible=false\nName={name}\n")
+    install._ini_change(kritarc, "python", f"enable_{name}", "true")
+    env = dict(krita_env, **env)
+    env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
+    try:
+        run = krita_on_xvfb(env, timeout)
+    finally:
+        shutil.rmtree(folder)
+        desktop.unlink()
+        install._ini_change(kritarc, "python", f"enable_{name}", None)
+        lines = install.uninstall(plan)
+    return run, lines
 
 
 def krita_on_xvfb(env: dict, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -11,42 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from icm_plugin import install
-from tests.hosts.helpers import HERE, ROOT, krita_on_xvfb, our_warnings
+from tests.hosts.helpers import HERE, ROOT, our_warnings, run_in_krita
 
 pytestmark = [pytest.mark.krita, pytest.mark.slow]
-SESSION = "icm_matting_session"
 
 
 def test_an_artists_session_in_the_real_krita(krita_env, tmp_path):
     for tool in ("xvfb-run", "xdotool"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian: apt-get install xvfb xauth xdotool)")
-    resources = Path(krita_env["XDG_DATA_HOME"]) / "krita"
-    kritarc = Path(krita_env["XDG_CONFIG_HOME"]) / "kritarc"
-    plan = install.krita_plan(resources, kritarc)
-    install.install(plan)
-    session_dir = resources / "pykrita" / SESSION
-    session_dir.mkdir(exist_ok=True)
-    shutil.copy(HERE / "krita_session.py", session_dir / "__init__.py")
-    (resources / "pykrita" / f"{SESSION}.desktop").write_text(
-        "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
-        f"X-KDE-Library={SESSION}\nX-Python-2-Compatible=false\nName=session\n")
-    install._ini_change(kritarc, "python", f"enable_{SESSION}", "true")
     screenshots = ROOT / "test-output" / "krita-session"
     shutil.rmtree(screenshots, ignore_errors=True)
     screenshots.mkdir(parents=True)
     report_file = tmp_path / "report.json"
-    env = dict(krita_env, ICM_REPORT_FILE=str(report_file), ICM_SCREENSHOT_DIR=str(screenshots),
-               ICM_WORK_DIR=str(tmp_path))
-    env.pop("QT_QPA_PLATFORM", None)  # the real GUI, on Xvfb
-    try:
-        run = krita_on_xvfb(env, timeout=400)
-    finally:
-        shutil.rmtree(session_dir)
-        (resources / "pykrita" / f"{SESSION}.desktop").unlink()
-        install._ini_change(kritarc, "python", f"enable_{SESSION}", None)
-        install.uninstall(plan)
+    run, _ = run_in_krita(krita_env, HERE / "krita_session.py", "icm_matting_session",
+                          {"ICM_REPORT_FILE": str(report_file),
+                           "ICM_SCREENSHOT_DIR": str(screenshots), "ICM_WORK_DIR": str(tmp_path)},
+                          timeout=400)
     assert report_file.is_file(), f"the session wrote no report (rc {run.returncode}):\n{run.stderr[-5000:]}"
     result = json.loads(report_file.read_text())
     (screenshots / "report.json").write_text(json.dumps(result, indent=2))

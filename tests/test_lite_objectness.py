@@ -83,3 +83,13 @@ def test_a_reference_whose_subject_is_not_the_salient_object_still_wins(monkeypa
         alpha = engine.matte(image, reference).alpha
         assert (alpha[disc > 0.5] < 0.5).mean() > 0.95  # the salient disc is not taken
         assert (alpha[pebble > 0.5] > 0.5).mean() > 0.95  # the painted pebble is
+
+
+def test_a_batch_records_the_objectness_weights_only_when_they_are_used():
+    from icm_core.lite import objectness
+    from icm_core.lite.backbone import MODEL_SHA256
+    from icm_core.lite.engine import LiteEngine
+
+    assert LiteEngine.weights_fingerprint({}) == {"efficientnet-lite2": MODEL_SHA256}
+    assert LiteEngine.weights_fingerprint({"objectness": True}) == {
+        "efficientnet-lite2": MODEL_SHA256, "u2netp": objectness.MODEL_SHA256}

@@ -15,7 +15,7 @@ import hashlib
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -92,6 +92,8 @@ class LiteEngine(EngineBase):
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
+        Option("every_look_alike", bool, False, "keep every look-alike of the subject, not "
+               "only as many as the reference paints"),
         Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
                "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
@@ -103,7 +105,8 @@ class LiteEngine(EngineBase):
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 complete_reference: bool = True, objectness: bool = False, device: str = "cpu",
+                 complete_reference: bool = True, every_look_alike: bool = False,
+                 objectness: bool = False, device: str = "cpu",
                  threads: int = 1, cache_mb: int = CACHE_MB):
         check_declared(self.name, self.OPTIONS, locals())
         preset = QUALITY[quality]
@@ -114,6 +117,7 @@ class LiteEngine(EngineBase):
         self.matting_side = matting_side
         self.completion = bool(completion)
         self.complete_reference = bool(complete_reference)
+        self.every_look_alike = bool(every_look_alike)
         self.objectness = bool(objectness)
         self.graph_cut_iterations = preset.graph_cut_iterations
         self.threads = threads
@@ -123,9 +127,13 @@ class LiteEngine(EngineBase):
     @classmethod
     def weights_fingerprint(cls, options: dict) -> dict[str, str]:
         """What identifies the weights it computes with (a batch records it; compared on resume)."""
-        from .backbone import MODEL_SHA256  # the loader refuses any other file
+        from . import objectness
+        from .backbone import MODEL_SHA256  # the loaders refuse any other file
 
-        return {"efficientnet-lite2": MODEL_SHA256}
+        weights = {"efficientnet-lite2": MODEL_SHA256}
+        if options.get("objectness"):
+            weights["u2netp"] = objectness.MODEL_SHA256
+        return weights
 
     @classmethod
     def uses_gpu(cls, options: dict) -> bool:
@@ -176,6 +184,7 @@ class LiteEngine(EngineBase):
         also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``) and
         what either mask's reading takes as subject is taught as subject."""
         from .incontext import reference_tokens
+        from .instances import painted_instances
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
@@ -186,6 +195,8 @@ class LiteEngine(EngineBase):
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
                                       completed)
+        painted = mask if completed is None else np.maximum(mask > 0.5, completed)
+        tokens = replace(tokens, instances=painted_instances(painted))
         return Reference(self.name, tokens, (image.shape[:2],))
 
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,
@@ -222,6 +233,7 @@ class LiteEngine(EngineBase):
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
         from .corrections import correct, corrected_maps
+        from .instances import keep_supported
         from ..refine import RefineSettings, estimate_foreground, preview_alpha, refine_alpha
 
         check_image(target, "target image")
@@ -257,6 +269,9 @@ class LiteEngine(EngineBase):
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
             coarse = corrected_maps(state.tokens, votes, fix, salient, objectness)
+            if not self.every_look_alike:
+                coarse = keep_supported(coarse, reference.data.instances,
+                                        None if fix is None else fix.keep)
             finished("similarity")
             settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,
                                       completion=self.completion, matting_side=self.matting_side,

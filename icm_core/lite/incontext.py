@@ -62,6 +62,7 @@ class ReferenceTokens:
     background: np.ndarray
     parts: tuple["ReferenceTokens", ...] = ()
     objectness: float = 0.0  # how far the subject is its picture's salient object, in [0, 1]
+    instances: int = 0  # how many subjects the reference paints (0: unknown, keep every one)
 
 
 @dataclass(frozen=True)
@@ -277,10 +278,13 @@ def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
         return singles[0]
     limit = max(1, MAX_TOKENS // len(singles))
     singles = tuple(ReferenceTokens(_subsample(p.subject, limit), _subsample(p.background, limit),
-                                    objectness=p.objectness) for p in singles)
+                                    objectness=p.objectness, instances=p.instances)
+                    for p in singles)
+    # the references may each show a different one of several subjects: keep as many
+    instances = 0 if min(p.instances for p in singles) == 0 else max(p.instances for p in singles)
     return ReferenceTokens(np.concatenate([p.subject for p in singles]),
                            np.concatenate([p.background for p in singles]), singles,
-                           float(np.mean([p.objectness for p in singles])))
+                           float(np.mean([p.objectness for p in singles])), instances)
 
 
 def _subsample(tokens: np.ndarray, limit: int = MAX_TOKENS) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""One instance when the reference shows one (lite): look-alike bystanders beside the subject
+are dropped when the reference paints one subject, kept when it paints several, when a keep
+stroke lands on one, or when the artist asks for every look-alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from icm_core import synthetic
+from icm_core.api import Hints
+from icm_core.engines import get_engine
+from icm_core.lite.instances import painted_instances
+
+SIZE = (360, 480)
+CROWDS = (1, 5)  # crowd scenes whose bystanders the reference's votes take for the subject
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("lite")
+
+
+def crowd(index):
+    scene, bystanders = synthetic.crowd(index, size=SIZE, seed=3)
+    return scene, bystanders > 0.5
+
+
+def disc(centre, radius):
+    rows, cols = np.mgrid[:SIZE[0], :SIZE[1]]
+    return ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) <= radius ** 2
+
+
+def test_painted_instances_counts_separate_subjects_not_dabs_or_brush_gaps():
+    one = disc((180, 240), 60)
+    assert painted_instances(one) == 1
+    assert painted_instances(one | disc((180, 400), 40)) == 2
+    assert painted_instances(one | disc((40, 40), 4)) == 1  # a stray dab
+    gap = one & ~((np.arange(SIZE[1]) >= 239) & (np.arange(SIZE[1]) <= 240))[None]
+    assert painted_instances(gap) == 1  # a brush's 2 px gap
+    assert painted_instances(np.zeros(SIZE, bool)) == 0
+
+
+def test_look_alike_bystanders_are_dropped_when_the_reference_paints_one(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    every = get_engine("lite", every_look_alike=True)
+    for index in CROWDS:
+        target, bystanders = crowd(index)
+        alpha = engine.matte(target.image, reference).alpha
+        assert alpha[bystanders].mean() < 0.02
+        assert alpha[target.alpha > 0.99].mean() > 0.95
+        kept = every.matte(target.image, reference).alpha
+        assert kept[bystanders].mean() > 0.8  # what the votes alone say
+
+
+def test_a_reference_that_paints_several_keeps_several(engine):
+    """A crowd scene as the reference, its subject and both bystanders painted: the other
+    crowd scene's bystanders are kept."""
+    first, bystanders = crowd(CROWDS[0])
+    mask = ((first.alpha > 0.5) | bystanders).astype(np.float32)
+    reference = engine.encode_reference(first.image, mask)
+    assert reference.data.instances == 3
+    target, others = crowd(3)
+    alpha = engine.matte(target.image, reference).alpha
+    assert alpha[others].mean() > 0.9 and alpha[target.alpha > 0.99].mean() > 0.95
+
+
+def test_a_keep_stroke_on_a_dropped_look_alike_brings_it_back(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    target, bystanders = crowd(CROWDS[0])
+    labels, _ = ndimage.label(bystanders)
+    left = labels == labels[np.nonzero(bystanders)[0][0], np.nonzero(bystanders)[1][0]]
+    rows, cols = np.nonzero(left)
+    stroke = disc((int(rows.mean()), int(cols.mean())), 12).astype(np.float32)
+    alpha = engine.matte(target.image, reference, hints=Hints(keep=stroke)).alpha
+    assert alpha[left].mean() > 0.8
+    assert alpha[bystanders & ~left].mean() < 0.02  # the other one stays dropped
+
+
+def test_combined_references_keep_as_many_as_the_one_that_paints_most(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    one = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    first, bystanders = crowd(CROWDS[0])
+    three = engine.encode_reference(first.image, ((first.alpha > 0.5) | bystanders)
+                                    .astype(np.float32))
+    assert engine.combine([one, three]).data.instances == 3

@@ -277,8 +277,8 @@ class IcmEngine(EngineBase):
         if preview:
             alpha = preview_alpha(target, prior, keep=keep, remove=remove, settings=settings)
             return check_result(MatteResult(alpha, None, timings), self.name, NUMERICAL_ADVICE)
-        alpha, matting_image, matting_alpha = refine_alpha(target, prior, keep=keep,
-                                                           remove=remove, settings=settings)
+        alpha, matting_image, matting_alpha, _ = refine_alpha(target, prior, keep=keep,
+                                                              remove=remove, settings=settings)
         colours = estimate_foreground(target, matting_image, matting_alpha) if foreground else None
         report(progress, 1.0, "Done")
         return check_result(MatteResult(alpha, colours, timings), self.name, NUMERICAL_ADVICE)

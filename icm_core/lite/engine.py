@@ -57,6 +57,8 @@ class _TargetState:
     tokens: object  # incontext.TargetTokens
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
+    # (id(reference tokens), seed) → (weakref, its segmentation without corrections)
+    segmentations: dict = field(default_factory=dict)
 
     def evidence(self, reference_tokens):
         from .incontext import evidence
@@ -69,9 +71,18 @@ class _TargetState:
             self.votes[key] = kept
         return kept[1]
 
+    def remember(self, reference_tokens, seed: int, subject: np.ndarray) -> None:
+        self.segmentations = {k: v for k, v in self.segmentations.items() if v[0]() is not None}
+        self.segmentations[id(reference_tokens), seed] = (weakref.ref(reference_tokens), subject)
+
+    def segmentation(self, reference_tokens, seed: int) -> np.ndarray | None:
+        kept = self.segmentations.get((id(reference_tokens), seed))
+        return kept[1] if kept is not None and kept[0]() is reference_tokens else None
+
     @property
     def nbytes(self) -> int:
-        return self.tokens.nbytes + sum(v[1].neighbours.nbytes * 2 for v in self.votes.values())
+        return (self.tokens.nbytes + sum(v[1].neighbours.nbytes * 2 for v in self.votes.values())
+                + sum(v[1].nbytes for v in self.segmentations.values()))
 
 
 class LiteEngine(EngineBase):
@@ -228,13 +239,25 @@ class LiteEngine(EngineBase):
             tuple(size for r in references for size in r.image_sizes),
         )
 
+    def _coarse_maps(self, state: _TargetState, votes, reference_tokens, fix, salient,
+                     objectness: float):
+        """The target's coarse maps with the corrections ``fix`` (or None), as many subjects
+        kept as the reference paints unless ``every_look_alike``."""
+        from .corrections import corrected_maps
+        from .instances import keep_supported
+
+        maps = corrected_maps(state.tokens, votes, fix, salient, objectness)
+        if self.every_look_alike:
+            return maps
+        return keep_supported(maps, reference_tokens.instances, None if fix is None else fix.keep)
+
     def matte(self, target: np.ndarray, reference: Reference, *,
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from .corrections import correct, corrected_maps
-        from .instances import keep_supported
-        from ..refine import RefineSettings, estimate_foreground, preview_alpha, refine_alpha
+        from .corrections import correct
+        from ..refine import (RefineSettings, Settled, estimate_foreground, preview_alpha,
+                              refine_alpha, segment_subject)
 
         check_image(target, "target image")
         check_reference(reference, self.name)
@@ -268,23 +291,32 @@ class LiteEngine(EngineBase):
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
-            coarse = corrected_maps(state.tokens, votes, fix, salient, objectness)
-            if not self.every_look_alike:
-                coarse = keep_supported(coarse, reference.data.instances,
-                                        None if fix is None else fix.keep)
+
+            coarse = self._coarse_maps(state, votes, reference.data, fix, salient, objectness)
             finished("similarity")
             settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,
                                       completion=self.completion, matting_side=self.matting_side,
                                       preview_side=PREVIEW_WORK_SIDE)
+            settled = None
+            if fix is not None:  # what the strokes do not reach stays as it was without them
+                before = state.segmentation(reference.data, seed)
+                if before is None:
+                    plain = self._coarse_maps(state, votes, reference.data, None, salient,
+                                              objectness)
+                    before = segment_subject(target, plain.probability, plain.cross, settings)
+                    state.remember(reference.data, seed, before)
+                settled = Settled(before, fix.reach.reshape(state.tokens.grid))
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
-                                      remove=remove, settings=settings)
+                                      remove=remove, settings=settings, settled=settled)
                 return check_result(MatteResult(alpha, None, timings | {"preview": time.perf_counter() - clock}),
                                     self.name, _NUMERICAL_ADVICE)
-            alpha, matting_image, matting_alpha = refine_alpha(
+            alpha, matting_image, matting_alpha, subject = refine_alpha(
                 target, coarse.probability, coarse.cross, keep=keep, remove=remove,
-                settings=settings, checkpoint=finished,
+                settings=settings, settled=settled, checkpoint=finished,
             )
+            if fix is None:
+                state.remember(reference.data, seed, subject)
             finished("upsampling")
             colours = None
             if foreground:

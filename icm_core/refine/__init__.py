@@ -6,6 +6,7 @@ One module per stage: :mod:`.segmentation` (GrabCut, helped by :mod:`.completion
 """
 
 from .foreground import estimate_foreground
-from .pipeline import RefineSettings, preview_alpha, refine_alpha
+from .pipeline import RefineSettings, Settled, preview_alpha, refine_alpha, segment_subject
 
-__all__ = ["RefineSettings", "estimate_foreground", "preview_alpha", "refine_alpha"]
+__all__ = ["RefineSettings", "Settled", "estimate_foreground", "preview_alpha", "refine_alpha",
+           "segment_subject"]

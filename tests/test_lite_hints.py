@@ -123,6 +123,39 @@ def test_a_keep_stroke_on_one_leaf_does_not_flip_its_look_alikes_in_the_clutter(
     assert np.abs(after - plain)[kind == 0][:, None].max() < 0.3
 
 
+@pytest.mark.parametrize("preview, matted_before", [(False, True), (True, True), (False, False)])
+def test_a_graph_cut_that_backfires_far_from_the_stroke_is_held_to_its_reach(
+        engine, reference, monkeypatch, preview, matted_before):
+    """GrabCut learns its colour models over the whole picture, so a stroke's pinned pixels can
+    flip a region far from it.  Such a flip (forced here into a corner of the segmentation) is
+    not kept: beyond the strokes' reach the segmentation stays as it was without them.  With
+    SETTLED_REACH = 0 (every cell counted as reached) the flip shows, so the test can fail."""
+    from icm_core.refine import pipeline
+
+    scene = synthetic.scene(2, size=SIZE, seed=3)
+    segment = pipeline.segment
+
+    def backfiring(image, *args, keep=None, **kwargs):
+        subject = segment(image, *args, keep=keep, **kwargs)
+        if keep is not None and keep.any():
+            subject[:image.shape[0] // 5, :image.shape[1] // 5] = True
+        return subject
+
+    corner = np.zeros(SIZE, bool)
+    corner[:SIZE[0] // 6, :SIZE[1] // 6] = True
+    stroke = disc(SIZE, centre_of(scene.alpha > 0.99), 12)
+    engine.forget()
+    if matted_before:  # the plain matte the artist corrects (else made for the strokes)
+        engine.matte(scene.image, reference)
+    monkeypatch.setattr(pipeline, "segment", backfiring)
+    after = engine.matte(scene.image, reference, hints=Hints(keep=stroke), preview=preview).alpha
+    assert after[corner].mean() < 0.05
+    assert after[scene.alpha > 0.99].mean() > 0.95
+    monkeypatch.setattr(pipeline, "SETTLED_REACH", 0.0)
+    after = engine.matte(scene.image, reference, hints=Hints(keep=stroke), preview=preview).alpha
+    assert after[corner].mean() > 0.5
+
+
 def test_hints_are_hard_constraints_and_preview_agrees(engine, reference):
     scene, (left, _) = bystanders(1)
     keep = disc(SIZE, (5, 5), 6)  # a background corner the artist wants

@@ -156,6 +156,34 @@ def test_a_graph_cut_that_backfires_far_from_the_stroke_is_held_to_its_reach(
     assert after[corner].mean() > 0.5
 
 
+def test_the_segmentation_without_strokes_is_reused_and_a_preview_makes_only_a_quick_one(
+        engine, reference, monkeypatch):
+    """A stroke after the plain matte segments once (the plain segmentation is kept); a first
+    preview with no plain matte before makes the plain one at the preview's size, not the
+    final's (the preview must stay quick)."""
+    from icm_core.refine import pipeline
+
+    scene = synthetic.scene(2, size=SIZE, seed=3)
+    stroke = disc(SIZE, centre_of(scene.alpha > 0.99), 12)
+    sides = []
+    segment = pipeline.segment
+
+    def counted(image, *args, **kwargs):
+        sides.append(max(image.shape[:2]))
+        return segment(image, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "segment", counted)
+    engine.forget()
+    engine.matte(scene.image, reference)
+    engine.matte(scene.image, reference, hints=Hints(keep=stroke))
+    engine.matte(scene.image, reference, hints=Hints(keep=stroke), preview=True)
+    assert len(sides) == 3
+    engine.forget()
+    sides.clear()
+    engine.matte(scene.image, reference, hints=Hints(keep=stroke), preview=True)
+    assert len(sides) == 2 and max(sides) <= 320
+
+
 def test_hints_are_hard_constraints_and_preview_agrees(engine, reference):
     scene, (left, _) = bystanders(1)
     keep = disc(SIZE, (5, 5), 6)  # a background corner the artist wants

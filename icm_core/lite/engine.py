@@ -57,7 +57,7 @@ class _TargetState:
     tokens: object  # incontext.TargetTokens
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
-    # (id(reference tokens), seed) → (weakref, its segmentation without corrections)
+    # (id(reference tokens), seed, long side) → (weakref, its segmentation without corrections)
     segmentations: dict = field(default_factory=dict)
 
     def evidence(self, reference_tokens):
@@ -71,13 +71,19 @@ class _TargetState:
             self.votes[key] = kept
         return kept[1]
 
-    def remember(self, reference_tokens, seed: int, subject: np.ndarray) -> None:
+    def remember(self, reference_tokens, seed: int, side: int, subject: np.ndarray) -> None:
+        """Keep ``subject``, the segmentation without corrections made at long side ``side``."""
         self.segmentations = {k: v for k, v in self.segmentations.items() if v[0]() is not None}
-        self.segmentations[id(reference_tokens), seed] = (weakref.ref(reference_tokens), subject)
+        key = (id(reference_tokens), seed, side)
+        self.segmentations[key] = (weakref.ref(reference_tokens), subject)
 
-    def segmentation(self, reference_tokens, seed: int) -> np.ndarray | None:
-        kept = self.segmentations.get((id(reference_tokens), seed))
-        return kept[1] if kept is not None and kept[0]() is reference_tokens else None
+    def segmentation(self, reference_tokens, seed: int, side: int) -> np.ndarray | None:
+        """The kept segmentation without corrections, at long side ``side`` or finer."""
+        for (key, kept_seed, kept_side), (alive, subject) in self.segmentations.items():
+            if (key, kept_seed) == (id(reference_tokens), seed) and kept_side >= side \
+                    and alive() is reference_tokens:
+                return subject
+        return None
 
     @property
     def nbytes(self) -> int:
@@ -299,12 +305,14 @@ class LiteEngine(EngineBase):
                                       preview_side=PREVIEW_WORK_SIDE)
             settled = None
             if fix is not None:  # what the strokes do not reach stays as it was without them
-                before = state.segmentation(reference.data, seed)
+                side = settings.preview_side if preview else settings.work_side
+                before = state.segmentation(reference.data, seed, side)
                 if before is None:
                     plain = self._coarse_maps(state, votes, reference.data, None, salient,
                                               objectness)
-                    before = segment_subject(target, plain.probability, plain.cross, settings)
-                    state.remember(reference.data, seed, before)
+                    before = segment_subject(target, plain.probability, plain.cross, settings,
+                                             side)
+                    state.remember(reference.data, seed, side, before)
                 settled = Settled(before, fix.reach.reshape(state.tokens.grid))
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
@@ -316,7 +324,7 @@ class LiteEngine(EngineBase):
                 settings=settings, settled=settled, checkpoint=finished,
             )
             if fix is None:
-                state.remember(reference.data, seed, subject)
+                state.remember(reference.data, seed, settings.work_side, subject)
             finished("upsampling")
             colours = None
             if foreground:

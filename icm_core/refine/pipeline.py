@@ -103,10 +103,11 @@ def preview_alpha(image: np.ndarray, probability: np.ndarray, support: np.ndarra
     return np.clip(pin(alpha, keep, remove), 0.0, 1.0, out=alpha)
 
 
-def segment_subject(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None = None,
-                    settings: RefineSettings = RefineSettings()) -> np.ndarray:
-    """The segmentation :func:`refine_alpha` starts from without corrections (at the work side)."""
-    return _segment_at(settings.work_side, image, probability, support, None, None, settings)[1]
+def segment_subject(image: np.ndarray, probability: np.ndarray, support: np.ndarray | None,
+                    settings: RefineSettings, side: int) -> np.ndarray:
+    """The segmentation without corrections at long side ``side`` (:func:`refine_alpha`'s at
+    the work side, :func:`preview_alpha`'s at the preview side)."""
+    return _segment_at(side, image, probability, support, None, None, settings)[1]
 
 
 def _segment_at(side: int, image: np.ndarray, probability: np.ndarray,

@@ -32,7 +32,7 @@ class RefineSettings:
 
 #: a stroke's reach (:func:`icm_core.lite.corrections.reach`) below which the segmentation
 #: keeps what it was without the strokes
-SETTLED_REACH = 0.1
+SETTLED_REACH = 0.03
 
 
 @dataclass(frozen=True)

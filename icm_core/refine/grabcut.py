@@ -46,14 +46,13 @@ def grab_cut(pixels: np.ndarray, labels: np.ndarray, iterations: int, seed: int 
     colours = pixels.reshape(-1, 3)
     features = _quadratic_features(colours)
     undecided_features = features[:, undecided]
-    # the pixels of each label kind, with their features: decided ones never change class
-    kinds = [(members, features[:, members]) for members in
-             (np.flatnonzero(flat == cv2.GC_BGD), np.flatnonzero(flat == cv2.GC_FGD))]
-    kinds.append((undecided, undecided_features))
+    # a decided pixel never changes class, and its component depends on its colour alone, so
+    # each decided class is learnt from its distinct colours with their pixel counts
+    decided = [_colour_table(colours[flat == label]) for label in (cv2.GC_BGD, cv2.GC_FGD)]
     links = _links(pixels, undecided, subject)
     models = _initial_models(colours, features, subject, seed)
     for _ in range(iterations):
-        models = _relearnt(models, features, subject, kinds)
+        models = _relearnt(models, decided, undecided_features, subject[undecided])
         graph = maxflow.Graph[float](len(undecided), len(links.weights))
         nodes = graph.add_nodes(len(undecided))
         graph.add_edges(links.first, links.second, links.weights, links.weights)
@@ -120,9 +119,20 @@ def _determinant(s00, s01, s02, s11, s12, s22):
 
 
 def _component_sums(features: np.ndarray, component: np.ndarray, count: int) -> np.ndarray:
-    """count×10: per component, the sums of its pixels' quadratic features."""
-    return np.stack([np.bincount(component, row, count) for row in features[:9]]
-                    + [np.bincount(component, None, count)], 1)
+    """count×10: per component, the sums of its members' (weighted) quadratic features.
+    They are whole numbers below 2⁵³, so exact in any order of summation."""
+    return np.stack([np.bincount(component, row, count) for row in features], 1)
+
+
+def _colour_table(colours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``colours`` (N×3 uint8): their quadratic features, and those features
+    times each colour's pixel count (10×M each)."""
+    channels = colours.astype(np.int32).T
+    packed = (channels[0] << 16) | (channels[1] << 8) | channels[2]
+    distinct, counts = np.unique(packed, return_counts=True)
+    features = _quadratic_features(np.stack([distinct >> 16, (distinct >> 8) & 255,
+                                             distinct & 255], 1))
+    return features, features * counts
 
 
 def _initial_models(colours: np.ndarray, features: np.ndarray, subject: np.ndarray,
@@ -143,21 +153,21 @@ def _initial_models(colours: np.ndarray, features: np.ndarray, subject: np.ndarr
     return [_fitted(sums[:counts[0]]), _fitted(sums[counts[0]:])]
 
 
-def _relearnt(models: list[_Model], features: np.ndarray, subject: np.ndarray,
-              kinds: list[tuple[np.ndarray, np.ndarray]]) -> list[_Model]:
+def _relearnt(models: list[_Model], decided: list[tuple[np.ndarray, np.ndarray]],
+              undecided_features: np.ndarray, undecided_subject: np.ndarray) -> list[_Model]:
     """Both models learnt again from every pixel of their class, each pixel assigned to the
     component of its class's model under which its colour is likeliest (OpenCV's rule: the
-    components' weights left out).  ``kinds``: the decided background, decided subject and
-    undecided pixels with their features; the sums run in raster order, as OpenCV's."""
+    components' weights left out).  ``decided``: each decided class's colour table
+    (:func:`_colour_table`); the undecided pixels' features and classes."""
     split = len(models[0].weights)
-    component = np.empty(len(subject), np.intp)
-    (background, background_features), (sure, sure_features), (undecided, features_there) = kinds
-    component[background] = _likeliest(models[0], background_features)
-    component[sure] = _likeliest(models[1], sure_features) + split
-    component[undecided] = np.where(subject[undecided],
-                                    _likeliest(models[1], features_there) + split,
-                                    _likeliest(models[0], features_there))
-    sums = _component_sums(features, component, split + len(models[1].weights))
+    count = split + len(models[1].weights)
+    sums = np.zeros((count, 10))
+    for which, (features, weighted) in enumerate(decided):
+        sums += _component_sums(weighted, _likeliest(models[which], features) + which * split,
+                                count)
+    component = np.where(undecided_subject, _likeliest(models[1], undecided_features) + split,
+                         _likeliest(models[0], undecided_features))
+    sums += _component_sums(undecided_features, component, count)
     return [_fitted(sums[:split]), _fitted(sums[split:])]
 
 

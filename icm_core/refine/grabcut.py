@@ -221,7 +221,9 @@ def _links(pixels: np.ndarray, undecided: np.ndarray, subject: np.ndarray) -> _L
     for dy, dx in _NEIGHBOURS:
         here = (slice(-dy, height), slice(max(0, -dx), width - max(0, dx)))
         there = (slice(0, height + dy), slice(max(0, dx), width + min(0, dx)))
-        difference = ((colours[here] - colours[there]) ** 2).sum(-1)
+        squares = colours[here] - colours[there]
+        squares *= squares  # summed channel by channel: sum(-1) over 3 is 9x slower
+        difference = squares[..., 0] + squares[..., 1] + squares[..., 2]
         total += float(difference.sum(dtype=np.float64))
         pairs += difference.size
         first, second = node[here], node[there]

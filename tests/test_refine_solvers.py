@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from icm_core import synthetic
-from icm_core.refine import closed_form, foreground, upsampling
+from icm_core.refine import closed_form, foreground, grabcut, upsampling
 
 
 def dense_matting_laplacian(image: np.ndarray, epsilon: float) -> np.ndarray:
@@ -192,3 +193,55 @@ def test_a_system_singular_in_single_precision_is_solved_in_double():
     system = csc_matrix(np.array([[1.0, 1.0], [1.0, 1.0 + 1e-10]]))
     solution = closed_form._solve_refined(system, np.array([2.0, 2.0 + 1e-10]))
     assert np.allclose(solution, [1.0, 1.0], atol=1e-4)
+
+
+def _grab_cut_case(size=(150, 200), grey=False):
+    """A procedural scene's picture (uint8) and GrabCut labels from a blurred, shifted copy of
+    its alpha: decided far from the edge, undecided in a band around it.  ``grey``: the grey
+    version with a few pixels a level off grey and three red specks, so some colour models
+    have covariances with determinants just above 0 and some colours lie so far from every
+    component that their densities underflow (where OpenCV's arithmetic decides)."""
+    scene = synthetic.scene(2, size=size, seed=4)
+    image = scene.image.mean(-1, keepdims=True).repeat(3, -1) if grey else scene.image
+    pixels = (image * 255 + 0.5).astype(np.uint8)
+    if grey:
+        rng = np.random.default_rng(0)
+        ys, xs = rng.integers(0, size[0], 5), rng.integers(0, size[1], 5)
+        pixels[ys, xs, rng.integers(0, 3, 5)] += 1
+        ys, xs = rng.integers(0, size[0], 3), rng.integers(0, size[1], 3)
+        pixels[ys, xs] = (230, 20, 20)
+    coarse = cv2.GaussianBlur(np.roll(scene.alpha, 3, axis=1), (0, 0), 4)
+    labels = np.where(coarse > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    labels[coarse > 0.9] = cv2.GC_FGD
+    labels[coarse < 0.1] = cv2.GC_BGD
+    return pixels, labels
+
+
+def _opencv_grab_cut(pixels, labels, iterations, seed):
+    cv2.setRNGSeed(seed)
+    cv2.grabCut(pixels, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                cv2.GC_INIT_WITH_MASK)
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_grab_cut_gives_opencvs_labels(grey):
+    pixels, labels = _grab_cut_case(grey=grey)
+    ours, theirs = labels.copy(), labels.copy()
+    grabcut.grab_cut(pixels, ours, 4, seed=1)
+    _opencv_grab_cut(pixels, theirs, 4, seed=1)
+    undecided = labels >= cv2.GC_PR_BGD
+    assert undecided.sum() > 2000
+    assert np.array_equal(ours, theirs)
+    assert (ours[undecided] != labels[undecided]).sum() > 50  # the cut really moved labels
+
+
+def test_grab_cut_copes_with_a_class_of_fewer_pixels_than_components():
+    pixels, labels = _grab_cut_case((60, 80))
+    labels[labels == cv2.GC_FGD] = cv2.GC_PR_FGD
+    labels[30, 40] = labels[31, 40] = cv2.GC_FGD  # the subject: two sure pixels
+    labels[labels == cv2.GC_PR_FGD] = cv2.GC_PR_BGD
+    ours, theirs = labels.copy(), labels.copy()
+    grabcut.grab_cut(pixels, ours, 3)
+    _opencv_grab_cut(pixels, theirs, 3, seed=0)
+    assert np.array_equal(ours, theirs)
+    assert ours[30, 40] == ours[31, 40] == cv2.GC_FGD

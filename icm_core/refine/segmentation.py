@@ -1,4 +1,4 @@
-"""Segmentation: a graph cut (OpenCV's GrabCut, colour models learnt from the target itself)
+"""Segmentation: a graph cut (GrabCut, colour models learnt from the target itself)
 snaps a coarse probability to the target's colours and edges; unsupported regions are dropped."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from .completion import complete, completed
+from .grabcut import grab_cut
 from .masks import strong_regions
 
 #: a region whose peak in-context support is under this share of the best region's is dropped
@@ -37,12 +38,7 @@ def segment(image: np.ndarray, probability: np.ndarray, support: np.ndarray | No
         labels[remove] = cv2.GC_BGD
     has_both = (labels == cv2.GC_FGD).any() and (labels == cv2.GC_BGD).any()
     if has_both and (labels >= cv2.GC_PR_BGD).any():
-        pixels = cv2.cvtColor((image * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
-        cv2.setRNGSeed(seed)  # GrabCut's colour-model k-means is randomised
-        background_model = np.zeros((1, 65), np.float64)
-        subject_model = np.zeros((1, 65), np.float64)
-        cv2.grabCut(pixels, labels, None, background_model, subject_model, iterations,
-                    cv2.GC_INIT_WITH_MASK)
+        grab_cut((image * 255.0 + 0.5).astype(np.uint8), labels, iterations, seed)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     if support is not None:
         support = cv2.resize(support, (width, height))

@@ -57,6 +57,7 @@ class _TargetState:
     tokens: object  # incontext.TargetTokens
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
+    salient_map: np.ndarray | None = None  # the salient-object network's output, once asked for
 
     def evidence(self, reference_tokens):
         from .incontext import evidence
@@ -145,8 +146,18 @@ class LiteEngine(EngineBase):
             return None
         state = self._target_state(image)
         if state.salient is None:
-            state.salient = saliency(image, state.tokens.grid, self.threads)
+            state.salient = saliency(image, state.tokens.grid, salient=self._salient_map(image))
         return state.salient
+
+    def _salient_map(self, image: np.ndarray) -> np.ndarray:
+        """The picture's salient-object map (:func:`~icm_core.lite.objectness.saliency_map`,
+        kept with its state: a reference brushed stroke by stroke runs the network once)."""
+        from .objectness import saliency_map
+
+        state = self._target_state(image)
+        if state.salient_map is None:
+            state.salient_map = saliency_map(image, self.threads)
+        return state.salient_map
 
     def _descriptors(self, image: np.ndarray) -> np.ndarray:
         """The picture's (C, h, w) descriptors, from its kept state (computed once)."""
@@ -194,18 +205,23 @@ class LiteEngine(EngineBase):
         (an alpha, the image's size): the reference picture matted with its strokes as the
         subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`; no keep
         hints), so the unpainted rest of the subject joins wherever the picture's own evidence
-        ties it to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
-        reading for showing it live while the artist brushes."""
+        ties it to the strokes, and the salient object the strokes lie on joins as far as it
+        reaches (:func:`~icm_core.lite.objectness.salient_extent`: parts unlike the strokes,
+        such as a panda's white face beside its red body).  The painted pixels are always
+        subject.  ``preview`` gives the quick reading for showing it live while the artist
+        brushes."""
         from .incontext import stroke_tokens
+        from .objectness import salient_extent
 
         check_image(image, "reference image")
         check_mask(strokes, image.shape, "reference mask")
         painted = strokes > 0.5
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = stroke_tokens(self._descriptors(image), strokes, self._salient(image))
+            extent = salient_extent(self._salient_map(image), strokes)
         own = Reference(self.name, tokens, (image.shape[:2],))
         alpha = self.matte(image, own, seed=seed, preview=preview).alpha
-        return np.maximum(alpha, painted.astype(np.float32))
+        return np.maximum(np.maximum(alpha, extent), painted.astype(np.float32))
 
     def combine(self, references: Sequence[Reference]) -> Reference:
         from .incontext import combine

@@ -44,6 +44,8 @@ TUNED = {
     "icm_core.refine.completion.COMPLETION_COLOUR": [-1.0, -0.25, 0.25],
     "icm_core.lite.incontext.MISSED_LIKENESS": [0.5, 0.6],
     "icm_core.lite.incontext.JOIN_SHARE": [0.15, 0.3, 0.6],
+    "icm_core.lite.objectness.PAINTED_MAX": [0.7, 0.8, 0.95],
+    "icm_core.lite.engine.OWN_BEYOND_EXTENT": [0.05, 0.1],
 }
 
 

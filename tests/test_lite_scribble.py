@@ -77,3 +77,78 @@ def test_targets_matted_from_a_scribbled_reference_get_the_whole_subject(scenes)
     for target in scenes[1:]:
         alpha = engine.matte(target.image, reference).alpha
         assert float(np.mean((alpha - target.alpha) ** 2)) < 0.01
+
+
+def two_part_subject(size=(360, 480)):
+    """A subject of two unlike parts (a red body and a white face, as a red panda's) on a
+    greenish, slightly noisy ground: (picture, subject, body)."""
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal((height, width, 1)).astype(np.float32)
+    image = np.array([0.35, 0.45, 0.35], np.float32) + 0.05 * noise
+    body = ((x - 200) / 110) ** 2 + ((y - 200) / 80) ** 2 <= 1
+    face = ((x - 320) / 55) ** 2 + ((y - 150) / 55) ** 2 <= 1
+    image[body] = [0.75, 0.2, 0.1]
+    image[face] = [0.95, 0.95, 0.92]
+    return np.clip(image, 0, 1), body | face, body
+
+
+def test_a_scribble_reaches_the_part_of_its_object_that_looks_unlike_it():
+    import cv2
+
+    image, subject, body = two_part_subject()
+    strokes = np.zeros(subject.shape, np.float32)
+    cv2.line(strokes, (130, 200), (270, 200), 1.0, 40)
+    strokes *= body  # painted on the red body only
+    completed = get_engine("lite").complete_reference_mask(image, strokes) >= 0.5
+    face = subject & ~body
+    assert (completed & face).sum() / face.sum() > 0.95
+    assert iou(completed, subject) > 0.95
+
+
+def test_a_salient_object_beside_the_painted_one_is_not_taken():
+    import cv2
+
+    height, width = 360, 480
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.full((height, width, 3), (0.35, 0.45, 0.35), np.float32)
+    box = (np.abs(x - 130) < 70) & (np.abs(y - 190) < 90)
+    ball = ((x - 310) / 70) ** 2 + ((y - 190) / 70) ** 2 <= 1
+    image[box] = (0.45, 0.42, 0.4)
+    image[ball] = (0.9, 0.15, 0.1)  # what stands out most
+    strokes = np.zeros((height, width), np.float32)
+    cv2.line(strokes, (100, 150), (160, 230), 1.0, 40)
+    strokes *= box
+    completed = get_engine("lite").complete_reference_mask(image, strokes) >= 0.5
+    assert (completed & ball).sum() / ball.sum() < 0.05
+    assert (completed & box).sum() / box.sum() > 0.9
+
+
+def test_salient_extent_follows_what_the_strokes_lie_on():
+    from icm_core.lite.objectness import salient_extent
+
+    salient = np.zeros((320, 320), np.float32)
+    salient[40:200, 40:200] = 1.0  # the object the strokes lie on
+    salient[40:200, 240:300] = 0.9  # another salient object
+    strokes = np.zeros((400, 400), np.float32)  # the picture is larger than the map
+    strokes[100:140, 60:240] = 1.0  # inside the first; a brush spill onto the gap
+    extent = salient_extent(salient, strokes) >= 0.5
+    assert extent[60:240, 60:240].all() and not extent[:, 310:365].any()
+    spill = strokes.copy()
+    spill[100:110, 300:310] = 1.0  # grazes the second object
+    assert not (salient_extent(salient, spill) >= 0.5)[:, 310:365].any()
+    filled = np.zeros_like(strokes)
+    filled[50:250, 50:250] = 1.0  # a filled mask needs nothing from the saliency
+    assert not salient_extent(salient, filled).any()
+    assert not salient_extent(salient, np.zeros_like(strokes)).any()
+
+
+def test_a_real_bottles_scribble_completes_to_the_whole_bottle(data_dir):
+    from icm_core.datasets import load_manifest
+
+    group = next(g for g in load_manifest(data_dir / "icm58-dev" / "manifest.json").groups
+                 if g.name == "bottle")
+    image, alpha = group.reference.load_image(), group.reference.load_alpha()
+    strokes = evaluation.reference_mask(alpha, "scribble", 0)
+    assert iou(strokes, alpha) < 0.3  # the label, the neck and the foil differ from the glass
+    assert iou(get_engine("lite").complete_reference_mask(image, strokes), alpha) > 0.9

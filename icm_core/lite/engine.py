@@ -48,6 +48,11 @@ QUALITY = {"fast": Preset(448, 640, graph_cut_iterations=3),
 #: mattes) in the panel and in batch workers (icm_core.batch.TARGET_THREADS).
 BLAS_THREADS = 1
 PREVIEW_WORK_SIDE = 320  # a preview after a correction stroke: graph cut at this long side
+#: a reference's completion is the mask proper when the salient object its strokes lie on joined
+#: and the picture's own reading reaches beyond it by at most this share of it (scribbled and
+#: half masks on both sets: ≤ 0.02 where the salient object is the whole subject, 0.08-0.7
+#: where it is a part; 0.05 and 0.1 by leave-one-group-out, benchmarks/lite_quality.py --mask)
+OWN_BEYOND_EXTENT = 0.05
 CACHE_MB = 256  # kept target states; the most recent one is always kept
 CACHE_MB_MAX = 65536  # a budget, not an allocation, but beyond 64 GB it is surely a typo
 
@@ -57,6 +62,7 @@ class _TargetState:
     tokens: object  # incontext.TargetTokens
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
+    salient_map: np.ndarray | None = None  # the salient-object network's output, once asked for
     # (id(reference tokens), seed, long side) → (weakref, its segmentation without corrections)
     segmentations: dict = field(default_factory=dict)
 
@@ -170,8 +176,18 @@ class LiteEngine(EngineBase):
             return None
         state = self._target_state(image)
         if state.salient is None:
-            state.salient = saliency(image, state.tokens.grid, self.threads)
+            state.salient = saliency(image, state.tokens.grid, salient=self._salient_map(image))
         return state.salient
+
+    def _salient_map(self, image: np.ndarray) -> np.ndarray:
+        """The picture's salient-object map (:func:`~icm_core.lite.objectness.saliency_map`,
+        kept with its state: a reference brushed stroke by stroke runs the network once)."""
+        from .objectness import saliency_map
+
+        state = self._target_state(image)
+        if state.salient_map is None:
+            state.salient_map = saliency_map(image, self.threads)
+        return state.salient_map
 
     def _descriptors(self, image: np.ndarray) -> np.ndarray:
         """The picture's (C, h, w) descriptors, from its kept state (computed once)."""
@@ -199,20 +215,27 @@ class LiteEngine(EngineBase):
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
         """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
-        also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``) and
-        what either mask's reading takes as subject is taught as subject."""
+        also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``).  A
+        completion that the salient object the strokes lie on reaches, in agreement with the
+        picture's own reading, is the mask proper;
+        otherwise what either mask's reading takes as subject is taught as subject, and only
+        what both take as background as background."""
         from .incontext import reference_tokens
         from .instances import painted_instances
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
         check_seed(seed)
-        completed = None
+        completed, salient_reach = None, False  # salient_reach: the agreed salient extent joined
         if self.complete_reference:
-            completed = (self.complete_reference_mask(image, mask, seed=seed) >= 0.5).astype(np.float32)
+            alpha, salient_reach = self._completion(image, mask, preview=False, seed=seed)
+            completed = (alpha >= 0.5).astype(np.float32)
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
-            tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
-                                      completed)
+            if salient_reach:
+                tokens = reference_tokens(self._descriptors(image), completed, self._salient(image))
+            else:
+                tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
+                                          completed)
         painted = mask if completed is None else np.maximum(mask > 0.5, completed)
         tokens = replace(tokens, instances=painted_instances(painted))
         return Reference(self.name, tokens, (image.shape[:2],))
@@ -223,18 +246,34 @@ class LiteEngine(EngineBase):
         (an alpha, the image's size): the reference picture matted with its strokes as the
         subject of its own tokens (:func:`~icm_core.lite.incontext.stroke_tokens`; no keep
         hints), so the unpainted rest of the subject joins wherever the picture's own evidence
-        ties it to the strokes.  The painted pixels are always subject.  ``preview`` gives the quick
-        reading for showing it live while the artist brushes."""
-        from .incontext import stroke_tokens
-
+        ties it to the strokes, and the salient object the strokes lie on joins as far as it
+        reaches (:func:`~icm_core.lite.objectness.salient_extent`: parts unlike the strokes,
+        such as a panda's white face beside its red body).  The painted pixels are always
+        subject.  ``preview`` gives the quick reading for showing it live while the artist
+        brushes."""
         check_image(image, "reference image")
         check_mask(strokes, image.shape, "reference mask")
+        return self._completion(image, strokes, preview=preview, seed=seed)[0]
+
+    def _completion(self, image: np.ndarray, strokes: np.ndarray, *, preview: bool,
+                    seed: int) -> tuple[np.ndarray, bool]:
+        """:meth:`complete_reference_mask`'s alpha, and whether the salient extent joined and
+        the picture's own reading agrees with it (reaches at most OWN_BEYOND_EXTENT of it
+        beyond it: more, and the salient part is only part of the subject, as a sheep's lit
+        back beside its shaded body)."""
+        from .incontext import stroke_tokens
+        from .objectness import salient_extent
+
         painted = strokes > 0.5
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = stroke_tokens(self._descriptors(image), strokes, self._salient(image))
+            extent = salient_extent(self._salient_map(image), strokes)
         own = Reference(self.name, tokens, (image.shape[:2],))
         alpha = self.matte(image, own, seed=seed, preview=preview).alpha
-        return np.maximum(alpha, painted.astype(np.float32))
+        reach = extent >= 0.5
+        beyond = float(((alpha >= 0.5) & ~reach).sum())
+        agreed = bool(reach.any()) and beyond <= OWN_BEYOND_EXTENT * float(reach.sum())
+        return np.maximum(np.maximum(alpha, extent), painted.astype(np.float32)), agreed
 
     def combine(self, references: Sequence[Reference]) -> Reference:
         from .incontext import combine

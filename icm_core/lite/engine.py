@@ -171,21 +171,24 @@ class LiteEngine(EngineBase):
         """Drop every kept target state (memory back; recomputed on the next matte)."""
         self._targets.clear()
 
-    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0,
+                         memory: bool = False) -> Reference:
         """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
         also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``) and
-        what either mask's reading takes as subject is taught as subject."""
+        what either mask's reading takes as subject is taught as subject.  A ``memory`` frame
+        (a shot's earlier frame, its mask the matte's sure reading) is taught as its mask says,
+        and has less say than the user's references (``incontext.MEMORY_MARGIN``)."""
         from .incontext import reference_tokens
 
         check_image(image, "reference image")
         check_mask(mask, image.shape, "reference mask")
         check_seed(seed)
         completed = None
-        if self.complete_reference:
+        if self.complete_reference and not memory:
             completed = (self.complete_reference_mask(image, mask, seed=seed) >= 0.5).astype(np.float32)
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
             tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
-                                      completed)
+                                      completed, memory)
         return Reference(self.name, tokens, (image.shape[:2],))
 
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,

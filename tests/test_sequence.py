@@ -150,3 +150,17 @@ def test_an_early_confident_mistake_does_not_spread(engine):
         taken = memory.matte(scene.image).alpha
         assert taken[piece].mean() < 0.05
         assert metrics.mse(taken, scene.alpha) < metrics.mse(alone.matte(scene.image).alpha, scene.alpha) + 0.002
+
+
+def test_a_memory_frame_with_no_whole_subject_cell_does_not_vote(engine):
+    """A thin subject's sure pixels inside the matte's margin may fill no whole feature cell:
+    such a frame has no subject to vote with and must change nothing (it made every vote NaN)."""
+    user = synthetic.scene(0, size=(240, 320))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    frame = synthetic.scene(1, size=(240, 320))
+    thin = np.zeros(frame.alpha.shape, np.float32)
+    thin[100:104, 40:280] = 1.0  # 4 px: no cell of the feature grid wholly inside
+    remembered = engine.encode_reference(frame.image, thin, memory=True)
+    target = synthetic.scene(2, size=(240, 320)).image
+    both = engine.matte(target, engine.combine([reference, remembered])).alpha
+    np.testing.assert_array_equal(both, engine.matte(target, reference).alpha)

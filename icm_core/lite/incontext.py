@@ -54,8 +54,9 @@ RELEVANCE_NEIGHBOURS = 1
 # A frame a shot's memory learnt (icm_core.sequence) has less say than the user's references:
 # its relevance on a target token counts as if its nearest token were MEMORY_MARGIN less alike.
 # It saw the frame before, so its tokens are nearly always the closest, and without the margin
-# a mistake it learnt outvotes the user's reference on every later frame.
-MEMORY_MARGIN = 0.1
+# a mistake it learnt outvotes the user's reference on every later frame.  Chosen
+# leave-one-sequence-out on benchmarks/lite_sequence.py (0, 0.1, 0.2): 0.2 for every sequence.
+MEMORY_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,10 @@ def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
     references stay apart (``parts``): concatenated, a small subject (a thin knife's few full
     cells) drowns in the other references' tokens and a large background swamps the votes."""
     singles = [single for part in parts for single in (part.parts or (part,))]
+    # a memory frame whose sure subject fills no whole cell (a thin bottle's neck inside the
+    # matte's margin) has nothing to vote with
+    singles = [single for single in singles
+               if not single.memory or (len(single.subject) and len(single.background))]
     if len(singles) == 1:
         return singles[0]
     limit = max(1, MAX_TOKENS // len(singles))

@@ -4,8 +4,13 @@ Each frame's result, where it is confident, joins the user's reference for the f
 so a subject that moves, turns or changes light is followed.  Built on the public engine API
 (``encode_reference``, ``combine``, ``matte``), so it works for every engine.
 
-* The user's reference is always kept; the memory holds at most ``frames`` earlier frames (the
-  most recent confident ones), so time and memory per frame stay bounded.
+* The user's reference is always kept, and is the anchor: a frame joins as
+  ``encode_reference(..., memory=True)``, which an engine may teach literally (lite: no
+  completion of strokes, which a matte's sure reading is not) and give less say than the user's
+  references (lite: ``incontext.MEMORY_MARGIN``), so a confident mistake a frame learnt does
+  not outvote the user's reference on the frames after it.  The memory holds at most
+  ``frames`` earlier frames (the most recent confident ones), so time and memory per frame
+  stay bounded.
 * A frame joins only where its matte is confident: pixels with alpha > ``SURE`` teach subject,
   below ``1 − SURE`` background, each away from the matte's edge (``MARGIN``,
   ``BACKGROUND_MARGIN``).  The uncertain rest is given to ``encode_reference`` as a 50 %
@@ -105,7 +110,7 @@ class ShotMemory:
         mask = confident_mask(alpha)
         if mask is None:
             return False
-        self.memory.append(self.engine.encode_reference(frame, mask))
+        self.memory.append(self.engine.encode_reference(frame, mask, memory=True))
         self._reference = None
         return True
 

@@ -87,3 +87,13 @@ def test_combined_references_keep_as_many_as_the_one_that_paints_most(engine):
     three = engine.encode_reference(first.image, ((first.alpha > 0.5) | bystanders)
                                     .astype(np.float32))
     assert engine.combine([one, three]).data.instances == 3
+
+
+def test_a_shots_memory_frame_does_not_change_how_many_subjects_are_kept(engine):
+    """A memory frame's mask is a matte's sure reading, not subjects the artist painted."""
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    one = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    first, bystanders = crowd(CROWDS[0])
+    frame = engine.encode_reference(first.image, ((first.alpha > 0.5) | bystanders)
+                                    .astype(np.float32), memory=True)
+    assert engine.combine([one, frame]).data.instances == 1

@@ -123,3 +123,44 @@ def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
     assert "11 frames of one shot, matted in order" in capsys.readouterr().err
     assert last_error() > 0.3  # the memory is opt-in
     assert "frames of one shot" not in capsys.readouterr().err
+
+
+def _panning_shot(count: int, step: int = 4) -> list[synthetic.Scene]:
+    """A scene the camera pans over: every frame the picture moves ``step`` pixels left."""
+    scene = synthetic.scene(0, size=(240, 320))
+    return [synthetic.Scene(np.roll(scene.image, -step * t, axis=1),
+                            np.roll(scene.alpha, -step * t, axis=1), None) for t in range(count)]
+
+
+def test_an_early_confident_mistake_does_not_spread(engine):
+    """A frame that joined the memory with a piece of background taken as subject (a matte's
+    confident mistake, or a wrong correction) must not teach it to the frames after it: the
+    user's reference, which calls it background, keeps the say, and the next frames, matted
+    right, outvote it."""
+    shot = _panning_shot(8)
+    reference = engine.encode_reference(shot[0].image, _confident_alpha(shot[0]))
+    wrong = _confident_alpha(shot[1])
+    piece = (slice(170, 240), slice(200, 320))  # background in every frame of the shot
+    assert (shot[1].alpha[piece] == 0).all() and (shot[-1].alpha[piece] == 0).all()
+    wrong[piece] = 1.0
+    memory = ShotMemory(engine, reference, 3)
+    assert memory.learn(shot[1].image, wrong)
+    alone = ShotMemory(engine, reference, 0)
+    for scene in shot[2:]:
+        taken = memory.matte(scene.image).alpha
+        assert taken[piece].mean() < 0.05
+        assert metrics.mse(taken, scene.alpha) < metrics.mse(alone.matte(scene.image).alpha, scene.alpha) + 0.002
+
+
+def test_a_memory_frame_with_no_whole_subject_cell_does_not_vote(engine):
+    """A thin subject's sure pixels inside the matte's margin may fill no whole feature cell:
+    such a frame has no subject to vote with and must change nothing (it made every vote NaN)."""
+    user = synthetic.scene(0, size=(240, 320))
+    reference = engine.encode_reference(user.image, _confident_alpha(user))
+    frame = synthetic.scene(1, size=(240, 320))
+    thin = np.zeros(frame.alpha.shape, np.float32)
+    thin[100:104, 40:280] = 1.0  # 4 px: no cell of the feature grid wholly inside
+    remembered = engine.encode_reference(frame.image, thin, memory=True)
+    target = synthetic.scene(2, size=(240, 320)).image
+    both = engine.matte(target, engine.combine([reference, remembered])).alpha
+    np.testing.assert_array_equal(both, engine.matte(target, reference).alpha)

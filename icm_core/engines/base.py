@@ -141,7 +141,9 @@ class Engine(Protocol):
 
     ``encode_reference`` is done once per reference and its result may be reused for any
     number of targets; ``combine`` merges several encoded references into one (a corrected
-    target, with its corrected alpha as the mask, teaches the rest of a series).
+    target, with its corrected alpha as the mask, teaches the rest of a series).  ``memory``
+    marks a frame a shot's memory learnt from its own matte (:mod:`icm_core.sequence`): an
+    engine may teach it more literally and give it less say than the user's references.
     ``matte`` takes correction ``hints`` (keep / remove strokes on that target) and keeps the
     target's expensive state, so matting it again after a stroke is fast; ``preview=True``
     returns a quick alpha for live feedback.  ``forget`` drops the kept state.
@@ -161,7 +163,7 @@ class Engine(Protocol):
         """Whether the engine built with ``options`` computes on a GPU."""
 
     def encode_reference(self, image: np.ndarray, mask: np.ndarray, *,
-                         seed: int = 0) -> Reference: ...
+                         seed: int = 0, memory: bool = False) -> Reference: ...
 
     def combine(self, references: Sequence[Reference]) -> Reference: ...
 

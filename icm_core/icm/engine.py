@@ -174,7 +174,10 @@ class IcmEngine(EngineBase):
 
     # --- protocol ---------------------------------------------------------------------------
 
-    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0,
+                         memory: bool = False) -> Reference:
+        """``memory`` changes nothing here: a mask is always taught exactly as it covers the
+        feature cells, and combined references all vote alike."""
         import torch
 
         from .fusion import reference_tokens

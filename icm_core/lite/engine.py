@@ -213,13 +213,16 @@ class LiteEngine(EngineBase):
         """Drop every kept target state (memory back; recomputed on the next matte)."""
         self._targets.clear()
 
-    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> Reference:
+    def encode_reference(self, image: np.ndarray, mask: np.ndarray, *, seed: int = 0,
+                         memory: bool = False) -> Reference:
         """The reference's tokens; with ``complete_reference`` (default) the brushed mask is
         also completed (:meth:`complete_reference_mask`, its graph cut seeded by ``seed``).  A
         completion that the salient object the strokes lie on reaches, in agreement with the
-        picture's own reading, is the mask proper;
-        otherwise what either mask's reading takes as subject is taught as subject, and only
-        what both take as background as background."""
+        picture's own reading, is the mask proper; otherwise what either mask's reading takes
+        as subject is taught as subject, and only what both take as background as background.
+        A ``memory`` frame (a shot's earlier frame, its mask the matte's sure reading) is
+        taught as its mask says, and has less say than the user's references
+        (``incontext.MEMORY_MARGIN``)."""
         from .incontext import reference_tokens
         from .instances import painted_instances
 
@@ -227,7 +230,7 @@ class LiteEngine(EngineBase):
         check_mask(mask, image.shape, "reference mask")
         check_seed(seed)
         completed, salient_reach = None, False  # salient_reach: the agreed salient extent joined
-        if self.complete_reference:
+        if self.complete_reference and not memory:
             alpha, salient_reach = self._completion(image, mask, preview=False, seed=seed)
             completed = (alpha >= 0.5).astype(np.float32)
         with memory_guard(_MEMORY_ADVICE), threadpool_limits(BLAS_THREADS, user_api="blas"):
@@ -235,9 +238,10 @@ class LiteEngine(EngineBase):
                 tokens = reference_tokens(self._descriptors(image), completed, self._salient(image))
             else:
                 tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
-                                          completed)
-        painted = mask if completed is None else np.maximum(mask > 0.5, completed)
-        tokens = replace(tokens, instances=painted_instances(painted))
+                                          completed, memory)
+        if not memory:  # a memory frame's mask is a sure reading, not the subjects painted
+            painted = mask if completed is None else np.maximum(mask > 0.5, completed)
+            tokens = replace(tokens, instances=painted_instances(painted))
         return Reference(self.name, tokens, (image.shape[:2],))
 
     def complete_reference_mask(self, image: np.ndarray, strokes: np.ndarray, *,

@@ -51,6 +51,14 @@ MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for man
 # on the series of icm58-dev and the alphamatting pseudo-groups (share 2, 4, 8; nearest 1, 3).
 CLASS_SHARE = 4
 RELEVANCE_NEIGHBOURS = 1
+# A frame a shot's memory learnt (icm_core.sequence) has less say than the user's references:
+# its relevance on a target token counts as if its nearest token were MEMORY_MARGIN less alike.
+# It saw the frame before, so its tokens are nearly always the closest, and without the margin
+# a mistake it learnt outvotes the user's reference on every later frame.  On
+# benchmarks/lite_sequence.py's photo sequences leave-one-sequence-out picks 0.3 over 0, 0.1,
+# 0.2 (2 % lower MSE than 0.2), but at 0.3 the memory no longer follows a subject whose look
+# changes wholly (its procedural shot): 0.2 is the largest margin that still does.
+MEMORY_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class ReferenceTokens:
     parts: tuple["ReferenceTokens", ...] = ()
     objectness: float = 0.0  # how far the subject is its picture's salient object, in [0, 1]
     instances: int = 0  # how many subjects the reference paints (0: unknown, keep every one)
+    memory: bool = False  # a frame a shot's memory learnt, not a reference the user brushed
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ def coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
                      salient: np.ndarray | None = None,
-                     completed: np.ndarray | None = None) -> ReferenceTokens:
+                     completed: np.ndarray | None = None, memory: bool = False) -> ReferenceTokens:
     """Split a reference's (C, h, w) descriptors by the mask's coverage of each token cell.
 
     Cells fully inside the mask are subject, fully outside are background, except unpainted
@@ -127,9 +136,15 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
     scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
     unpainted cells unlike them count as background.  With ``completed`` (the mask completed
     from the picture's own evidence), what either reading takes as subject is subject and only
-    what both take as background is background.
+    what both take as background is background.  A ``memory`` frame's mask is a matte's sure
+    reading, not a brush: its cells are taught exactly as covered, nothing guessed beyond.
     """
     tokens = descriptors.reshape(len(descriptors), -1).T
+    if memory:
+        cells = coverage(mask > 0.5, descriptors.shape[1:]).ravel()
+        subject, background = cells >= 0.99, cells <= 0.01
+        return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
+                               objectness=_objectness(salient, subject, background), memory=True)
     subject, background = _classes(descriptors, mask)
     if completed is not None:
         more_subject, more_background = _classes(descriptors, completed)
@@ -274,14 +289,20 @@ def combine(parts: list[ReferenceTokens]) -> ReferenceTokens:
     references stay apart (``parts``): concatenated, a small subject (a thin knife's few full
     cells) drowns in the other references' tokens and a large background swamps the votes."""
     singles = [single for part in parts for single in (part.parts or (part,))]
+    # a memory frame whose sure subject fills no whole cell (a thin bottle's neck inside the
+    # matte's margin) has nothing to vote with
+    singles = [single for single in singles
+               if not single.memory or (len(single.subject) and len(single.background))]
     if len(singles) == 1:
         return singles[0]
     limit = max(1, MAX_TOKENS // len(singles))
     singles = tuple(ReferenceTokens(_subsample(p.subject, limit), _subsample(p.background, limit),
-                                    objectness=p.objectness, instances=p.instances)
-                    for p in singles)
-    # the references may each show a different one of several subjects: keep as many
-    instances = 0 if min(p.instances for p in singles) == 0 else max(p.instances for p in singles)
+                                    objectness=p.objectness, instances=p.instances,
+                                    memory=p.memory) for p in singles)
+    # the references may each show a different one of several subjects: keep as many (a
+    # memory frame's sure reading says nothing of how many the artist painted)
+    counts = [p.instances for p in singles if not p.memory] or [0]
+    instances = 0 if min(counts) == 0 else max(counts)
     return ReferenceTokens(np.concatenate([p.subject for p in singles]),
                            np.concatenate([p.background for p in singles]), singles,
                            float(np.mean([p.objectness for p in singles])), instances)
@@ -360,7 +381,8 @@ def _combined_evidence(parts: tuple[ReferenceTokens, ...], target: TargetTokens)
             closeness.append((nearest[:, -k:].mean(1), nearest[:, -near:].mean(1)))
         (subject, subject_near), (background, background_near) = closeness
         votes.append(_sigmoid((subject - background) / TEMPERATURE))
-        relevance.append(np.maximum(subject_near, background_near) / TEMPERATURE)
+        relevance.append((np.maximum(subject_near, background_near)
+                          - (MEMORY_MARGIN if part.memory else 0.0)) / TEMPERATURE)
     weights = np.exp(np.array(relevance) - np.max(relevance, axis=0))
     weights /= weights.sum(0)
     neighbours = (weights * np.array(votes)).sum(0)

@@ -100,7 +100,10 @@ def test_ctrl_c_ends_a_worker_pool_at_once_without_tracebacks(tmp_path):
         [sys.executable, "-m", "icm_cli", "batch", *REFERENCE, "--out", str(out),
          "--workers", "2", *[str(EXAMPLES / f"target-{n}.jpg") for n in (1, 2, 3, 4)]],
         stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # as in a terminal: a test run started in the background ignores SIGINT, and so would
+        # the batch it starts
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list(out.glob("*_alpha.png")) and time.monotonic() < deadline:
         time.sleep(0.05)  # a first target done: the workers run, the others are in flight

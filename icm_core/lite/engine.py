@@ -115,8 +115,8 @@ class LiteEngine(EngineBase):
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
-        Option("every_look_alike", bool, False, "keep every look-alike of the subject, not "
-               "only as many as the reference paints"),
+        Option("every_look_alike", bool, False, "keep every look-alike, not only as many "
+               "as the reference paints"),
         Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
                "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),

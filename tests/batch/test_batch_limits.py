@@ -54,7 +54,14 @@ def _batch_process(series: Path, out: Path, *extra: str, prelude: str = "") -> s
               f"sys.exit(main({batch_args(series, out, *extra)!r}))\n")
     return subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                            preexec_fn=_as_in_a_terminal)
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as in a terminal: a test run started in the background (``nohup … &``) ignores
+    SIGINT, and the batch would inherit that and never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.skipif(cpu_cores() < 2, reason="needs two CPU cores for two workers")

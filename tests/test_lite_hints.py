@@ -20,13 +20,6 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def keeps_look_alikes():
-    """An engine that keeps every look-alike (by default the bystanders are dropped as the
-    reference paints one subject, :mod:`icm_core.lite.instances`): the strokes that remove them."""
-    return get_engine("lite", every_look_alike=True)
-
-
-@pytest.fixture(scope="module")
 def reference(engine):
     scene = synthetic.scene(0, size=SIZE, seed=3)
     return engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
@@ -51,16 +44,16 @@ def centre_of(mask):
     return int(rows.mean()), int(cols.mean())
 
 
-def test_a_remove_stroke_removes_what_it_lands_on_and_leaves_the_rest_of_the_picture(
-        keeps_look_alikes, reference):
+def test_a_remove_stroke_removes_what_it_lands_on_and_leaves_the_rest_of_the_picture(engine,
+                                                                                      reference):
     """One stroke on one of two look-alike bystanders removes that one; the other, across the
     picture, and the subject (unconnected to the stroke, unlike it) stay as they were."""
     for index in (1, 5):
         scene, (left, right) = bystanders(index)
-        before = keeps_look_alikes.matte(scene.image, reference).alpha
+        before = engine.matte(scene.image, reference).alpha
         assert before[left].mean() > 0.8 and before[right].mean() > 0.8  # kept by mistake
         stroke = disc(SIZE, centre_of(left))
-        after = keeps_look_alikes.matte(scene.image, reference, hints=Hints(remove=stroke)).alpha
+        after = engine.matte(scene.image, reference, hints=Hints(remove=stroke)).alpha
         assert after[left].mean() < 0.05  # its unpainted rest too
         subject = scene.alpha > 0.99
         assert after[subject].mean() > 0.95

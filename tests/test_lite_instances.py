@@ -1,6 +1,6 @@
-"""One instance when the reference shows one (lite): look-alike bystanders beside the subject
-are dropped when the reference paints one subject, kept when it paints several, when a keep
-stroke lands on one, or when the artist asks for every look-alike."""
+"""One instance when the reference shows one (lite, option ``one_instance``): look-alike
+bystanders beside the subject are dropped when the reference paints one subject, kept when it
+paints several, when a keep stroke lands on one, or without the option."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ CROWDS = (1, 5)  # crowd scenes whose bystanders the reference's votes take for 
 
 @pytest.fixture(scope="module")
 def engine():
-    return get_engine("lite")
+    return get_engine("lite", one_instance=True)
 
 
 def crowd(index):
@@ -45,7 +45,7 @@ def test_painted_instances_counts_separate_subjects_not_dabs_or_brush_gaps():
 def test_look_alike_bystanders_are_dropped_when_the_reference_paints_one(engine):
     scene = synthetic.scene(0, size=SIZE, seed=3)
     reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
-    every = get_engine("lite", every_look_alike=True)
+    every = get_engine("lite")
     for index in CROWDS:
         target, bystanders = crowd(index)
         alpha = engine.matte(target.image, reference).alpha

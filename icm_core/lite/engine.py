@@ -115,8 +115,8 @@ class LiteEngine(EngineBase):
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
-        Option("every_look_alike", bool, False, "keep every look-alike, not only as many "
-               "as the reference paints"),
+        Option("one_instance", bool, False, "keep as many look-alikes as the reference "
+               "paints, not every one"),
         Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
                "the reference agrees"),
         Option("device", str, "cpu", "lite runs on the CPU only", choices=("cpu",)),
@@ -128,7 +128,7 @@ class LiteEngine(EngineBase):
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 complete_reference: bool = True, every_look_alike: bool = False,
+                 complete_reference: bool = True, one_instance: bool = False,
                  objectness: bool = False, device: str = "cpu",
                  threads: int = 1, cache_mb: int = CACHE_MB):
         check_declared(self.name, self.OPTIONS, locals())
@@ -140,7 +140,7 @@ class LiteEngine(EngineBase):
         self.matting_side = matting_side
         self.completion = bool(completion)
         self.complete_reference = bool(complete_reference)
-        self.every_look_alike = bool(every_look_alike)
+        self.one_instance = bool(one_instance)
         self.objectness = bool(objectness)
         self.graph_cut_iterations = preset.graph_cut_iterations
         self.threads = threads
@@ -291,13 +291,13 @@ class LiteEngine(EngineBase):
 
     def _coarse_maps(self, state: _TargetState, votes, reference_tokens, fix, salient,
                      objectness: float):
-        """The target's coarse maps with the corrections ``fix`` (or None), as many subjects
-        kept as the reference paints unless ``every_look_alike``."""
+        """The target's coarse maps with the corrections ``fix`` (or None); with
+        ``one_instance``, as many subjects kept as the reference paints."""
         from .corrections import corrected_maps
         from .instances import keep_supported
 
         maps = corrected_maps(state.tokens, votes, fix, salient, objectness)
-        if self.every_look_alike:
+        if not self.one_instance:
             return maps
         return keep_supported(maps, reference_tokens.instances, None if fix is None else fix.keep)
 

@@ -341,7 +341,6 @@ class LiteEngine(EngineBase):
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
-
             coarse = self._coarse_maps(state, votes, reference.data, fix, salient, objectness)
             finished("similarity")
             settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,

@@ -95,6 +95,29 @@ def test_a_halo_round_the_whole_stroke_is_background():
     assert holds(tokens.background, halo) and not holds(tokens.subject, halo)
 
 
+def test_a_completion_that_only_fills_out_a_filled_masks_edge_keeps_its_background():
+    """A filled mask completes to a sliver more (the tips of a doll's hair): the sliver is taught
+    as subject, but the look-alike backdrop beyond it, which the mask's reading is sure is
+    background, stays background (taught neither way, it let targets take look-alike
+    backdrop: alphamatting dolls, exact masks, MSE 0.0243 → 0.0168 once it stays)."""
+    tip = unit(0.4, 0, 0, 0, 0, 0, 0, 0.917)  # unlike the face: background to the mask alone
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    cells[5:15, 8:20] = FACE
+    cells[5:15, 20] = tip
+    cells[5:15, 21:23] = SHADOW
+    descriptors = np.ascontiguousarray(cells.transpose(2, 0, 1))
+    painted = np.zeros(GRID, np.float32)
+    painted[5:15, 8:20] = 1.0
+    completed = painted.copy()
+    completed[5:15, 20] = 1.0
+    alone = reference_tokens(descriptors, painted)
+    both = reference_tokens(descriptors, painted, completed=completed)
+    assert holds(alone.background, SHADOW) and holds(alone.background, tip)
+    assert holds(both.subject, tip) and not holds(both.background, tip)
+    assert holds(both.background, SHADOW) and not holds(both.subject, SHADOW)
+
+
 def test_a_completed_mask_adds_subject_and_keeps_what_the_strokes_taught():
     """A completion that found the body but not the face's missed edge: both readings' subject
     is taught, and only what both call background stays background."""

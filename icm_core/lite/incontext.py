@@ -135,9 +135,12 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
     parts of the subject the stroke missed (subject) or may have missed (neither).  A thin or
     scribbled mask may cover no cell fully; then the best-covered cells stand in, and only
     unpainted cells unlike them count as background.  With ``completed`` (the mask completed
-    from the picture's own evidence), what either reading takes as subject is subject and only
-    what both take as background is background.  A ``memory`` frame's mask is a matte's sure
-    reading, not a brush: its cells are taught exactly as covered, nothing guessed beyond.
+    from the picture's own evidence), what either reading takes as subject is subject; where
+    the completion reaches beyond the mask's edge (:func:`_reaches_beyond_edge`) only what
+    both take as background is background, otherwise (it fills out a filled mask's edge) the
+    mask's own background stays, less what the completion adds.  A ``memory`` frame's mask is a
+    matte's sure reading, not a brush: its cells are taught exactly as covered, nothing guessed
+    beyond.
     """
     tokens = descriptors.reshape(len(descriptors), -1).T
     if memory:
@@ -149,7 +152,9 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
     if completed is not None:
         more_subject, more_background = _classes(descriptors, completed)
         subject |= more_subject
-        background &= more_background & ~subject
+        if _reaches_beyond_edge(completed, mask, descriptors.shape[1:]):
+            background &= more_background
+        background &= ~subject
         if not background.any():
             background = more_background & ~subject
     return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
@@ -181,6 +186,15 @@ def _classes(descriptors: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.
         worst = float(cells.min())
         background = cells <= max(min(0.5, worst * 1.25 + 0.05), worst)
     return subject, background
+
+
+def _reaches_beyond_edge(completed: np.ndarray, mask: np.ndarray, grid: tuple[int, int]) -> bool:
+    """Whether the ``completed`` mask covers cells deeper than EDGE_DEPTH beyond the cells the
+    ``mask`` paints: the rest of a half-painted or scribbled subject, which the completion's
+    own reading knows better than the mask's."""
+    outside = cv2.distanceTransform((coverage(mask > 0.5, grid) <= 0.01).astype(np.uint8),
+                                    cv2.DIST_L2, 3)
+    return bool((outside[coverage(completed > 0.5, grid) >= 0.5] > EDGE_DEPTH).any())
 
 
 def _objectness(salient: np.ndarray | None, subject: np.ndarray, background: np.ndarray) -> float:

@@ -305,9 +305,9 @@ class LiteEngine(EngineBase):
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
               preview: bool = False) -> MatteResult:
-        from .corrections import correct
         from ..refine import (RefineSettings, Settled, estimate_foreground, preview_alpha,
                               refine_alpha, segment_subject)
+        from .corrections import correct
 
         check_image(target, "target image")
         check_reference(reference, self.name)

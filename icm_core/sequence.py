@@ -44,6 +44,9 @@ MAX_UNSURE = 0.5  # uncertain pixels per sure subject pixel beyond which a frame
 MARGIN = 0.02
 BACKGROUND_MARGIN = 0.15
 MIN_SHARE = 0.002  # a frame joins only with at least this share of sure subject and background
+#: a frame follows where the subject was (alpha > 0.5) in any of this many frames before it: a
+#: part one frame's matte dropped is still followed on the next
+FOLLOW_FRAMES = 3
 
 
 def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
@@ -77,9 +80,11 @@ def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
 class ShotMemory:
     """An engine and the user's reference, fed each frame of a shot in order.
 
-    ``matte(frame)`` mattes with the user's reference plus the memory, then lets the frame join
-    the memory if its matte is confident.  ``learn(frame, alpha)`` does the joining alone (for
-    a corrected frame, or a result computed elsewhere).
+    ``matte(frame)`` mattes with the user's reference plus the memory, and where the subject was
+    in the last FOLLOW_FRAMES frames as ``follow`` (so a subject an occluder cuts in two is not
+    taken for look-alikes), then lets the frame join the memory if its matte is confident.
+    ``learn(frame, alpha)`` does the joining alone (for a corrected frame, or a result computed
+    elsewhere) and is what the next frames follow.
     """
 
     def __init__(self, engine, reference: Reference, frames: int = MEMORY_FRAMES):
@@ -89,6 +94,7 @@ class ShotMemory:
         self.user_reference = reference
         self.memory: deque[Reference] = deque(maxlen=frames)
         self._reference: Reference | None = reference
+        self.recent: deque[np.ndarray] = deque(maxlen=FOLLOW_FRAMES)  # alpha > 0.5 per frame
 
     @property
     def reference(self) -> Reference:
@@ -98,13 +104,18 @@ class ShotMemory:
         return self._reference
 
     def matte(self, frame: np.ndarray, **options) -> MatteResult:
-        """``engine.matte(frame, reference, **options)`` with the memory; then learn from it."""
+        """``engine.matte(frame, reference, **options)`` with the memory and where the subject
+        was; then learn from it."""
+        recent = [subject for subject in self.recent if subject.shape == frame.shape[:2]]
+        if recent:
+            options.setdefault("follow", np.logical_or.reduce(recent).astype(np.float32))
         result = self.engine.matte(frame, self.reference, **options)
         self.learn(frame, result.alpha)
         return result
 
     def learn(self, frame: np.ndarray, alpha: np.ndarray) -> bool:
         """Let ``frame`` join the memory where ``alpha`` is confident; False if it did not."""
+        self.recent.append(alpha > 0.5)
         if self.memory.maxlen == 0:
             return False
         mask = confident_mask(alpha)

@@ -55,6 +55,20 @@ def check_mask(mask: np.ndarray, image_shape: tuple[int, ...], what: str = "mask
     return mask
 
 
+def check_follow(follow: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Validate a shot's previous alpha for a target of ``image_shape``; returns where the
+    subject was (alpha > 0.5) as a boolean mask."""
+    if not isinstance(follow, np.ndarray) or follow.ndim != 2:
+        raise InvalidInput(f"follow must be the previous frame's H×W alpha, got "
+                           f"{getattr(follow, 'shape', type(follow).__name__)}.")
+    if follow.shape != tuple(image_shape[:2]):
+        raise InvalidInput(f"The previous frame's alpha is {follow.shape[1]}×{follow.shape[0]} px "
+                           f"but its target is {image_shape[1]}×{image_shape[0]} px: the frames "
+                           "of a shot must share one size.")
+    check_values(follow, "previous frame's alpha")
+    return follow > 0.5
+
+
 def check_hints(hints: Hints, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Validate correction hints for a target of ``image_shape``; returns (keep, remove) as
     boolean masks (an absent one is all False)."""

@@ -137,7 +137,7 @@ def load_decoder(dims, checkpoint: str | os.PathLike | None = None):
 
 # --- Stable Diffusion 2.1 -----------------------------------------------------------------------
 
-def _looks_like_repo_id(value: str) -> bool:
+def looks_like_repo_id(value: str) -> bool:
     """``owner/name`` that names nothing on disk: neither it nor its folder exists (so
     ``models/sd21`` beside an existing ``models/`` is a path, and a missing one)."""
     path = Path(value).expanduser()
@@ -153,7 +153,7 @@ def undownloaded_hub_id(explicit: str | os.PathLike | None = None) -> str | None
     """The hub id SD 2.1 is set to (``explicit``, $ICM_MATTING_SD or `weights locate`) when it
     is not downloaded yet, else None; a probe can ask this without starting anything."""
     value = str(explicit or os.environ.get(ENV_SD) or remembered().get("sd") or "")
-    if _looks_like_repo_id(value) and download_record(_download_folder(value)) is None:
+    if looks_like_repo_id(value) and download_record(_download_folder(value)) is None:
         return value
     return None
 
@@ -173,7 +173,7 @@ def sd_source(explicit: str | os.PathLike | None = None) -> Path:
             "ICM_MATTING_SD / `icm-matting weights locate --sd PATH` at a diffusers folder or a "
             "v2-1_768 .safetensors/.ckpt file.")
     value = str(value)
-    if _looks_like_repo_id(value):
+    if looks_like_repo_id(value):
         folder = _download_folder(value)
         if download_record(folder):
             return _unchanged_download(folder)

@@ -1,6 +1,7 @@
-"""One instance when the reference shows one (lite, option ``one_instance``): look-alike
-bystanders beside the subject are dropped when the reference paints one subject, kept when it
-paints several, when a keep stroke lands on one, or without the option."""
+"""One instance when the reference shows one (lite, option ``one_instance``, on by default):
+look-alike bystanders beside the subject are dropped when the reference paints one subject,
+kept when it paints several, when a keep stroke lands on one, or without the option; in a shot,
+the part of the subject an occluder cuts off is kept because the previous frame had it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 from scipy import ndimage
 
 from icm_core import synthetic
-from icm_core.api import Hints
+from icm_core.api import Hints, InvalidInput
 from icm_core.engines import get_engine
 from icm_core.lite.instances import painted_instances
+from icm_core.sequence import ShotMemory
 
 SIZE = (360, 480)
 CROWDS = (1, 5)  # crowd scenes whose bystanders the reference's votes take for the subject
@@ -19,7 +21,7 @@ CROWDS = (1, 5)  # crowd scenes whose bystanders the reference's votes take for 
 
 @pytest.fixture(scope="module")
 def engine():
-    return get_engine("lite", one_instance=True)
+    return get_engine("lite")
 
 
 def crowd(index):
@@ -45,7 +47,7 @@ def test_painted_instances_counts_separate_subjects_not_dabs_or_brush_gaps():
 def test_look_alike_bystanders_are_dropped_when_the_reference_paints_one(engine):
     scene = synthetic.scene(0, size=SIZE, seed=3)
     reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
-    every = get_engine("lite")
+    every = get_engine("lite", one_instance=False)
     for index in CROWDS:
         target, bystanders = crowd(index)
         alpha = engine.matte(target.image, reference).alpha
@@ -97,3 +99,52 @@ def test_a_shots_memory_frame_does_not_change_how_many_subjects_are_kept(engine)
     frame = engine.encode_reference(first.image, ((first.alpha > 0.5) | bystanders)
                                     .astype(np.float32), memory=True)
     assert engine.combine([one, frame]).data.instances == 1
+
+
+# (scene, where the occluder's left edge lies across the subject's width): scenes whose part
+# left of the occluder the rule drops on the frame alone
+CUT_SCENES = ((4, 0.35), (5, 0.4))
+
+
+def occluded(index, at):
+    """A scene and the same scene with an occluding blue bar across its subject, cutting it in
+    two, with the cut frame's true alpha and the subject's part left of the bar."""
+    scene = synthetic.scene(index, size=SIZE, seed=3)
+    cols = np.nonzero(scene.alpha > 0.5)[1]
+    left = int(cols.min() + at * (cols.max() - cols.min()))
+    image, truth = scene.image.copy(), scene.alpha.copy()
+    image[:, left:left + 40] = (0.15, 0.15, 0.8)
+    truth[:, left:left + 40] = 0.0
+    part = (truth > 0.99) & (np.arange(SIZE[1]) < left)[None]
+    return scene, image, truth, part
+
+
+@pytest.mark.parametrize("index, at", CUT_SCENES)
+def test_in_a_shot_the_part_an_occluder_cuts_off_is_kept(engine, index, at):
+    """Alone, the frame's smaller part looks like a second instance and is dropped; after the
+    uncut frame, and a frame whose matte dropped the part, ShotMemory passes where the subject
+    was in them as ``follow`` and the part is kept."""
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    before, image, truth, part = occluded(index, at)
+    assert engine.matte(image, reference).alpha[part].mean() < 0.05
+    shot = ShotMemory(engine, reference, frames=0)
+    shot.learn(before.image, before.alpha.astype(np.float32))
+    shot.learn(image, np.where(part, 0.0, truth).astype(np.float32))
+    alpha = shot.matte(image).alpha
+    assert alpha[part].mean() > 0.85 and alpha[truth > 0.99].mean() > 0.9
+
+
+def test_in_a_shot_a_look_alike_where_the_subject_was_not_stays_dropped(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    target, bystanders = crowd(CROWDS[0])
+    alpha = engine.matte(target.image, reference, follow=target.alpha.astype(np.float32)).alpha
+    assert alpha[bystanders].mean() < 0.02 and alpha[target.alpha > 0.99].mean() > 0.95
+
+
+def test_a_previous_alpha_of_another_size_is_refused(engine):
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    with pytest.raises(InvalidInput, match="must share one size"):
+        engine.matte(scene.image, reference, follow=np.zeros((10, 10), np.float32))

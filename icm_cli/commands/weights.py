@@ -81,7 +81,7 @@ def _locate(args: argparse.Namespace) -> int:
         print(f"checkpoint: {source}\n  converted: {converted}")
     if args.sd:
         value = args.sd
-        if not weights._looks_like_repo_id(value):
+        if not weights.looks_like_repo_id(value):
             value = str(weights.sd_source(Path(value).expanduser().resolve()))
         weights.remember(sd=value)
         print(f"stable diffusion: {value}")

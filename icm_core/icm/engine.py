@@ -24,7 +24,8 @@ from ..api import (CancelToken, Hints, InvalidInput, MatteResult, ProgressCallba
 from ..engines.base import (EngineBase, Option, check_declared, check_references, is_out_of_memory,
                             memory_guard)
 from ..geometry import Letterbox, resize
-from ..validate import check_hints, check_image, check_mask, check_result, check_seed
+from ..validate import (check_follow, check_hints, check_image, check_mask, check_result,
+                        check_seed)
 from .widths import widths_problem
 
 LOW_MEMORY_BYTES = 8 << 30  # below this much free memory, slice the attention computation
@@ -213,8 +214,10 @@ class IcmEngine(EngineBase):
         foreground: bool = False,
         hints: Hints | None = None,
         preview: bool = False,
+        follow: np.ndarray | None = None,
     ) -> MatteResult:
-        """``hints`` (keep / remove strokes) act after the decoder: its alpha becomes the prior
+        """``follow`` (a shot's previous alpha) is checked and not used: ICM keeps every
+        look-alike the reference matches.  ``hints`` (keep / remove strokes) act after the decoder: its alpha becomes the prior
         of a graph cut with the strokes as hard labels, and the trimap, matting and alpha are
         pinned there (lite also re-classifies look-alikes at its token stage).  The target's
         Stable Diffusion features are kept for the last target, so a new stroke reruns only
@@ -227,6 +230,8 @@ class IcmEngine(EngineBase):
         keep = remove = None
         if hints is not None:
             keep, remove = check_hints(hints, target.shape)
+        if follow is not None:
+            check_follow(follow, target.shape)
         timings = {}
         started = time.perf_counter()
         report(progress, 0.0, "Fitting the target")

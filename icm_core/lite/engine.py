@@ -24,7 +24,8 @@ from threadpoolctl import threadpool_limits
 from ..api import CancelToken, Hints, MatteResult, ProgressCallback, Reference, check_cancel, report
 from ..engines.base import (QUALITIES, EngineBase, Option, check_declared, check_reference,
                             check_references, memory_guard)
-from ..validate import check_hints, check_image, check_mask, check_result, check_seed
+from ..validate import (check_follow, check_hints, check_image, check_mask, check_result,
+                        check_seed)
 
 FEATURE_SIDE = 640  # long side of the network input: tokens of 16 px on a 640 px picture
 
@@ -115,7 +116,7 @@ class LiteEngine(EngineBase):
                "(~0.1 s)"),
         Option("complete_reference", bool, True, "complete a reference's strokes to the "
                "whole subject before encoding"),
-        Option("one_instance", bool, False, "keep as many look-alikes as the reference "
+        Option("one_instance", bool, True, "keep as many look-alikes as the reference "
                "paints, not every one"),
         Option("objectness", bool, False, "learned salient-object prior, heeded as far as "
                "the reference agrees"),
@@ -128,7 +129,7 @@ class LiteEngine(EngineBase):
 
     def __init__(self, quality: str = "balanced", feature_side: int | None = None,
                  matting_side: int | None = None, completion: bool = True,
-                 complete_reference: bool = True, one_instance: bool = False,
+                 complete_reference: bool = True, one_instance: bool = True,
                  objectness: bool = False, device: str = "cpu",
                  threads: int = 1, cache_mb: int = CACHE_MB):
         check_declared(self.name, self.OPTIONS, locals())
@@ -290,24 +291,29 @@ class LiteEngine(EngineBase):
         )
 
     def _coarse_maps(self, state: _TargetState, votes, reference_tokens, fix, salient,
-                     objectness: float):
+                     objectness: float, follow: np.ndarray | None = None):
         """The target's coarse maps with the corrections ``fix`` (or None); with
-        ``one_instance``, as many subjects kept as the reference paints."""
+        ``one_instance``, as many subjects kept as the reference paints, and every one that
+        holds a keep stroke or lies where ``follow`` (a shot's previous subject) was."""
         from .corrections import corrected_maps
-        from .instances import keep_supported
+        from .instances import followed_cells, keep_supported
 
         maps = corrected_maps(state.tokens, votes, fix, salient, objectness)
         if not self.one_instance:
             return maps
-        return keep_supported(maps, reference_tokens.instances, None if fix is None else fix.keep)
+        pinned = None if fix is None else fix.keep
+        if follow is not None:
+            followed = followed_cells(follow, state.tokens.grid)
+            pinned = followed if pinned is None else pinned | followed
+        return keep_supported(maps, reference_tokens.instances, pinned)
 
     def matte(self, target: np.ndarray, reference: Reference, *,
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               seed: int = 0, foreground: bool = False, hints: Hints | None = None,
-              preview: bool = False) -> MatteResult:
-        from .corrections import correct
+              preview: bool = False, follow: np.ndarray | None = None) -> MatteResult:
         from ..refine import (RefineSettings, Settled, estimate_foreground, preview_alpha,
                               refine_alpha, segment_subject)
+        from .corrections import correct
 
         check_image(target, "target image")
         check_reference(reference, self.name)
@@ -315,6 +321,8 @@ class LiteEngine(EngineBase):
         keep = remove = None
         if hints is not None:
             keep, remove = check_hints(hints, target.shape)
+        if follow is not None:
+            follow = check_follow(follow, target.shape)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         # (stage, fraction of the work done when it ends), in order
@@ -341,7 +349,8 @@ class LiteEngine(EngineBase):
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
-            coarse = self._coarse_maps(state, votes, reference.data, fix, salient, objectness)
+            coarse = self._coarse_maps(state, votes, reference.data, fix, salient, objectness,
+                                      follow)
             finished("similarity")
             settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,
                                       completion=self.completion, matting_side=self.matting_side,
@@ -352,7 +361,7 @@ class LiteEngine(EngineBase):
                 before = state.segmentation(reference.data, seed, side)
                 if before is None:
                     plain = self._coarse_maps(state, votes, reference.data, None, salient,
-                                              objectness)
+                                              objectness, follow)
                     before = segment_subject(target, plain.probability, plain.cross, settings,
                                              side)
                     state.remember(reference.data, seed, side, before)

@@ -59,6 +59,8 @@ RELEVANCE_NEIGHBOURS = 1
 # 0.2 (2 % lower MSE than 0.2), but at 0.3 the memory no longer follows a subject whose look
 # changes wholly (its procedural shot): 0.2 is the largest margin that still does.
 MEMORY_MARGIN = 0.2
+#: a token cell is painted when a mask covers this much of it, unpainted when at most UNPAINTED
+PAINTED, UNPAINTED = 0.99, 0.01
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def reference_tokens(descriptors: np.ndarray, mask: np.ndarray,
     tokens = descriptors.reshape(len(descriptors), -1).T
     if memory:
         cells = coverage(mask > 0.5, descriptors.shape[1:]).ravel()
-        subject, background = cells >= 0.99, cells <= 0.01
+        subject, background = cells >= PAINTED, cells <= UNPAINTED
         return ReferenceTokens(_subsample(tokens[subject]), _subsample(tokens[background]),
                                objectness=_objectness(salient, subject, background), memory=True)
     subject, background = _classes(descriptors, mask)
@@ -167,8 +169,8 @@ def _classes(descriptors: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.
     covered = coverage(mask > 0.5, grid)
     cells = covered.ravel()
     tokens = descriptors.reshape(len(descriptors), -1).T
-    subject = cells >= 0.99
-    background = cells <= 0.01
+    subject = cells >= PAINTED
+    background = cells <= UNPAINTED
     if not subject.any():
         # A scribble: its best-covered cells stand for the subject, and the unpainted rest may
         # be subject too, so only the half least like the stroke counts as background.
@@ -221,8 +223,8 @@ def stroke_tokens(descriptors: np.ndarray, strokes: np.ndarray,
     cells = covered.ravel()
     tokens = descriptors.reshape(len(descriptors), -1).T
     best = float(cells.max())
-    subject = cells >= min(0.99, max(0.5, best * 0.75), best)
-    unpainted = covered <= 0.01
+    subject = cells >= min(PAINTED, max(0.5, best * 0.75), best)
+    unpainted = covered <= UNPAINTED
     outside = cv2.distanceTransform(unpainted.astype(np.uint8), cv2.DIST_L2, 3).ravel()
     unpainted = unpainted.ravel()
     likeness = (tokens @ tokens[subject].T).max(axis=1)
@@ -248,7 +250,7 @@ def _unpainted_subject(tokens, covered, subject, background):
       (the road under a car looks more like the car than like far-off trees, yet is not the
       car), taught neither way.
     """
-    unpainted = (covered <= 0.01).astype(np.uint8)
+    unpainted = (covered <= UNPAINTED).astype(np.uint8)
     outside = cv2.distanceTransform(unpainted, cv2.DIST_L2, 3).ravel()
     inside = cv2.distanceTransform(1 - unpainted, cv2.DIST_L2, 3).ravel()
     core = subject & (inside > EDGE_DEPTH)

@@ -1,4 +1,4 @@
-"""One instance when the reference shows one (the lite option ``one_instance``, off by
+"""One instance when the reference shows one (the lite option ``one_instance``, on by
 default): a target's look-alikes of the subject beyond as many as the reference painted are
 dropped from its coarse maps.
 
@@ -9,11 +9,13 @@ probability at least INSTANCE_LEVEL) is an instance, while a weaker region is an
 left for the refinement to decide (a plant's scattered leaves).  Each instance's support is the
 in-context evidence it holds (the cross map's sum over it, weighed by its probability).  The
 best-supported instances, as many as the reference painted, are kept, and so is any rival with
-at least RIVAL_SHARE of the best one's support or holding a keep stroke; the other instances (a
-bystander, a second knife on the table) become background.  Neither the support nor its share
-per cell tells a look-alike from the far part of a subject an occluder cuts in two (on
+at least RIVAL_SHARE of the best one's support, holding a keep stroke, or lying where a shot's
+previous frame had its subject (:func:`followed_cells`); the other instances (a bystander, a
+pepper beside the knife) become background.  Neither the support nor its share per cell tells
+a look-alike from the far part of a subject an occluder cuts in two (on
 benchmarks/lite_sequence.py such parts held 0.05-0.57 of the best one's support, knife_01's
-pepper 0.41), which is why the option is off by default.
+pepper 0.41); in a shot the previous frame tells them apart, and on a single picture a keep
+stroke brings a dropped part back.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..geometry import scale_to_fit
-from .incontext import CoarseMaps
+from .incontext import CoarseMaps, coverage
 
 INSTANCE_LEVEL = 0.5
 JOIN_LEVEL = 0.3
@@ -43,6 +45,13 @@ def painted_instances(mask: np.ndarray) -> int:
     if not len(areas):
         return 0
     return int((areas >= PART_SHARE * areas.max()).sum())
+
+
+def followed_cells(subject: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """The cells (flat, boolean) of a (h, w) token grid that a shot's previous subject (a
+    boolean pixel mask) touched, and their neighbours: a frame's motion."""
+    touched = coverage(subject, grid) > 0
+    return cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)).ravel() > 0
 
 
 def keep_supported(maps: CoarseMaps, instances: int, pinned: np.ndarray | None = None) -> CoarseMaps:

@@ -194,7 +194,7 @@ def _reaches_beyond_edge(completed: np.ndarray, mask: np.ndarray, grid: tuple[in
     """Whether the ``completed`` mask covers cells deeper than EDGE_DEPTH beyond the cells the
     ``mask`` paints: the rest of a half-painted or scribbled subject, which the completion's
     own reading knows better than the mask's."""
-    outside = cv2.distanceTransform((coverage(mask > 0.5, grid) <= 0.01).astype(np.uint8),
+    outside = cv2.distanceTransform((coverage(mask > 0.5, grid) <= UNPAINTED).astype(np.uint8),
                                     cv2.DIST_L2, 3)
     return bool((outside[coverage(completed > 0.5, grid) >= 0.5] > EDGE_DEPTH).any())
 

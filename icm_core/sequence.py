@@ -107,12 +107,12 @@ def _carry(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
 
 
-def carried_hints(previous: np.ndarray, previous_alpha: np.ndarray,
-                  frame: np.ndarray) -> Hints | None:
-    """The previous frame's matte carried to ``frame`` along dense optical flow: keep hints
-    where it was sure subject, remove hints where sure background, each CARRY_MARGIN inside
-    its edge and only where the flow is reliable; None when the flow follows too little of the
-    frame or nothing sure is carried."""
+def carried_matte(previous: np.ndarray, previous_alpha: np.ndarray,
+                  frame: np.ndarray) -> np.ndarray | None:
+    """The previous frame's alpha carried to ``frame`` along dense optical flow, NaN where the
+    flow is not reliable (forward and backward flow disagree, or the pixel carried does not look
+    as it did: an occluder sliding in, background a pan reveals); None when the flow follows too
+    little of the frame (a cut, another picture)."""
     if previous.shape != frame.shape:
         return None
     grey_before, grey = _grey(previous, FLOW_SIDE), _grey(frame, FLOW_SIDE)
@@ -129,17 +129,37 @@ def carried_hints(previous: np.ndarray, previous_alpha: np.ndarray,
     if reliable.mean() < MIN_RELIABLE:
         return None
     alpha = _carry(cv2.resize(previous_alpha, (width, height), interpolation=cv2.INTER_AREA), back)
-    margin = max(1, round(CARRY_MARGIN * max(height, width)))
+    alpha[~reliable] = np.nan
+    return cv2.resize(alpha, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+
+
+def carried_hints(carried: np.ndarray | None) -> Hints | None:
+    """Keep hints where a carried matte (:func:`carried_matte`) is sure subject, remove hints
+    where sure background, each CARRY_MARGIN inside its edge; None when nothing is sure."""
+    if carried is None:
+        return None
+    margin = max(1, round(CARRY_MARGIN * max(carried.shape)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
 
     def hint(sure: np.ndarray) -> np.ndarray | None:
-        inside = cv2.erode((sure & reliable).astype(np.uint8), disc)
-        inside = cv2.resize(inside, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        inside = cv2.erode(sure.astype(np.uint8), disc)
         return inside.astype(np.float32) if inside.any() else None
 
-    with np.errstate(invalid="ignore"):  # NaN (carried from outside the frame) is neither
-        keep, remove = hint(alpha > SURE), hint(alpha < 1.0 - SURE)
+    with np.errstate(invalid="ignore"):  # NaN (not carried) is neither
+        keep, remove = hint(carried > SURE), hint(carried < 1.0 - SURE)
     return None if keep is None and remove is None else Hints(keep, remove)
+
+
+def agreed(alpha: np.ndarray, carried: np.ndarray | None) -> np.ndarray:
+    """``alpha`` where it and the matte carried to its frame are sure of the same class, 0.5
+    (unsure) elsewhere: what two frames in a row agree on, the only part carried on, so a part
+    one matte got wrong (a piece an occluder uncovered, dropped) is not carried as it is."""
+    if carried is None:
+        return np.full(alpha.shape, 0.5, np.float32)
+    with np.errstate(invalid="ignore"):
+        subject = (alpha > SURE) & (carried > SURE)
+        background = (alpha < 1.0 - SURE) & (carried < 1.0 - SURE)
+    return np.where(subject, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
 
 
 class ShotMemory:
@@ -163,7 +183,9 @@ class ShotMemory:
         self._reference: Reference | None = reference
         self.carry = carry
         self.start = start if carry else None
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None  # (frame, alpha) to carry
+        # (frame, what its matte and the one carried to it agree on) to carry to the next frame
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.pending = None  # (frame, the matte carried to it), computed once per frame
 
     def _started(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The user's reference as a frame to carry: its painted pixels sure subject, sure
@@ -195,18 +217,24 @@ class ShotMemory:
 
     def hints(self, frame: np.ndarray) -> Hints | None:
         """The previous frame's matte carried to ``frame`` (:func:`carried_hints`), or None."""
+        return carried_hints(self._carried(frame))
+
+    def _carried(self, frame: np.ndarray) -> np.ndarray | None:
+        """The matte carried to ``frame`` (:func:`carried_matte`), computed once per frame."""
         if self.previous is None and self.start is not None \
                 and self.start[0].shape == frame.shape:
             self.previous = self._started()
-        if self.previous is None:
-            return None
-        return carried_hints(*self.previous, frame)
+        if self.pending is None or self.pending[0] is not frame:
+            carried = None if self.previous is None else carried_matte(*self.previous, frame)
+            self.pending = (frame, carried)
+        return self.pending[1]
 
     def learn(self, frame: np.ndarray, alpha: np.ndarray) -> bool:
         """Let ``frame`` join the memory where ``alpha`` is confident; False if it did not.
         Its matte is carried to the next frame either way (where it is sure)."""
         if self.carry:
-            self.previous, self.start = (frame, alpha), None
+            carried, self.start, self.pending = self._carried(frame), None, None
+            self.previous = (frame, agreed(alpha, carried))
         if self.memory.maxlen == 0:
             return False
         mask = confident_mask(alpha)

@@ -46,7 +46,7 @@ def test_the_previous_matte_carried_follows_a_subject_whose_look_changes(engine)
         shot = ShotMemory(engine, reference, 0, start=(scenes[0].image, mask), carry=carry)
         errors[carry] = [metrics.mse(shot.matte(s.image).alpha, s.alpha) for s in scenes[1:]]
     assert np.mean(errors[False][-5:]) > 0.3
-    assert max(errors[True]) < 0.01
+    assert np.mean(errors[True]) < 0.005 and max(errors[True]) < 0.05
 
 
 def test_carried_hints_hold_only_where_the_flow_is_reliable():
@@ -57,7 +57,8 @@ def test_carried_hints_hold_only_where_the_flow_is_reliable():
     before, after = shot
     frame = after.image.copy()
     frame[:, 40:80] = synthetic.scene(5, size=(240, 320)).image[:, 40:80]  # the strip
-    hints = sequence.carried_hints(before.image, _confident_alpha(before), frame)
+    hints = sequence.carried_hints(sequence.carried_matte(before.image, _confident_alpha(before),
+                                                          frame))
     keep, remove = hints.keep > 0.5, hints.remove > 0.5
     assert keep.any() and remove.any()
     margin = sequence.CARRY_MARGIN * 320 - 1
@@ -67,7 +68,26 @@ def test_carried_hints_hold_only_where_the_flow_is_reliable():
     assert not (keep | remove)[:, 44:76].any()
     assert (keep | remove)[:, 100:].mean() > 0.5
     cut = synthetic.scene(7, size=(240, 320)).image
-    assert sequence.carried_hints(before.image, _confident_alpha(before), cut) is None
+    assert sequence.carried_matte(before.image, _confident_alpha(before), cut) is None
+
+
+def test_a_part_one_matte_dropped_is_not_carried_as_background(engine):
+    """Only what two mattes in a row agree on is carried on: a frame that dropped a piece of
+    the subject (as a matte may where an occluder just uncovered it) carries neither class
+    there, so the next frame's own evidence decides; what both agree on is carried."""
+    shot = _panning_shot(3)
+    mask = _confident_alpha(shot[0])
+    memory = ShotMemory(engine, engine.encode_reference(shot[0].image, mask), 0,
+                        start=(shot[0].image, mask))
+    dropped = _confident_alpha(shot[1])
+    columns = np.nonzero(dropped.any(0))[0]
+    dropped[:, columns[0]:columns[0] + len(columns) // 3] = 0.0  # the subject's left third
+    memory.learn(shot[1].image, dropped)
+    hints = memory.hints(shot[2].image)
+    subject = shot[2].alpha > 0.5
+    assert hints.remove is not None and hints.keep is not None
+    assert not (hints.remove[subject] > 0.5).any()
+    assert (hints.keep[subject] > 0.5).mean() > 0.2
 
 
 def test_a_scribbled_reference_carries_no_background_on_its_unpainted_subject(engine):

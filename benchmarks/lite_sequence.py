@@ -1,4 +1,5 @@
-"""Shots: matting frames with a memory of earlier confident frames against matting each alone.
+"""Shots: matting frames as a shot (the previous matte carried along the optical flow, a memory
+of earlier confident frames) against matting each alone.
 
 No video with ground truth is at hand, so sequences are made from the shared photographs
 (../shared/data/icm58-dev, read in place, never copied): one photo per category group, at most
@@ -13,12 +14,13 @@ stability, :func:`icm_core.metrics.dtssd`), per sequence and mean; CPU and wall 
 Then, apart, the procedural shot of :func:`icm_core.synthetic.turning_frame`, where the
 subject and background swap looks so that the first frame alone teaches the opposite.
 
-    python benchmarks/lite_sequence.py [--quick] [--frames 24] [--memory 0,3] [--tune]
-                                       [--preset balanced] [--seed 0] [--json PATH]
+    python benchmarks/lite_sequence.py [--quick] [--frames 24] [--memory 0,3] [--no-carry]
+                                       [--tune] [--preset balanced] [--seed 0] [--json PATH]
 
-``--memory`` lists memory sizes to run (0 = every frame alone); ``--tune`` runs 0,1,3,5 and
-prints, per sequence, the figures with the size chosen on all the *other* sequences
-(leave-one-sequence-out) beside the in-sample choice.
+``--memory`` lists the shot's memory sizes to run (frames joining the references; every frame
+is also matted alone); ``--no-carry`` runs them without the carried matte; ``--tune`` (sizes
+0, 1 and 3 unless given) prints, per sequence, the figures with the size chosen on all the
+*other* sequences (leave-one-sequence-out) beside the in-sample choice.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ PAN = 0.6  # share of the frame's width the camera pans by over the shot
 # the light by the last frame: the subject's gain (into shade or into a bright light; the scene
 # gets its square root) and a colour cast per channel
 DIM, BRIGHT, CAST = (0.25, 0.4), (1.5, 1.8), 0.4
-TARGET_RATIO = 0.7  # memory must lower mean MSE and mean dtSSD by ≥ 30 %
+TARGET_RATIO = 0.7  # the shot must lower mean MSE and mean dtSSD by ≥ 30 %
 
 
 @dataclass
@@ -156,14 +158,16 @@ def procedural_sequence(count: int) -> Sequence:
     return Sequence("turning (proc.)", [s.image for s in scenes], [s.alpha for s in scenes])
 
 
-def run(engine, sequence: Sequence, memory_frames: int) -> dict:
-    """Matte frames 1… in order from frame 0's reference with a memory of ``memory_frames``."""
+def run(engine, sequence: Sequence, memory_frames: int, carry: bool) -> dict:
+    """Matte frames 1… in order from frame 0's reference with a memory of ``memory_frames``
+    and, with ``carry``, the previous matte carried (frame 0 is the reference's picture)."""
     from icm_core import metrics
     from icm_core.sequence import ShotMemory
 
     wall, cpu = time.perf_counter(), time.process_time()
     mask = (sequence.alphas[0] >= 0.5).astype(np.float32)
-    shot = ShotMemory(engine, engine.encode_reference(sequence.frames[0], mask), memory_frames)
+    shot = ShotMemory(engine, engine.encode_reference(sequence.frames[0], mask), memory_frames,
+                      start=(sequence.frames[0], mask), carry=carry)
     preds = [shot.matte(frame).alpha for frame in sequence.frames[1:]]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     truths = sequence.alphas[1:]
@@ -173,8 +177,8 @@ def run(engine, sequence: Sequence, memory_frames: int) -> dict:
             "frames": len(preds)}
 
 
-def leave_one_out(scores: dict[int, dict[str, dict]]) -> dict[str, int]:
-    """For each sequence, the memory size with the lowest mean MSE on all the others."""
+def leave_one_out(scores: dict[str, dict[str, dict]]) -> dict[str, str]:
+    """For each sequence, the mode with the lowest mean MSE on all the others."""
     names = list(next(iter(scores.values())))
     chosen = {}
     for left_out in names:
@@ -191,9 +195,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 sequences of 12 frames")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--sequences", type=int, default=None, help="at most this many sequences")
-    parser.add_argument("--memory", default=f"0,{MEMORY_FRAMES}",
-                        help="memory sizes to compare, comma-separated (0: frames alone)")
-    parser.add_argument("--tune", action="store_true", help="memory sizes 0,1,3,5, leave-one-out")
+    parser.add_argument("--memory", default=None,
+                        help=f"the shot's memory sizes to compare, comma-separated "
+                             f"(default {MEMORY_FRAMES}; with --tune 0,1,3)")
+    parser.add_argument("--no-carry", action="store_true",
+                        help="the shot without the previous matte carried along the flow")
+    parser.add_argument("--tune", action="store_true", help="leave-one-out over the memory sizes")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -202,54 +209,60 @@ def main() -> int:
         print(f"skipped: {MANIFEST} not found (the shared evaluation data)")
         return 0
     frames, limit = (12, 3) if args.quick else (args.frames, args.sequences)
-    sizes = [0, 1, 3, 5] if args.tune else sorted({int(k) for k in args.memory.split(",")})
-    if 0 not in sizes:
-        sizes.insert(0, 0)
+    sizes = args.memory or ("0,1,3" if args.tune else str(MEMORY_FRAMES))
+    sizes = sorted({int(k) for k in sizes.split(",")})
+    carry = not args.no_carry
+    label = "shot" if carry else "memory"  # the shot mode, with or without the carried matte
+    modes = {"alone": (0, False)} | {f"{label} {k}": (k, carry) for k in sizes}
     engine = get_engine("lite", quality=args.preset)
     sequences = make_sequences(frames, limit, args.seed)
     print(f"{len(sequences)} sequences of {frames} frames "
           f"({sequences[0].frames[0].shape[1]}×{sequences[0].frames[0].shape[0]} px and alike), "
-          f"lite {args.preset}, memory sizes {sizes}", flush=True)
-    scores: dict[int, dict[str, dict]] = {k: {} for k in sizes}
+          f"lite {args.preset}, modes: {', '.join(modes)}", flush=True)
+    scores: dict[str, dict[str, dict]] = {mode: {} for mode in modes}
     for sequence in sequences:
-        for k in sizes:
-            scores[k][sequence.name] = run(engine, sequence, k)
+        for mode, (k, carried) in modes.items():
+            scores[mode][sequence.name] = run(engine, sequence, k, carried)
             engine.forget()
-            s = scores[k][sequence.name]
-            print(f"  {sequence.name:<14} memory {k}: MSE {s['mse']:.5f}  dtSSD {s['dtssd']:.5f}  "
+            s = scores[mode][sequence.name]
+            print(f"  {sequence.name:<14} {mode:<8}: MSE {s['mse']:.5f}  dtSSD {s['dtssd']:.5f}  "
                   f"{s['cpu_s']:.1f} CPU s  {s['wall_s']:.1f} wall s", flush=True)
 
-    chosen = leave_one_out(scores) if args.tune else None
-    shown = MEMORY_FRAMES if MEMORY_FRAMES in sizes else max(sizes)
-    print(f"\n{'sequence':<14} {'MSE alone':>10} {'MSE mem':>9} {'ratio':>6} "
-          f"{'dtSSD alone':>12} {'dtSSD mem':>10} {'ratio':>6} {'s alone':>8} {'s mem':>8}"
-          f"   (memory {shown}: wall s, CPU s in the JSON)")
+    shots = [mode for mode in modes if mode != "alone"]
+    chosen = leave_one_out({mode: scores[mode] for mode in shots}) if args.tune else None
+    shown = f"{label} {MEMORY_FRAMES}" if MEMORY_FRAMES in sizes else shots[-1]
+    print(f"\n{'sequence':<14} {'MSE alone':>10} {'MSE shot':>9} {'ratio':>6} "
+          f"{'dtSSD alone':>12} {'dtSSD shot':>10} {'ratio':>6} {'s alone':>8} {'s shot':>8}"
+          f"   ({shown}: wall s, CPU s in the JSON)")
     rows = []
     for sequence in sequences:
-        alone, memory = scores[0][sequence.name], scores[shown][sequence.name]
-        rows.append((alone, memory))
-        print(f"{sequence.name:<14} {alone['mse']:>10.5f} {memory['mse']:>9.5f} "
-              f"{memory['mse'] / alone['mse']:>6.2f} {alone['dtssd']:>12.5f} "
-              f"{memory['dtssd']:>10.5f} {memory['dtssd'] / alone['dtssd']:>6.2f} "
-              f"{alone['wall_s']:>8.1f} {memory['wall_s']:>8.1f}")
+        alone, shot = scores["alone"][sequence.name], scores[shown][sequence.name]
+        rows.append((alone, shot))
+        print(f"{sequence.name:<14} {alone['mse']:>10.5f} {shot['mse']:>9.5f} "
+              f"{shot['mse'] / alone['mse']:>6.2f} {alone['dtssd']:>12.5f} "
+              f"{shot['dtssd']:>10.5f} {shot['dtssd'] / alone['dtssd']:>6.2f} "
+              f"{alone['wall_s']:>8.1f} {shot['wall_s']:>8.1f}")
     mean = {key: {mode: float(np.mean([row[i][key] for row in rows])) for i, mode in
-                  enumerate(("alone", "memory"))} for key in ("mse", "dtssd", "cpu_s", "wall_s")}
-    ratios = {key: mean[key]["memory"] / mean[key]["alone"] for key in ("mse", "dtssd")}
-    print(f"{'mean':<14} {mean['mse']['alone']:>10.5f} {mean['mse']['memory']:>9.5f} "
-          f"{ratios['mse']:>6.2f} {mean['dtssd']['alone']:>12.5f} {mean['dtssd']['memory']:>10.5f} "
-          f"{ratios['dtssd']:>6.2f} {mean['wall_s']['alone']:>8.1f} {mean['wall_s']['memory']:>8.1f}")
-    print(f"CPU s per sequence: alone {mean['cpu_s']['alone']:.1f}, memory {mean['cpu_s']['memory']:.1f}")
+                  enumerate(("alone", "shot"))} for key in ("mse", "dtssd", "cpu_s", "wall_s")}
+    ratios = {key: mean[key]["shot"] / mean[key]["alone"] for key in ("mse", "dtssd")}
+    print(f"{'mean':<14} {mean['mse']['alone']:>10.5f} {mean['mse']['shot']:>9.5f} "
+          f"{ratios['mse']:>6.2f} {mean['dtssd']['alone']:>12.5f} {mean['dtssd']['shot']:>10.5f} "
+          f"{ratios['dtssd']:>6.2f} {mean['wall_s']['alone']:>8.1f} {mean['wall_s']['shot']:>8.1f}")
+    count = sum(row[0]["frames"] for row in rows)
+    extra = (mean["cpu_s"]["shot"] - mean["cpu_s"]["alone"]) * len(rows) / count
+    print(f"CPU s per sequence: alone {mean['cpu_s']['alone']:.1f}, "
+          f"shot {mean['cpu_s']['shot']:.1f} ({extra:+.2f} per frame)")
     met = all(ratio <= TARGET_RATIO for ratio in ratios.values())
-    print(f"target (memory ≤ {TARGET_RATIO:.2f} × alone in MSE and dtSSD): "
+    print(f"target (shot ≤ {TARGET_RATIO:.2f} × alone in MSE and dtSSD): "
           f"{'met' if met else 'NOT met'}")
     turning = procedural_sequence(frames)
-    alone, memory = run(engine, turning, 0), run(engine, turning, shown)
+    alone, shot = run(engine, turning, 0, False), run(engine, turning, *modes[shown])
     print(f"\nprocedural shot, not in the mean: {turning.name} {alone['mse']:.5f} → "
-          f"{memory['mse']:.5f} MSE, {alone['dtssd']:.5f} → {memory['dtssd']:.5f} dtSSD "
-          f"(memory {shown}; {alone['wall_s']:.1f} / {memory['wall_s']:.1f} wall s)")
+          f"{shot['mse']:.5f} MSE, {alone['dtssd']:.5f} → {shot['dtssd']:.5f} dtSSD "
+          f"({shown}; {alone['wall_s']:.1f} / {shot['wall_s']:.1f} wall s)")
     if chosen:
         print("\nleave-one-sequence-out (memory size chosen on the other sequences by MSE):")
-        in_sample = min(sizes, key=lambda k: np.mean([scores[k][n]["mse"] for n in chosen]))
+        in_sample = min(shots, key=lambda k: np.mean([scores[k][n]["mse"] for n in chosen]))
         for name, k in chosen.items():
             print(f"  {name:<14} chosen {k}: MSE {scores[k][name]['mse']:.5f}  "
                   f"dtSSD {scores[k][name]['dtssd']:.5f}")
@@ -257,14 +270,14 @@ def main() -> int:
               f", dtSSD {np.mean([scores[k][n]['dtssd'] for n, k in chosen.items()]):.5f}; "
               f"in-sample choice {in_sample}: MSE "
               f"{np.mean([scores[in_sample][n]['mse'] for n in chosen]):.5f}")
-        for k in sizes:
-            print(f"  memory {k}: mean MSE {np.mean([s['mse'] for s in scores[k].values()]):.5f}"
+        for k in modes:
+            print(f"  {k:<8}: mean MSE {np.mean([s['mse'] for s in scores[k].values()]):.5f}"
                   f"  dtSSD {np.mean([s['dtssd'] for s in scores[k].values()]):.5f}"
                   f"  wall s {np.mean([s['wall_s'] for s in scores[k].values()]):.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"scores": {str(k): v for k, v in scores.items()},
-                                         "mean": mean, "ratios": ratios, "chosen": chosen,
-                                         "procedural": {"alone": alone, "memory": memory}},
+        args.json.write_text(json.dumps({"scores": scores, "mean": mean, "ratios": ratios,
+                                         "chosen": chosen,
+                                         "procedural": {"alone": alone, "shot": shot}},
                                         indent=1))
     return 0
 

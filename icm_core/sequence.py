@@ -1,10 +1,12 @@
 """Shots: frames of one video (or numbered images in order) matted with a bounded memory.
 
-Each frame's result, where it is confident, joins the user's reference for the frames after it,
-so a subject that moves, turns or changes light is followed.  Built on the public engine API
-(``encode_reference``, ``combine``, ``matte``), so it works for every engine.
+Each frame's result, where it is confident, helps the frames after it, so a subject that moves,
+turns or changes light is followed: it is carried to the next frame along the optical flow as
+hints (by default), and it may join the user's reference as a memory frame.  Built on the public
+engine API (``encode_reference``, ``combine``, ``matte`` with ``hints``), so it works for every
+engine.
 
-* The user's reference is always kept, and is the anchor: a frame joins as
+* The user's reference is always kept, and is the anchor: a memory frame joins as
   ``encode_reference(..., memory=True)``, which an engine may teach literally (lite: no
   completion of strokes, which a matte's sure reading is not) and give less say than the user's
   references (lite: ``incontext.MEMORY_MARGIN``), so a confident mistake a frame learnt does
@@ -19,6 +21,13 @@ so a subject that moves, turns or changes light is followed.  Built on the publi
   neither — the closest the public API comes to "unknown".
 * A frame whose matte is unsure as a whole (an empty or near-full matte, or an uncertain band
   larger than ``MAX_UNSURE`` times its sure subject) does not join at all.
+* The previous frame's matte is carried to the next frame along dense optical flow
+  (:func:`carried_hints`, DIS): its sure subject and sure background, away from its edge,
+  become keep / remove hints wherever the flow is reliable — forward and backward flow agree
+  and the pixel carried looks as it did (an occluder sliding in, or background a pan reveals,
+  has no match in the frame before).  The first frame is carried from the user's reference
+  when the reference is a frame of the shot (``start``); a frame the flow cannot follow (a
+  cut, an unrelated reference picture) gets no hints.  The edge is matted afresh every frame.
 """
 
 from __future__ import annotations
@@ -30,11 +39,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .api import MatteResult, Reference
+from .api import Hints, MatteResult, Reference
 
-#: the user's reference + this many recent confident frames (not chosen leave-one-sequence-out
-#: yet: ``benchmarks/lite_sequence.py --tune`` compares 0, 1, 3 and 5 that way)
-MEMORY_FRAMES = 3
+#: the user's reference + this many recent confident frames as references.  0: with the
+#: previous matte carried along the flow, memory frames made the shot worse on the whole
+#: (benchmarks/lite_sequence.py --tune: mean MSE 0.0142 with 0, 0.0176 with 3; chosen on the
+#: other sequences, 0 for seven of eight, 3 for sheep); ShotMemory(frames=N) still gives them
+MEMORY_FRAMES = 0
 SURE = 0.95  # alpha above: sure subject; below 1 − SURE: sure background
 MAX_UNSURE = 0.5  # uncertain pixels per sure subject pixel beyond which a frame does not join
 # shares of the long side inside and outside a matte's edge that teach neither class: a part
@@ -47,6 +58,14 @@ MIN_SHARE = 0.002  # a frame joins only with at least this share of sure subject
 #: a frame follows where the subject was (alpha > 0.5) in any of this many frames before it: a
 #: part one frame's matte dropped is still followed on the next
 FOLLOW_FRAMES = 3
+# the carried matte: flow computed at this long side at most (DIS, ~0.1 CPU s per direction)
+FLOW_SIDE = 720
+# forward-backward round trip within this share of the long side (a hint keeps CARRY_MARGIN
+# from the carried matte's edge, so a flow off by less still lands on the same side of it)
+FLOW_TOLERANCE = 0.02
+LOOK_TOLERANCE = 0.08  # colour change (0–1, largest channel) of a pixel carried
+MIN_RELIABLE = 0.5  # share of the frame the flow must follow, else no hints (a cut)
+CARRY_MARGIN = 0.02  # share of the long side round the carried matte's edge left unhinted
 
 
 def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
@@ -77,17 +96,90 @@ def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
     return mask
 
 
+def _grey(image: np.ndarray, side: int) -> np.ndarray:
+    scale = min(1.0, side / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor((np.clip(small, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def _carry(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` sampled where ``flow`` points (NaN outside it)."""
+    rows, columns = np.indices(flow.shape[:2], dtype=np.float32)
+    return cv2.remap(image, columns + flow[..., 0], rows + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+
+
+def carried_matte(previous: np.ndarray, previous_alpha: np.ndarray,
+                  frame: np.ndarray) -> np.ndarray | None:
+    """The previous frame's alpha carried to ``frame`` along dense optical flow, NaN where the
+    flow is not reliable (forward and backward flow disagree, or the pixel carried does not look
+    as it did: an occluder sliding in, background a pan reveals); None when the flow follows too
+    little of the frame (a cut, another picture)."""
+    if previous.shape != frame.shape:
+        return None
+    grey_before, grey = _grey(previous, FLOW_SIDE), _grey(frame, FLOW_SIDE)
+    height, width = grey.shape
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    back = dis.calc(grey, grey_before, None)  # from each pixel of frame to where it was before
+    forth = dis.calc(grey_before, grey, None)
+    round_trip = np.sqrt(((back + _carry(forth, back)) ** 2).sum(-1))
+    reliable = round_trip <= FLOW_TOLERANCE * max(height, width)  # NaN (carried off) is not
+    before = cv2.resize(previous, (width, height), interpolation=cv2.INTER_AREA)
+    now = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    unlike = np.nan_to_num(np.abs(_carry(before, back) - now).max(-1), nan=1.0)
+    reliable &= cv2.GaussianBlur(unlike, (0, 0), 1.0) <= LOOK_TOLERANCE
+    if reliable.mean() < MIN_RELIABLE:
+        return None
+    alpha = _carry(cv2.resize(previous_alpha, (width, height), interpolation=cv2.INTER_AREA), back)
+    alpha[~reliable] = np.nan
+    return cv2.resize(alpha, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+
+
+def carried_hints(carried: np.ndarray | None) -> Hints | None:
+    """Keep hints where a carried matte (:func:`carried_matte`) is sure subject, remove hints
+    where sure background, each CARRY_MARGIN inside its edge; None when nothing is sure."""
+    if carried is None:
+        return None
+    margin = max(1, round(CARRY_MARGIN * max(carried.shape)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+
+    def hint(sure: np.ndarray) -> np.ndarray | None:
+        inside = cv2.erode(sure.astype(np.uint8), disc)
+        return inside.astype(np.float32) if inside.any() else None
+
+    with np.errstate(invalid="ignore"):  # NaN (not carried) is neither
+        keep, remove = hint(carried > SURE), hint(carried < 1.0 - SURE)
+    return None if keep is None and remove is None else Hints(keep, remove)
+
+
+def agreed(alpha: np.ndarray, carried: np.ndarray | None) -> np.ndarray:
+    """``alpha`` where it and the matte carried to its frame are sure of the same class, 0.5
+    (unsure) elsewhere: what two frames in a row agree on, the only part carried on, so a part
+    one matte got wrong (a piece an occluder uncovered, dropped) is not carried as it is."""
+    if carried is None:
+        return np.full(alpha.shape, 0.5, np.float32)
+    with np.errstate(invalid="ignore"):
+        subject = (alpha > SURE) & (carried > SURE)
+        background = (alpha < 1.0 - SURE) & (carried < 1.0 - SURE)
+    return np.where(subject, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
+
+
 class ShotMemory:
     """An engine and the user's reference, fed each frame of a shot in order.
 
-    ``matte(frame)`` mattes with the user's reference plus the memory, and where the subject was
-    in the last FOLLOW_FRAMES frames as ``follow`` (so a subject an occluder cuts in two is not
-    taken for look-alikes), then lets the frame join the memory if its matte is confident.
+    ``matte(frame)`` mattes with the user's reference plus the memory, the previous frame's
+    matte carried along the flow (``hints(frame)``), and where the subject was in the last
+    FOLLOW_FRAMES frames as ``follow`` (so a subject an occluder cuts in two is not taken for
+    look-alikes), then lets the frame join the memory if its matte is confident.
     ``learn(frame, alpha)`` does the joining alone (for a corrected frame, or a result computed
-    elsewhere) and is what the next frames follow.
+    elsewhere) and is what the next frames follow.  ``start``: the user's reference picture and
+    mask, carried to the first frame (when the reference is a frame of the shot the flow can
+    follow).  ``carry=False`` carries nothing (each frame matted with the references alone).
     """
 
-    def __init__(self, engine, reference: Reference, frames: int = MEMORY_FRAMES):
+    def __init__(self, engine, reference: Reference, frames: int = MEMORY_FRAMES, *,
+                 start: tuple[np.ndarray, np.ndarray] | None = None, carry: bool = True):
         if frames < 0:
             raise ValueError(f"frames must be 0 or more, got {frames}.")
         self.engine = engine
@@ -95,6 +187,24 @@ class ShotMemory:
         self.memory: deque[Reference] = deque(maxlen=frames)
         self._reference: Reference | None = reference
         self.recent: deque[np.ndarray] = deque(maxlen=FOLLOW_FRAMES)  # alpha > 0.5 per frame
+        self.carry = carry
+        self.start = start if carry else None
+        # (frame, what its matte and the one carried to it agree on) to carry to the next frame
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.pending = None  # (frame, the matte carried to it), computed once per frame
+
+    def _started(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's reference as a frame to carry: its painted pixels sure subject, sure
+        background only where the engine's own reading of it agrees (where it has one:
+        a scribble's unpainted subject is not background), the rest unsure."""
+        image, mask = self.start
+        self.start = None
+        painted = mask > 0.5
+        background = ~painted
+        complete = getattr(self.engine, "complete_reference_mask", None)
+        if complete is not None:
+            background &= complete(image, mask) < 0.5
+        return image, np.where(painted, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
 
     @property
     def reference(self) -> Reference:
@@ -104,8 +214,10 @@ class ShotMemory:
         return self._reference
 
     def matte(self, frame: np.ndarray, **options) -> MatteResult:
-        """``engine.matte(frame, reference, **options)`` with the memory and where the subject
-        was; then learn from it."""
+        """``engine.matte(frame, reference, **options)`` with the memory, the carried matte and
+        where the subject was; then learn from it."""
+        if options.get("hints") is None:
+            options["hints"] = self.hints(frame)
         recent = [subject for subject in self.recent if subject.shape == frame.shape[:2]]
         if recent:
             options.setdefault("follow", np.logical_or.reduce(recent).astype(np.float32))
@@ -113,8 +225,26 @@ class ShotMemory:
         self.learn(frame, result.alpha)
         return result
 
+    def hints(self, frame: np.ndarray) -> Hints | None:
+        """The previous frame's matte carried to ``frame`` (:func:`carried_hints`), or None."""
+        return carried_hints(self._carried(frame))
+
+    def _carried(self, frame: np.ndarray) -> np.ndarray | None:
+        """The matte carried to ``frame`` (:func:`carried_matte`), computed once per frame."""
+        if self.previous is None and self.start is not None \
+                and self.start[0].shape == frame.shape:
+            self.previous = self._started()
+        if self.pending is None or self.pending[0] is not frame:
+            carried = None if self.previous is None else carried_matte(*self.previous, frame)
+            self.pending = (frame, carried)
+        return self.pending[1]
+
     def learn(self, frame: np.ndarray, alpha: np.ndarray) -> bool:
-        """Let ``frame`` join the memory where ``alpha`` is confident; False if it did not."""
+        """Let ``frame`` join the memory where ``alpha`` is confident; False if it did not.
+        Its matte is carried to the next frame either way (where it is sure)."""
+        if self.carry:
+            carried, self.start, self.pending = self._carried(frame), None, None
+            self.previous = (frame, agreed(alpha, carried))
         self.recent.append(alpha > 0.5)
         if self.memory.maxlen == 0:
             return False

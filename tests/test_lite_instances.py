@@ -128,7 +128,7 @@ def test_in_a_shot_the_part_an_occluder_cuts_off_is_kept(engine, index, at):
     reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
     before, image, truth, part = occluded(index, at)
     assert engine.matte(image, reference).alpha[part].mean() < 0.05
-    shot = ShotMemory(engine, reference, frames=0)
+    shot = ShotMemory(engine, reference, frames=0, carry=False)
     shot.learn(before.image, before.alpha.astype(np.float32))
     shot.learn(image, np.where(part, 0.0, truth).astype(np.float32))
     alpha = shot.matte(image).alpha

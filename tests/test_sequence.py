@@ -24,13 +24,87 @@ def test_memory_follows_a_subject_whose_look_changes(engine):
     image, alpha = frames[0]
     reference = engine.encode_reference(image, (alpha > 0.5).astype(np.float32))
     errors = {}
-    for size in (0, 2):
-        shot = ShotMemory(engine, reference, size)
+    for size in (0, 2):  # the memory's references alone, nothing carried along the flow
+        shot = ShotMemory(engine, reference, size, carry=False)
         errors[size] = [metrics.mse(shot.matte(image).alpha, truth) for image, truth in frames[1:]]
     late = slice(-5, None)  # the frames after the background changed
     assert np.mean(errors[0][late]) > 0.3  # alone, each frame takes the background
     assert np.mean(errors[2][late]) < 0.02
     assert max(errors[2]) < 0.02
+
+
+def test_the_previous_matte_carried_follows_a_subject_whose_look_changes(engine):
+    """No memory frames: the reference's mask carried to the first frame, each matte to the
+    next, along the flow, follow what the first frame alone would teach wrong (24 frames: each
+    close enough to the one before for the flow to follow its look)."""
+    count = 24
+    scenes = [synthetic.turning_frame(t, count) for t in range(count)]
+    mask = (scenes[0].alpha > 0.5).astype(np.float32)
+    reference = engine.encode_reference(scenes[0].image, mask)
+    errors = {}
+    for carry in (False, True):
+        shot = ShotMemory(engine, reference, 0, start=(scenes[0].image, mask), carry=carry)
+        errors[carry] = [metrics.mse(shot.matte(s.image).alpha, s.alpha) for s in scenes[1:]]
+    assert np.mean(errors[False][-5:]) > 0.3
+    assert np.mean(errors[True]) < 0.005 and max(errors[True]) < 0.05
+
+
+def test_carried_hints_hold_only_where_the_flow_is_reliable():
+    """A panning shot with a strip sliding in over it: hints stay CARRY_MARGIN inside the
+    carried matte's edge on each side, none on the strip (it has no match in the frame
+    before), and a cut to another scene carries nothing."""
+    shot = _panning_shot(2, step=6)
+    before, after = shot
+    frame = after.image.copy()
+    frame[:, 40:80] = synthetic.scene(5, size=(240, 320)).image[:, 40:80]  # the strip
+    hints = sequence.carried_hints(sequence.carried_matte(before.image, _confident_alpha(before),
+                                                          frame))
+    keep, remove = hints.keep > 0.5, hints.remove > 0.5
+    assert keep.any() and remove.any()
+    margin = sequence.CARRY_MARGIN * 320 - 1
+    inside = ndimage.distance_transform_edt(after.alpha > 0.5)
+    outside = ndimage.distance_transform_edt(after.alpha < 0.5)
+    assert (inside[keep] >= margin).all() and (outside[remove] >= margin).all()
+    assert not (keep | remove)[:, 44:76].any()
+    assert (keep | remove)[:, 100:].mean() > 0.5
+    cut = synthetic.scene(7, size=(240, 320)).image
+    assert sequence.carried_matte(before.image, _confident_alpha(before), cut) is None
+
+
+def test_a_part_one_matte_dropped_is_not_carried_as_background(engine):
+    """Only what two mattes in a row agree on is carried on: a frame that dropped a piece of
+    the subject (as a matte may where an occluder just uncovered it) carries neither class
+    there, so the next frame's own evidence decides; what both agree on is carried."""
+    shot = _panning_shot(3)
+    mask = _confident_alpha(shot[0])
+    memory = ShotMemory(engine, engine.encode_reference(shot[0].image, mask), 0,
+                        start=(shot[0].image, mask))
+    dropped = _confident_alpha(shot[1])
+    columns = np.nonzero(dropped.any(0))[0]
+    dropped[:, columns[0]:columns[0] + len(columns) // 3] = 0.0  # the subject's left third
+    memory.learn(shot[1].image, dropped)
+    hints = memory.hints(shot[2].image)
+    subject = shot[2].alpha > 0.5
+    assert hints.remove is not None and hints.keep is not None
+    assert not (hints.remove[subject] > 0.5).any()
+    assert (hints.keep[subject] > 0.5).mean() > 0.2
+
+
+def test_a_scribbled_reference_carries_no_background_on_its_unpainted_subject(engine):
+    """The reference carried to the first frame: its painted pixels are subject, and only what
+    the engine's reading of it also takes as background is carried as background."""
+    shot = _panning_shot(2, step=4)
+    first = shot[0]
+    strokes = np.zeros_like(first.alpha)
+    ys, xs = np.nonzero(first.alpha > 0.99)
+    middle = (int(ys.mean()), int(xs.mean()))
+    strokes[middle[0] - 15:middle[0] + 15, middle[1] - 25:middle[1] + 25] = 1.0
+    strokes *= first.alpha > 0.99
+    reference = engine.encode_reference(first.image, strokes)
+    hints = ShotMemory(engine, reference, 0, start=(first.image, strokes)).hints(shot[1].image)
+    subject = shot[1].alpha > 0.5
+    assert hints.remove is None or (hints.remove[subject] > 0.5).mean() < 0.02
+    assert hints.keep is not None and (hints.keep > 0.5).sum() > 0
 
 
 def _confident_alpha(scene) -> np.ndarray:
@@ -103,7 +177,7 @@ def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
     from icm_cli.cli import main
     from icm_core.imageio import read_mask, write_alpha, write_image
 
-    count = 12
+    count = 24  # each frame close enough to the one before for the flow to follow its look
     scenes = [synthetic.turning_frame(t, count) for t in range(count)]
     frames = [(scene.image, scene.alpha) for scene in scenes]
     write_image(tmp_path / "reference.png", frames[0][0])
@@ -120,7 +194,7 @@ def test_matte_follows_numbered_frames_as_a_shot(tmp_path, capsys):
         return metrics.mse(read_mask(out / f"frame_{count - 1:04d}_alpha.png"), frames[-1][1])
 
     assert last_error("--shot") < 0.02
-    assert "11 frames of one shot, matted in order" in capsys.readouterr().err
+    assert "23 frames of one shot, matted in order" in capsys.readouterr().err
     assert last_error() > 0.3  # the memory is opt-in
     assert "frames of one shot" not in capsys.readouterr().err
 
@@ -143,9 +217,9 @@ def test_an_early_confident_mistake_does_not_spread(engine):
     piece = (slice(170, 240), slice(200, 320))  # background in every frame of the shot
     assert (shot[1].alpha[piece] == 0).all() and (shot[-1].alpha[piece] == 0).all()
     wrong[piece] = 1.0
-    memory = ShotMemory(engine, reference, 3)
+    memory = ShotMemory(engine, reference, 3, carry=False)  # the memory's references alone
     assert memory.learn(shot[1].image, wrong)
-    alone = ShotMemory(engine, reference, 0)
+    alone = ShotMemory(engine, reference, 0, carry=False)
     for scene in shot[2:]:
         taken = memory.matte(scene.image).alpha
         assert taken[piece].mean() < 0.05

@@ -46,8 +46,8 @@ def register(subparsers) -> None:
                         help="run on Ray: a local instance, or --ray=ADDRESS of a cluster")
     parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=False,
                         help="the inputs are frames of shots (each video, numbered images in a "
-                        "row, the rest in order): earlier confident frames join the reference "
-                        "(experimental; default: each frame alone)")
+                        "row, the rest in order): each frame's sure matte is carried to the "
+                        "next along the motion (experimental; default: each frame alone)")
     parser.add_argument("--retries", type=int, default=2,
                         help="extra attempts for a target whose worker died (default 2)")
     parser.set_defaults(run=run)

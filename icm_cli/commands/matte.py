@@ -35,9 +35,9 @@ def register(subparsers) -> None:
     parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="alpha PNG depth")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--shot", action=argparse.BooleanOptionalAction, default=False,
-                        help="the targets are frames of one shot, in the order given: earlier "
-                        "confident frames join the reference (experimental; default: each "
-                        "target alone)")
+                        help="the targets are frames of one shot, in the order given: each "
+                        "frame's sure matte is carried to the next along the motion "
+                        "(experimental; default: each target alone)")
     parser.set_defaults(run=run)
 
 

@@ -4,7 +4,6 @@ for frames matted in order (``--shot``)."""
 from __future__ import annotations
 
 import os
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ class InProcess:
         self.restore_threads = set_threads(os.cpu_count() or 1)
         try:
             self.reference = encode_references(engine, pairs)
+            self.start = pairs[0]  # the user's first reference, carried to a shot's first frame
         except BaseException:
             self.restore_threads()
             raise
@@ -34,41 +34,35 @@ class InProcess:
         self.shots = shots or {}
         self.shot: str | None = None  # the shot being matted (its frames come in a row)
         self.memory = None
-        self.recalled: deque = deque()  # its last confident frames done by an earlier run
 
     def _memory(self, key: str):
-        from ..sequence import MEMORY_FRAMES, ShotMemory
+        from ..sequence import ShotMemory
 
         shot = self.shots.get(key)
         if shot is None:
             return None
         if shot != self.shot:  # the last shot is done
-            self.shot, self.memory = shot, ShotMemory(self.engine, self.reference)
-            self.recalled = deque(maxlen=MEMORY_FRAMES)
+            self.shot = shot
+            self.memory = ShotMemory(self.engine, self.reference, start=self.start)
         return self.memory
 
     def recall(self, key: str, payload, alpha_path: Path) -> None:
-        """A frame of a shot done by an earlier run: it joins the memory as it did then (only
-        the last confident ones matter, encoded when the shot's next frame comes)."""
-        from ..imageio import read_mask
-        from ..sequence import confident_mask
-
-        if self._memory(key) is not None and confident_mask(read_mask(alpha_path)) is not None:
-            self.recalled.append((payload, alpha_path))
-
-    def submit(self, key: str, payload, label: str) -> None:
+        """A frame of a shot done by an earlier run: the memory learns it as it did then (each
+        frame carries its matte to the next, so every one is followed, in order)."""
         from ..imageio import decode_image, read_mask, to_rgb_float
 
+        memory = self._memory(key)
+        if memory is not None:
+            image = (to_rgb_float(payload, key) if isinstance(payload, np.ndarray)
+                     else decode_image(payload, key))
+            memory.learn(image, read_mask(alpha_path))
+
+    def submit(self, key: str, payload, label: str) -> None:
         def progress(fraction, stage):
             if self.status:
                 self.status(f"{label}: {stage}")
 
         memory = self._memory(key)
-        while memory is not None and self.recalled:
-            frame, alpha_path = self.recalled.popleft()
-            image = (to_rgb_float(frame, label) if isinstance(frame, np.ndarray)
-                     else decode_image(frame, label))
-            memory.learn(image, read_mask(alpha_path))
         self.finished.append((key, matte_one(self.engine, self.reference, payload, label,
                                              self.settings, progress, memory)))
 

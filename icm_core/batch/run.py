@@ -131,8 +131,8 @@ def _shots_for_mode(job: Job, targets: list[Target], mode: str) -> dict[str, str
                            "--workers and --ray, or leave out --shot to matte frames alone.")
     for name in dict.fromkeys(shots.values()):
         frames = sum(1 for shot in shots.values() if shot == name)
-        print(f"icm-matting: {name}: {frames} frames of one shot, matted in order with a memory "
-              "of earlier confident frames", file=sys.stderr)
+        print(f"icm-matting: {name}: {frames} frames of one shot, matted in order, each "
+              "frame's sure matte carried to the next", file=sys.stderr)
     return shots
 
 

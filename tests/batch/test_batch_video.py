@@ -58,19 +58,21 @@ def test_video_frames_matted_and_alpha_video_round_trips(series, clip, tmp_path)
     assert all(t["status"] == "done" for t in manifest["targets"])
     assert manifest["alpha_videos"] == {str(clip.resolve()): "clip_alpha.mov"}
 
-    # Frame N's alpha is the matte of decoded frame N, the frames before it in the shot's memory.
+    # Frame N's alpha is the matte of decoded frame N with the shot's memory of the frames
+    # before it (the previous matte carried, the reference carried to the first).
     from icm_core.engines import get_engine
     from icm_core.sequence import ShotMemory
 
     engine = get_engine("lite")
-    reference = engine.encode_reference(read_image(series / "reference.png"), read_mask(series / "mask.png"))
+    start = (read_image(series / "reference.png"), read_mask(series / "mask.png"))
+    reference = engine.encode_reference(*start)
     frames = decoded_frames(clip)
-    memory = ShotMemory(engine, reference)
+    memory = ShotMemory(engine, reference, start=start)
     for index in range(8):
         outcome = matte_one(engine, reference, frames[index], "frame", MatteSettings(), memory=memory)
         if index in (0, 7):
             assert outcome.files["alpha"] == (out / "clip" / f"{index:06d}_alpha.png").read_bytes()
-    assert len(memory.memory) > 0
+    assert memory.previous is not None
 
     # The alpha video holds the frames' colours and the alphas, losslessly.
     rate, rgba = rgba_frames(out / "clip_alpha.mov")

@@ -193,7 +193,7 @@ class ShotMemory:
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
         self.pending = None  # (frame, the matte carried to it), computed once per frame
 
-    def _started(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _started(self) -> tuple[np.ndarray, np.ndarray]:
         """The user's reference as a frame to carry: its painted pixels sure subject, sure
         background only where the engine's own reading of it agrees (where it has one:
         a scribble's unpainted subject is not background), the rest unsure."""
@@ -218,9 +218,7 @@ class ShotMemory:
         where the subject was; then learn from it."""
         if options.get("hints") is None:
             options["hints"] = self.hints(frame)
-        recent = [subject for subject in self.recent if subject.shape == frame.shape[:2]]
-        if recent:
-            options.setdefault("follow", np.logical_or.reduce(recent).astype(np.float32))
+        options.setdefault("follow", self.follow(frame))
         result = self.engine.matte(frame, self.reference, **options)
         self.learn(frame, result.alpha)
         return result
@@ -228,6 +226,12 @@ class ShotMemory:
     def hints(self, frame: np.ndarray) -> Hints | None:
         """The previous frame's matte carried to ``frame`` (:func:`carried_hints`), or None."""
         return carried_hints(self._carried(frame))
+
+    def follow(self, frame: np.ndarray) -> np.ndarray | None:
+        """Where the subject was (1) in any of the last FOLLOW_FRAMES frames of ``frame``'s
+        size, for ``engine.matte(..., follow=...)``; None before the first."""
+        recent = [subject for subject in self.recent if subject.shape == frame.shape[:2]]
+        return np.logical_or.reduce(recent).astype(np.float32) if recent else None
 
     def _carried(self, frame: np.ndarray) -> np.ndarray | None:
         """The matte carried to ``frame`` (:func:`carried_matte`), computed once per frame."""

@@ -56,8 +56,8 @@ def check_mask(mask: np.ndarray, image_shape: tuple[int, ...], what: str = "mask
 
 
 def check_follow(follow: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
-    """Validate a shot's previous alpha for a target of ``image_shape``; returns where the
-    subject was (alpha > 0.5) as a boolean mask."""
+    """Validate where a shot's subject was (:meth:`~icm_core.sequence.ShotMemory.follow`) for
+    a target of ``image_shape``; returns it (> 0.5) as a boolean mask."""
     if not isinstance(follow, np.ndarray) or follow.ndim != 2:
         raise InvalidInput(f"follow must be the previous frame's H×W alpha, got "
                            f"{getattr(follow, 'shape', type(follow).__name__)}.")

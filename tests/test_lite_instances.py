@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from icm_core import synthetic
 from icm_core.api import Hints, InvalidInput
+from icm_core.batch import MatteSettings, matte_one
 from icm_core.engines import get_engine
 from icm_core.lite.instances import painted_instances
 from icm_core.sequence import ShotMemory
@@ -123,16 +124,22 @@ def occluded(index, at):
 def test_in_a_shot_the_part_an_occluder_cuts_off_is_kept(engine, index, at):
     """Alone, the frame's smaller part looks like a second instance and is dropped; after the
     uncut frame, and a frame whose matte dropped the part, ShotMemory passes where the subject
-    was in them as ``follow`` and the part is kept."""
+    was in them as ``follow`` and the part is kept, also in a batch's shot (``matte_one``)."""
     scene = synthetic.scene(0, size=SIZE, seed=3)
     reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
     before, image, truth, part = occluded(index, at)
     assert engine.matte(image, reference).alpha[part].mean() < 0.05
-    shot = ShotMemory(engine, reference, frames=0, carry=False)
-    shot.learn(before.image, before.alpha.astype(np.float32))
-    shot.learn(image, np.where(part, 0.0, truth).astype(np.float32))
-    alpha = shot.matte(image).alpha
-    assert alpha[part].mean() > 0.85 and alpha[truth > 0.99].mean() > 0.9
+
+    def shot():
+        memory = ShotMemory(engine, reference, frames=0, carry=False)
+        memory.learn(before.image, before.alpha.astype(np.float32))
+        memory.learn(image, np.where(part, 0.0, truth).astype(np.float32))
+        return memory
+
+    in_batch = shot()
+    matte_one(engine, reference, image, "frame", MatteSettings(), memory=in_batch)
+    for alpha in (shot().matte(image).alpha, in_batch.recent[-1]):
+        assert alpha[part].mean() > 0.85 and alpha[truth > 0.99].mean() > 0.9
 
 
 def test_in_a_shot_a_look_alike_where_the_subject_was_not_stays_dropped(engine):

@@ -54,9 +54,10 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
               settings: MatteSettings, progress=None, memory=None) -> Outcome:
     """Decode, matte and encode one target.  Errors meant for the artist become the outcome's
     ``error``; anything else is a bug and propagates.  With a shot's ``memory``
-    (:class:`icm_core.sequence.ShotMemory`) its reference and the previous frame's matte
-    carried along the flow are used, and the alpha as written (so a resumed job learns the
-    same) joins the memory where it is confident and is carried to the next frame."""
+    (:class:`icm_core.sequence.ShotMemory`) its reference, the previous frame's matte carried
+    along the flow and where the subject was in the last frames are used, and the alpha as
+    written (so a resumed job learns the same) joins the memory where it is confident and is
+    carried to the next frame."""
     from ..imageio import decode_image, encode_alpha, encode_cutout, quantize, to_rgb_float
 
     start = time.perf_counter()
@@ -65,11 +66,11 @@ def matte_one(engine, reference, payload: bytes | np.ndarray, label: str,
             image = to_rgb_float(payload, label)
         else:
             image = decode_image(payload, label)
-        hints = None
+        hints = follow = None
         if memory is not None:
-            reference, hints = memory.reference, memory.hints(image)
+            reference, hints, follow = memory.reference, memory.hints(image), memory.follow(image)
         result = engine.matte(image, reference, seed=settings.seed, foreground=settings.cutout,
-                              progress=progress, hints=hints)
+                              progress=progress, hints=hints, follow=follow)
         files = {"alpha": encode_alpha(result.alpha, settings.bits)}
         if memory is not None:
             written = quantize(result.alpha, settings.bits) / np.float32(2**settings.bits - 1)

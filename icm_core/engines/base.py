@@ -146,10 +146,10 @@ class Engine(Protocol):
     engine may teach it more literally and give it less say than the user's references.
     ``matte`` takes correction ``hints`` (keep / remove strokes on that target) and keeps the
     target's expensive state, so matting it again after a stroke is fast; ``preview=True``
-    returns a quick alpha for live feedback.  ``follow`` is, in a shot, the previous frame's
-    alpha: where the subject was a moment ago, not a constraint (lite keeps the look-alikes it
-    overlaps, which are parts of the subject an occluder cut off).  ``forget`` drops the kept
-    state.
+    returns a quick alpha for live feedback.  ``follow`` is, in a shot, where the subject was
+    in the frames just before (target-sized, 1 there), not a constraint (lite keeps the
+    look-alikes it overlaps, which are parts of the subject an occluder cut off).  ``forget``
+    drops the kept state.
     Same inputs and ``seed`` give the same reference and the same alpha.
     """
 

@@ -216,12 +216,13 @@ class IcmEngine(EngineBase):
         preview: bool = False,
         follow: np.ndarray | None = None,
     ) -> MatteResult:
-        """``follow`` (a shot's previous alpha) is checked and not used: ICM keeps every
-        look-alike the reference matches.  ``hints`` (keep / remove strokes) act after the decoder: its alpha becomes the prior
-        of a graph cut with the strokes as hard labels, and the trimap, matting and alpha are
-        pinned there (lite also re-classifies look-alikes at its token stage).  The target's
-        Stable Diffusion features are kept for the last target, so a new stroke reruns only
-        the decoder and the refinement; ``preview`` skips the matting."""
+        """``follow`` (where a shot's subject was) is checked and not used: ICM keeps every
+        look-alike the reference matches.  ``hints`` (keep / remove strokes) act after the
+        decoder: its alpha becomes the prior of a graph cut with the strokes as hard labels, and
+        the trimap, matting and alpha are pinned there (lite also re-classifies look-alikes at
+        its token stage).  The target's Stable Diffusion features are kept for the last
+        target, so a new stroke reruns only the decoder and the refinement; ``preview`` skips
+        the matting."""
         import torch
 
         check_image(target, "target image")

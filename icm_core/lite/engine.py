@@ -294,7 +294,7 @@ class LiteEngine(EngineBase):
                      objectness: float, follow: np.ndarray | None = None):
         """The target's coarse maps with the corrections ``fix`` (or None); with
         ``one_instance``, as many subjects kept as the reference paints, and every one that
-        holds a keep stroke or lies where ``follow`` (a shot's previous subject) was."""
+        holds a keep stroke or lies where ``follow`` (a shot's recent subject) was."""
         from .corrections import corrected_maps
         from .instances import followed_cells, keep_supported
 

@@ -10,11 +10,11 @@ left for the refinement to decide (a plant's scattered leaves).  Each instance's
 in-context evidence it holds (the cross map's sum over it, weighed by its probability).  The
 best-supported instances, as many as the reference painted, are kept, and so is any rival with
 at least RIVAL_SHARE of the best one's support, holding a keep stroke, or lying where a shot's
-previous frame had its subject (:func:`followed_cells`); the other instances (a bystander, a
+recent frames had their subject (:func:`followed_cells`); the other instances (a bystander, a
 pepper beside the knife) become background.  Neither the support nor its share per cell tells
 a look-alike from the far part of a subject an occluder cuts in two (on
 benchmarks/lite_sequence.py such parts held 0.05-0.57 of the best one's support, knife_01's
-pepper 0.41); in a shot the previous frame tells them apart, and on a single picture a keep
+pepper 0.41); in a shot the frames before tell them apart, and on a single picture a keep
 stroke brings a dropped part back.
 """
 
@@ -48,13 +48,14 @@ def painted_instances(mask: np.ndarray) -> int:
 
 
 def followed_cells(subject: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """The cells (flat, boolean) of a (h, w) token grid that a shot's previous subject (a
+    """The cells (flat, boolean) of a (h, w) token grid that a shot's recent subject (a
     boolean pixel mask) touched, and their neighbours: a frame's motion."""
     touched = coverage(subject, grid) > 0
     return cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)).ravel() > 0
 
 
-def keep_supported(maps: CoarseMaps, instances: int, pinned: np.ndarray | None = None) -> CoarseMaps:
+def keep_supported(maps: CoarseMaps, instances: int,
+                   pinned: np.ndarray | None = None) -> CoarseMaps:
     """``maps`` with the instances beyond the ``instances`` best supported ones (and their close
     rivals, and any holding a ``pinned`` keep cell) turned to background; unchanged when
     ``instances`` is 0 (unknown) or the target holds no more instances than that."""

@@ -155,3 +155,19 @@ def test_a_previous_alpha_of_another_size_is_refused(engine):
     reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
     with pytest.raises(InvalidInput, match="must share one size"):
         engine.matte(scene.image, reference, follow=np.zeros((10, 10), np.float32))
+
+
+def test_a_corrected_frame_follows_its_subject_even_when_matted_alone_before(engine):
+    """A correction starts from the target's kept segmentation without strokes: one kept from
+    matting the frame alone (its cut-off part dropped) must not stand in for the one that
+    follows the shot's subject."""
+    scene = synthetic.scene(0, size=SIZE, seed=3)
+    reference = engine.encode_reference(scene.image, (scene.alpha > 0.5).astype(np.float32))
+    before, image, truth, part = occluded(*CUT_SCENES[0])
+    assert engine.matte(image, reference).alpha[part].mean() < 0.05
+    rows, cols = np.nonzero(truth > 0.99)
+    keep = disc((int(np.median(rows)), int(cols.max()) - 15), 8) & (truth > 0.99)
+    hints = Hints(keep.astype(np.float32), np.zeros(SIZE, np.float32))
+    alpha = engine.matte(image, reference, hints=hints,
+                         follow=(before.alpha > 0.5).astype(np.float32)).alpha
+    assert alpha[part].mean() > 0.85

@@ -64,7 +64,8 @@ class _TargetState:
     votes: dict = field(default_factory=dict)  # id(reference tokens) → (weakref, Evidence)
     salient: np.ndarray | None = None  # objectness prior on the token grid, once asked for
     salient_map: np.ndarray | None = None  # the salient-object network's output, once asked for
-    # (id(reference tokens), seed, long side) → (weakref, its segmentation without corrections)
+    # (id(reference tokens), seed, followed cells, long side) → (weakref, its segmentation
+    # without corrections)
     segmentations: dict = field(default_factory=dict)
 
     def evidence(self, reference_tokens):
@@ -78,16 +79,19 @@ class _TargetState:
             self.votes[key] = kept
         return kept[1]
 
-    def remember(self, reference_tokens, seed: int, side: int, subject: np.ndarray) -> None:
-        """Keep ``subject``, the segmentation without corrections made at long side ``side``."""
+    def remember(self, reference_tokens, seed: int, followed: bytes, side: int,
+                 subject: np.ndarray) -> None:
+        """Keep ``subject``, the segmentation without corrections made at long side ``side``
+        (``followed``: the cells a shot's recent subject pinned, as bytes; empty outside shots)."""
         self.segmentations = {k: v for k, v in self.segmentations.items() if v[0]() is not None}
-        key = (id(reference_tokens), seed, side)
+        key = (id(reference_tokens), seed, followed, side)
         self.segmentations[key] = (weakref.ref(reference_tokens), subject)
 
-    def segmentation(self, reference_tokens, seed: int, side: int) -> np.ndarray | None:
+    def segmentation(self, reference_tokens, seed: int, followed: bytes,
+                     side: int) -> np.ndarray | None:
         """The kept segmentation without corrections, at long side ``side`` or finer."""
-        for (key, kept_seed, kept_side), (alive, subject) in self.segmentations.items():
-            if (key, kept_seed) == (id(reference_tokens), seed) and kept_side >= side \
+        for (*key, kept_side), (alive, subject) in self.segmentations.items():
+            if key == [id(reference_tokens), seed, followed] and kept_side >= side \
                     and alive() is reference_tokens:
                 return subject
         return None
@@ -291,19 +295,19 @@ class LiteEngine(EngineBase):
         )
 
     def _coarse_maps(self, state: _TargetState, votes, reference_tokens, fix, salient,
-                     objectness: float, follow: np.ndarray | None = None):
+                     objectness: float, followed: np.ndarray | None = None):
         """The target's coarse maps with the corrections ``fix`` (or None); with
         ``one_instance``, as many subjects kept as the reference paints, and every one that
-        holds a keep stroke or lies where ``follow`` (a shot's recent subject) was."""
+        holds a keep stroke or lies in the ``followed`` cells (where a shot's recent subject
+        was, :func:`~icm_core.lite.instances.followed_cells`)."""
         from .corrections import corrected_maps
-        from .instances import followed_cells, keep_supported
+        from .instances import keep_supported
 
         maps = corrected_maps(state.tokens, votes, fix, salient, objectness)
         if not self.one_instance:
             return maps
         pinned = None if fix is None else fix.keep
-        if follow is not None:
-            followed = followed_cells(follow, state.tokens.grid)
+        if followed is not None:
             pinned = followed if pinned is None else pinned | followed
         return keep_supported(maps, reference_tokens.instances, pinned)
 
@@ -314,6 +318,7 @@ class LiteEngine(EngineBase):
         from ..refine import (RefineSettings, Settled, estimate_foreground, preview_alpha,
                               refine_alpha, segment_subject)
         from .corrections import correct
+        from .instances import followed_cells
 
         check_image(target, "target image")
         check_reference(reference, self.name)
@@ -349,8 +354,11 @@ class LiteEngine(EngineBase):
             fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
+            followed = None if follow is None else followed_cells(follow, state.tokens.grid)
+            # the segmentation kept for corrections depends on what the shot followed
+            followed_key = b"" if followed is None else np.packbits(followed).tobytes()
             coarse = self._coarse_maps(state, votes, reference.data, fix, salient, objectness,
-                                      follow)
+                                       followed)
             finished("similarity")
             settings = RefineSettings(seed=seed, iterations=self.graph_cut_iterations,
                                       completion=self.completion, matting_side=self.matting_side,
@@ -358,13 +366,13 @@ class LiteEngine(EngineBase):
             settled = None
             if fix is not None:  # what the strokes do not reach stays as it was without them
                 side = settings.preview_side if preview else settings.work_side
-                before = state.segmentation(reference.data, seed, side)
+                before = state.segmentation(reference.data, seed, followed_key, side)
                 if before is None:
                     plain = self._coarse_maps(state, votes, reference.data, None, salient,
-                                              objectness, follow)
+                                              objectness, followed)
                     before = segment_subject(target, plain.probability, plain.cross, settings,
                                              side)
-                    state.remember(reference.data, seed, side, before)
+                    state.remember(reference.data, seed, followed_key, side, before)
                 settled = Settled(before, fix.reach.reshape(state.tokens.grid))
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
@@ -376,7 +384,7 @@ class LiteEngine(EngineBase):
                 settings=settings, settled=settled, checkpoint=finished,
             )
             if fix is None:
-                state.remember(reference.data, seed, settings.work_side, subject)
+                state.remember(reference.data, seed, followed_key, settings.work_side, subject)
             finished("upsampling")
             colours = None
             if foreground:

@@ -117,3 +117,24 @@ def settings(tmp_path):
     from ui.qt import QSettings
 
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_panel(qtbot, settings):
+    """Make a shown :class:`ui.panel.Panel` on a host (shut down after the test)."""
+    from ui.panel import Panel
+
+    panels = []
+
+    def make(host, **kwargs):
+        panel = Panel(host, settings, **kwargs)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 700)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panels.append(panel)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()

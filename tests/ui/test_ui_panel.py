@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from tests.ui.helpers import MemoryHost, drag, mouse, scene, screenshot
-from ui.panel import Panel
 from ui.review import preview_pixels
 from ui.run_controls import WeightsDialog
 from ui.qt import QColor, Qt, QtCore, QtWidgets
@@ -27,21 +26,9 @@ def host():
 
 
 @pytest.fixture
-def make_panel(qtbot, settings, fake_engine):
-    panels = []
-
-    def make(host, **kwargs):
-        panel = Panel(host, settings, **kwargs)
-        qtbot.addWidget(panel)
-        panel.resize(1100, 700)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
+def make_panel(make_panel, fake_engine):
+    """The panels here run the fake engine."""
+    return make_panel
 
 
 def brush_subject(panel):

@@ -10,7 +10,6 @@ from scipy import ndimage
 from icm_core import engines, imageio
 from tests.ui.helpers import drag, scene, screenshot
 from ui.hostapi import FileHost
-from ui.panel import Panel
 from ui.worker import Read
 
 H, W = 120, 160
@@ -24,24 +23,6 @@ def folder(tmp_path):
         imageio.write_image(images / f"shot{index}.png", scene(H, W, seed=index)[0])
     imageio.write_image(images / "z-dark.png", np.zeros((H, W, 3), np.float32))
     return images
-
-
-@pytest.fixture
-def make_panel(qtbot, settings):
-    panels = []
-
-    def make(folder):
-        panel = Panel(FileHost([folder]), settings)
-        qtbot.addWidget(panel)
-        panel.resize(1000, 650)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
 
 
 def stroke(panel, y, x0, x1, radius=6):
@@ -60,7 +41,7 @@ def wait_for_reading(qtbot, panel, shown_before=None):
 
 
 def test_reading_appears_after_a_stroke_and_is_the_engines(qtbot, make_panel, folder):
-    panel = make_panel(folder)
+    panel = make_panel(FileHost([folder]))
     assert panel.reference.reading_check.isChecked()  # on by default
     _, truth = scene(H, W, seed=0)
     rows, cols = np.nonzero(truth > 0.5)
@@ -93,7 +74,7 @@ def test_reading_appears_after_a_stroke_and_is_the_engines(qtbot, make_panel, fo
 
 
 def test_a_stale_reading_is_dropped(qtbot, make_panel, folder):
-    panel = make_panel(folder)
+    panel = make_panel(FileHost([folder]))
     stroke(panel, 50, 60, 80)
     first = wait_for_reading(qtbot, panel)
     stroke(panel, 110, 10, 30)  # a newer stroke, on the background: the first answer is stale
@@ -108,7 +89,7 @@ def test_a_stale_reading_is_dropped(qtbot, make_panel, folder):
 def test_clearing_the_mask_or_an_engine_without_a_reading_shows_none(
     qtbot, make_panel, folder, monkeypatch
 ):
-    panel = make_panel(folder)
+    panel = make_panel(FileHost([folder]))
     stroke(panel, 50, 60, 80)
     wait_for_reading(qtbot, panel)
     assert panel.canvas.reading is not None
@@ -121,7 +102,7 @@ def test_clearing_the_mask_or_an_engine_without_a_reading_shows_none(
 
 
 def test_a_warned_result_is_badged_in_the_list(qtbot, make_panel, folder, fake_engine):
-    panel = make_panel(folder)
+    panel = make_panel(FileHost([folder]))
     _, truth = scene(H, W, seed=0)
     rows, cols = np.nonzero(truth > 0.5)
     stroke(panel, rows.mean(), cols.mean() - 10, cols.mean() + 10, radius=10)

@@ -47,8 +47,9 @@ def check_model(path: Path = MODEL_PATH) -> Path:
 _lock = threading.Lock()
 
 
-def open_session(path: Path, threads: int):
-    """An ONNX Runtime session on the CPU for the checked network file ``path``."""
+def open_session(path: Path, threads: int, arena: bool = True):
+    """An ONNX Runtime session on the CPU for the checked network file ``path``; without
+    ``arena`` its working memory goes back after each run instead of being kept for the next."""
     import onnxruntime
 
     onnxruntime.disable_telemetry_events()  # older builds ignore ORT_DISABLE_TELEMETRY
@@ -57,6 +58,7 @@ def open_session(path: Path, threads: int):
     # the host or other jobs share the cores (spin-waiting thread pools).
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = arena
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # ONNX Runtime raises its own types for unreadable graphs

@@ -44,7 +44,8 @@ def check_model(path: Path = MODEL_PATH) -> Path:
 
 @cache
 def session(threads: int = 1):
-    return open_session(check_model(), threads)
+    # runs once per picture, and its arena would keep ~0.45 GB of activations for good
+    return open_session(check_model(), threads, arena=False)
 
 
 def saliency_map(image: np.ndarray, threads: int = 1) -> np.ndarray:

@@ -7,15 +7,22 @@ No video with ground truth is at hand, so sequences are made from the shared pho
 subject was, the background is inpainted and blurred) while the camera pans into another
 photo the reference never showed; the subject drifts, grows or shrinks, rotates a little,
 turns (squeezes sideways), is relit (dimmer or brighter, a colour cast) and is crossed by an
-occluder (a strip of another photo) — all reproducible from ``--seed``.  Frame 0 with its true
-alpha ≥ 0.5 is the user's reference (the protocol of ../shared/data/README.md); frames 1… are
-the targets.  Scores: MSE per frame (whole frame) and dtSSD over the targets (temporal
-stability, :func:`icm_core.metrics.dtssd`), per sequence and mean; CPU and wall seconds.
+occluder (a strip of another photo) — all reproducible from ``--seed``.  Each frame is
+composited as a camera records it, αF + (1 − α)B, with F the subject's own colours estimated
+once per photo from the photo and its true alpha (``icm_core.refine.estimate_foreground``):
+the photo's own edge pixels still hold its old background, which compositing the photo
+itself blends in a second time, so the edge's colours would not follow the alpha they are
+scored against (``--photo-colours`` composites the photo itself, as this benchmark first did).
+Frame 0 with its true alpha ≥ 0.5 is the user's reference (the protocol of
+../shared/data/README.md); frames 1… are the targets.  Scores: MSE per frame (whole frame)
+and dtSSD over the targets (temporal stability, :func:`icm_core.metrics.dtssd`), per
+sequence and mean; CPU and wall seconds.
 Then, apart, the procedural shot of :func:`icm_core.synthetic.turning_frame`, where the
 subject and background swap looks so that the first frame alone teaches the opposite.
 
     python benchmarks/lite_sequence.py [--quick] [--frames 24] [--memory 0,3] [--no-carry]
-                                       [--tune] [--preset balanced] [--seed 0] [--json PATH]
+                                       [--tune] [--preset balanced] [--seed 0] [--photo-colours]
+                                       [--json PATH]
 
 ``--memory`` lists the shot's memory sizes to run (frames joining the references; every frame
 is also matted alone); ``--no-carry`` runs them without the carried matte; ``--tune`` (sizes
@@ -77,8 +84,12 @@ def _clean_background(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def make_sequence(name: str, image: np.ndarray, alpha: np.ndarray, beyond: np.ndarray,
-                  occluder: np.ndarray, count: int, rng: np.random.Generator) -> Sequence:
+                  occluder: np.ndarray, count: int, rng: np.random.Generator,
+                  foreground: bool = True) -> Sequence:
+    from icm_core.refine import estimate_foreground
+
     image, alpha = _fit(image, LONG_SIDE), _fit(alpha, LONG_SIDE)
+    colour = estimate_foreground(image, image, alpha) if foreground else image
     height, width = alpha.shape
     # the camera pans over the photo's own background into another photo (``beyond``), which
     # the reference never showed: by the last frame PAN of the frame is new background
@@ -108,7 +119,7 @@ def make_sequence(name: str, image: np.ndarray, alpha: np.ndarray, beyond: np.nd
         move = (np.vstack([move, [0, 0, 1]]) @ squeeze)[:2]
         move[:, 2] += drift * ease
         warp = dict(dsize=(width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        subject = cv2.warpAffine(image, move, **warp)
+        subject = cv2.warpAffine(colour, move, **warp)
         cover = cv2.warpAffine(alpha, move, **warp)
         light = (1 + (gain_end - 1) * ease) * (1 + cast_end * ease)
         subject = np.clip(subject * light, 0, 1)
@@ -135,7 +146,8 @@ def make_sequence(name: str, image: np.ndarray, alpha: np.ndarray, beyond: np.nd
     return Sequence(name, frames, alphas)
 
 
-def make_sequences(count: int, limit: int | None, seed: int) -> list[Sequence]:
+def make_sequences(count: int, limit: int | None, seed: int,
+                   foreground: bool = True) -> list[Sequence]:
     from icm_core.datasets import load_manifest
 
     groups = load_manifest(MANIFEST).groups[:limit]
@@ -145,7 +157,7 @@ def make_sequences(count: int, limit: int | None, seed: int) -> list[Sequence]:
         rng = np.random.default_rng([seed, number])
         beyond, occluder = (members[(number + step) % len(members)].load_image() for step in (1, 2))
         sequences.append(make_sequence(member.id, member.load_image(), member.load_alpha(),
-                                       beyond, occluder, count, rng))
+                                       beyond, occluder, count, rng, foreground))
     return sequences
 
 
@@ -203,6 +215,8 @@ def main() -> int:
     parser.add_argument("--tune", action="store_true", help="leave-one-out over the memory sizes")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--photo-colours", action="store_true",
+                        help="composite the photo itself, not its estimated subject colours")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not MANIFEST.is_file():
@@ -215,7 +229,7 @@ def main() -> int:
     label = "shot" if carry else "memory"  # the shot mode, with or without the carried matte
     modes = {"alone": (0, False)} | {f"{label} {k}": (k, carry) for k in sizes}
     engine = get_engine("lite", quality=args.preset)
-    sequences = make_sequences(frames, limit, args.seed)
+    sequences = make_sequences(frames, limit, args.seed, foreground=not args.photo_colours)
     print(f"{len(sequences)} sequences of {frames} frames "
           f"({sequences[0].frames[0].shape[1]}×{sequences[0].frames[0].shape[0]} px and alike), "
           f"lite {args.preset}, modes: {', '.join(modes)}", flush=True)

@@ -60,12 +60,17 @@ MIN_SHARE = 0.002  # a frame joins only with at least this share of sure subject
 FOLLOW_FRAMES = 3
 # the carried matte: flow computed at this long side at most (DIS, ~0.1 CPU s per direction)
 FLOW_SIDE = 720
-# forward-backward round trip within this share of the long side (a hint keeps CARRY_MARGIN
-# from the carried matte's edge, so a flow off by less still lands on the same side of it)
+# forward-backward round trip within this share of the long side: each way about half of it,
+# so a hint (CARRY_MARGIN inside the carried matte's sure part) still lands on the same side
 FLOW_TOLERANCE = 0.02
 LOOK_TOLERANCE = 0.08  # colour change (0–1, largest channel) of a pixel carried
 MIN_RELIABLE = 0.5  # share of the frame the flow must follow, else no hints (a cut)
-CARRY_MARGIN = 0.02  # share of the long side round the carried matte's edge left unhinted
+#: share of the long side inside the carried matte's sure subject and background left unhinted
+#: (7 px on a 700 px frame): every pixel of the edge band left free is matted afresh and its
+#: error moves with the subject, which dtSSD counts each frame; chosen leave-one-sequence-out
+#: over 0.005, 0.01 and 0.02 on benchmarks/lite_sequence.py by MSE and dtSSD together
+#: (0.005 flickers least but pins parts of the subject wrong)
+CARRY_MARGIN = 0.01
 
 
 def confident_mask(alpha: np.ndarray) -> np.ndarray | None:
@@ -112,7 +117,8 @@ def _carry(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def carried_matte(previous: np.ndarray, previous_alpha: np.ndarray,
                   frame: np.ndarray) -> np.ndarray | None:
-    """The previous frame's alpha carried to ``frame`` along dense optical flow, NaN where the
+    """The previous frame's alpha (H×W, or H×W×C for several carried along one flow) carried
+    to ``frame`` along dense optical flow, NaN where the
     flow is not reliable (forward and backward flow disagree, or the pixel carried does not look
     as it did: an occluder sliding in, background a pan reveals); None when the flow follows too
     little of the frame (a cut, another picture)."""
@@ -189,12 +195,14 @@ class ShotMemory:
         self.recent: deque[np.ndarray] = deque(maxlen=FOLLOW_FRAMES)  # alpha > 0.5 per frame
         self.carry = carry
         self.start = start if carry else None
-        # (frame, what its matte and the one carried to it agree on) to carry to the next frame
+        # (frame, H×W×2: its matte and what that and the matte carried to it agree on) to carry
+        # to the next frame
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
-        self.pending = None  # (frame, the matte carried to it), computed once per frame
+        self.pending = None  # (frame, the previous frame's carried to it), computed once per frame
 
     def _started(self) -> tuple[np.ndarray, np.ndarray]:
-        """The user's reference as a frame to carry: its painted pixels sure subject, sure
+        """The user's reference as a frame to carry (as matte and agreed alike, in
+        ``previous``'s form): its painted pixels sure subject, sure
         background only where the engine's own reading of it agrees (where it has one:
         a scribble's unpainted subject is not background), the rest unsure."""
         image, mask = self.start
@@ -204,7 +212,8 @@ class ShotMemory:
         complete = getattr(self.engine, "complete_reference_mask", None)
         if complete is not None:
             background &= complete(image, mask) < 0.5
-        return image, np.where(painted, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
+        matte = np.where(painted, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
+        return image, np.dstack([matte, matte])
 
     @property
     def reference(self) -> Reference:
@@ -224,8 +233,10 @@ class ShotMemory:
         return result
 
     def hints(self, frame: np.ndarray) -> Hints | None:
-        """The previous frame's matte carried to ``frame`` (:func:`carried_hints`), or None."""
-        return carried_hints(self._carried(frame))
+        """What the previous frame's matte and the one before agreed on, carried to ``frame``
+        (:func:`carried_hints`), or None."""
+        carried = self._carried(frame)
+        return None if carried is None else carried_hints(carried[..., 1])
 
     def follow(self, frame: np.ndarray) -> np.ndarray | None:
         """Where the subject was (1) in any of the last FOLLOW_FRAMES frames of ``frame``'s
@@ -234,7 +245,8 @@ class ShotMemory:
         return np.logical_or.reduce(recent).astype(np.float32) if recent else None
 
     def _carried(self, frame: np.ndarray) -> np.ndarray | None:
-        """The matte carried to ``frame`` (:func:`carried_matte`), computed once per frame."""
+        """The previous frame's matte and what it agreed on (``previous``) carried to ``frame``
+        (:func:`carried_matte`), computed once per frame."""
         if self.previous is None and self.start is not None \
                 and self.start[0].shape == frame.shape:
             self.previous = self._started()
@@ -248,7 +260,11 @@ class ShotMemory:
         Its matte is carried to the next frame either way (where it is sure)."""
         if self.carry:
             carried, self.start, self.pending = self._carried(frame), None, None
-            self.previous = (frame, agreed(alpha, carried))
+            # agreement with the previous frame's own matte, not with what it agreed on: else
+            # a pixel once unsure (an edge band, background a pan reveals) is never carried again
+            # and the hints shrink frame by frame
+            self.previous = (frame, np.dstack([alpha, agreed(alpha, None if carried is None
+                                                             else carried[..., 0])]))
         self.recent.append(alpha > 0.5)
         if self.memory.maxlen == 0:
             return False

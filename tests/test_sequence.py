@@ -90,6 +90,29 @@ def test_a_part_one_matte_dropped_is_not_carried_as_background(engine):
     assert (hints.keep[subject] > 0.5).mean() > 0.2
 
 
+def test_a_part_one_matte_was_unsure_of_is_carried_again_once_two_agree(engine):
+    """Agreement is with the previous frame's own matte, not with what it agreed on: a piece
+    one matte left unsure (and background a pan reveals) is carried again as soon as two
+    mattes in a row are sure of it, so the hints do not shrink frame by frame."""
+    shot = _panning_shot(5)
+    mask = _confident_alpha(shot[0])
+    memory = ShotMemory(engine, engine.encode_reference(shot[0].image, mask), 0,
+                        start=(shot[0].image, mask))
+    unsure = _confident_alpha(shot[1])
+    columns = np.nonzero(unsure.any(0))[0]
+    piece = slice(columns[0], columns[0] + len(columns) // 3)  # the subject's left third
+    unsure[:, piece] = np.where(unsure[:, piece] > 0.5, 0.5, 0.0)
+    memory.learn(shot[1].image, unsure)
+    for scene in shot[2:4]:
+        memory.learn(scene.image, _confident_alpha(scene))
+    hints = memory.hints(shot[4].image)
+    step = 4 * 4  # the piece has moved with the pan since frame 1
+    part = np.zeros(shot[4].alpha.shape, bool)
+    part[:, piece.start - step:piece.stop - step] = True
+    subject = (shot[4].alpha > 0.5) & part
+    assert hints.keep is not None and (hints.keep[subject] > 0.5).mean() > 0.3
+
+
 def test_a_scribbled_reference_carries_no_background_on_its_unpainted_subject(engine):
     """The reference carried to the first frame: its painted pixels are subject, and only what
     the engine's reading of it also takes as background is carried as background."""

@@ -46,9 +46,9 @@ EDGE_DEPTH = 2  # cells: a stroke's edge, where a generous brush also paints bac
 # A mask's edge follows the picture's edges when the picture changes across it more than
 # EDGE_CONTRAST times as much as just beside it (:func:`follows_edges`): on both sets filled and
 # half masks measure 2.1-12.7, fat brushes 0.9-1.5 and scribbles 0.7-2.2.  Chosen by
-# leave-one-group-out over both sets with exact, half, rough and scribbled masks (1.25, 1.5, 2,
-# 2.5).
-EDGE_CONTRAST = 2.0
+# leave-one-group-out over both sets with exact, half, rough and scribbled masks (0, 1.25, 1.5,
+# 2, 2.5): 1.25 for every left-out group (it keeps sign's rough mask, 1.47, on the tight path).
+EDGE_CONTRAST = 1.25
 EDGE_SIDE = 512  # long side at which a mask's edge is compared with the picture's
 MAX_TOKENS = 4096  # per class and reference set: bounds time and memory for many references
 # Several references vote each on its own terms: a reference's k nearest tokens per class are

@@ -48,6 +48,7 @@ TUNED = {
     "icm_core.lite.incontext.JOIN_SHARE": [0.15, 0.3, 0.6],
     "icm_core.lite.objectness.PAINTED_MAX": [0.7, 0.8, 0.95],
     "icm_core.lite.engine.OWN_BEYOND_EXTENT": [0.05, 0.1],
+    "icm_core.lite.incontext.EDGE_CONTRAST": [0.0, 1.25, 1.5, 2.0, 2.5],
 }
 
 

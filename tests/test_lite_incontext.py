@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from icm_core.lite.incontext import reference_tokens
+
+from icm_core.lite.incontext import follows_edges, reference_tokens
 
 GRID = (20, 30)
 
@@ -135,3 +137,52 @@ def test_a_completed_mask_adds_subject_and_keeps_what_the_strokes_taught():
     assert not holds(alone.subject, BODY) and holds(both.subject, BODY)
     assert holds(both.subject, FACE) and not holds(both.background, BODY)
     assert holds(both.background, GRASS) and not holds(both.subject, GRASS)
+
+
+def test_a_fat_brush_teaches_alone_where_its_completion_only_fills_out_its_edge():
+    """A fat brush round the subject already covers it with a margin: what its completion adds
+    just beyond it (a column of backdrop) is the background the brush's edge lies in, so the
+    mask teaches alone and the column stays background (taught as subject, it let targets take
+    the backdrop round a doll's hair and round flowers: alphamatting, rough masks).  A tight
+    mask's completion still adds the edge it fills out, and a fat brush's completion that
+    reaches far beyond it (the rest of the subject, unlike the face) still teaches."""
+    other = unit(0.3, 0, 0, 0, 0, 0.954)  # the backdrop beside the brush, or the subject's rest
+    cells = np.empty(GRID + (8,), np.float32)
+    cells[:] = GRASS
+    cells[5:15, 8:20] = FACE
+    cells[5:15, 21:29] = other
+    descriptors = np.ascontiguousarray(cells.transpose(2, 0, 1))
+    painted = np.zeros(GRID, np.float32)
+    painted[4:16, 7:21] = 1.0  # a margin of grass round the face
+    edge = painted.copy()
+    edge[4:16, 21] = 1.0  # the completion fills out the brush's edge: one column beyond it
+    deep = painted.copy()
+    deep[4:16, 21:29] = 1.0  # the completion finds a whole part beyond it
+    generous = reference_tokens(descriptors, painted, completed=edge, tight=False)
+    filled = reference_tokens(descriptors, painted, completed=edge)
+    assert not holds(generous.subject, other) and holds(generous.background, other)
+    assert holds(filled.subject, other)
+    found = reference_tokens(descriptors, painted, completed=deep, tight=False)
+    assert holds(found.subject, other) and not holds(found.background, other)
+
+
+def picture_with_disc(textured: bool):
+    """A 200×300 picture: a light disc on a dark backdrop, plain or noisy (foliage-like)."""
+    rng = np.random.default_rng(0)
+    image = np.full((200, 300, 3), 40, np.float32)
+    if textured:
+        image += rng.normal(0, 25, image.shape).astype(np.float32)
+    disc = np.zeros((200, 300), np.uint8)
+    cv2.circle(disc, (150, 100), 60, 1, -1)
+    image[disc > 0] = (200, 180, 160)
+    return np.clip(image, 0, 255).astype(np.uint8), disc.astype(np.float32)
+
+
+def test_a_mask_drawn_round_the_outline_follows_the_pictures_edges_and_a_fat_brush_does_not():
+    for textured in (False, True):
+        image, disc = picture_with_disc(textured)
+        fat = cv2.dilate(disc, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31)))
+        assert follows_edges(image, disc)
+        assert not follows_edges(image, fat)
+        # a stroke inside the disc does not follow it either
+        assert not follows_edges(image, cv2.erode(disc, np.ones((41, 41), np.uint8)))

@@ -79,6 +79,30 @@ def test_targets_matted_from_a_scribbled_reference_get_the_whole_subject(scenes)
         assert float(np.mean((alpha - target.alpha) ** 2)) < 0.01
 
 
+def test_a_fat_brush_teaches_as_its_mask_alone_when_its_completion_stays_at_its_edge(scenes):
+    """A fat brush round the subject (a 20 px margin) runs through the backdrop, not along the
+    subject's outline: the backdrop its completion adds just beyond it is not taught as
+    subject, the reference teaches as the mask alone would."""
+    import cv2
+
+    from icm_core.lite.incontext import follows_edges, reference_tokens
+
+    engine = get_engine("lite")
+    scene = scenes[1]
+    fat = cv2.dilate((scene.alpha >= 0.5).astype(np.float32),
+                     cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (41, 41)))
+    assert not follows_edges(scene.image, fat)
+    assert follows_edges(scene.image, evaluation.reference_mask(scene.alpha, "exact"))
+    descriptors = engine._descriptors(scene.image)
+    completed = (engine.complete_reference_mask(scene.image, fat) >= 0.5).astype(np.float32)
+    alone = reference_tokens(descriptors, fat)
+    assert len(reference_tokens(descriptors, fat, completed=completed).subject) \
+        > len(alone.subject)  # the completion adds backdrop beside the brush
+    taught = engine.encode_reference(scene.image, fat).data
+    np.testing.assert_array_equal(taught.subject, alone.subject)
+    np.testing.assert_array_equal(taught.background, alone.background)
+
+
 def two_part_subject(size=(360, 480)):
     """A subject of two unlike parts (a red body and a white face, as a red panda's) on a
     greenish, slightly noisy ground: (picture, subject, body)."""

@@ -228,7 +228,7 @@ class LiteEngine(EngineBase):
         A ``memory`` frame (a shot's earlier frame, its mask the matte's sure reading) is
         taught as its mask says, and has less say than the user's references
         (``incontext.MEMORY_MARGIN``)."""
-        from .incontext import reference_tokens
+        from .incontext import follows_edges, reference_tokens
         from .instances import painted_instances
 
         check_image(image, "reference image")
@@ -242,8 +242,9 @@ class LiteEngine(EngineBase):
             if salient_reach:
                 tokens = reference_tokens(self._descriptors(image), completed, self._salient(image))
             else:
+                tight = completed is None or follows_edges(image, mask)
                 tokens = reference_tokens(self._descriptors(image), mask, self._salient(image),
-                                          completed, memory)
+                                          completed, memory, tight)
         if not memory:  # a memory frame's mask is a sure reading, not the subjects painted
             painted = mask if completed is None else np.maximum(mask > 0.5, completed)
             tokens = replace(tokens, instances=painted_instances(painted))

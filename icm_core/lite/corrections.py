@@ -9,12 +9,12 @@ deck) a stroke that re-classified every look-alike of the picture flipped whole 
 from it, and the next stroke flipped them back.
 :func:`corrected_maps` gives the coarse maps with the corrections, kept within the strokes'
 reach; the refinement pins the strokes' pixels and, within the keep and the remove strokes'
-reach (:func:`sided_reach`), lets keep strokes only add and remove strokes only take away.
+reach (:class:`StrokeCorrections`), lets keep strokes only add and remove strokes only take away.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -37,8 +37,20 @@ REACH_EDGE = 0.15
 JOIN_UNLIKE = 0.25
 
 
+@dataclass(frozen=True)
+class StrokeCorrections(Corrections):
+    """:class:`~icm_core.lite.incontext.Corrections` with how far the keep strokes and the
+    remove strokes each reach, in [0, 1] per token: from the cells they paint and the
+    look-alikes joined to those (:func:`joined`), and every cell their pixels touch, if only
+    that cell (a dab too small to speak for a cell, on a strand of hair or a gap between
+    leaves, still decides the cells it lies in).  ``reach`` is the painted and joined cells'."""
+
+    keep_reach: np.ndarray
+    remove_reach: np.ndarray
+
+
 def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
-            keep: np.ndarray | None, remove: np.ndarray | None) -> Corrections:
+            keep: np.ndarray | None, remove: np.ndarray | None) -> StrokeCorrections:
     """Corrections from keep / remove pixel masks (boolean, the target's size, or None)."""
     tokens = target.tokens
     fix = Corrections.none(len(tokens))
@@ -52,25 +64,15 @@ def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
     if keep_cells.any():
         kept = _look_alikes(tokens, keep_cells, [reference.background, tokens[remove_cells]],
                             agreed_background)
-    fix = Corrections(keep_cells, remove_cells, kept, removed, np.zeros(len(tokens), np.float32))
-    return replace(fix, reach=np.maximum(*sided_reach(target, fix)))
-
-
-def sided_reach(target: TargetTokens, fix: Corrections, keep: np.ndarray | None = None,
-                remove: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """How far the keep strokes and the remove strokes each reach (:func:`reach`) from the
-    cells they paint and the look-alikes joined to those (:func:`joined`).  With the strokes'
-    pixel masks ``keep`` / ``remove``, every cell a stroke touches is reached too, if only that
-    cell: a dab too small to speak for a cell (a strand of hair, a gap between leaves) still
-    decides the cells it lies in."""
     sides = []
-    for cells, alike, pixels in ((fix.keep, fix.kept, keep), (fix.remove, fix.removed, remove)):
+    for cells, alike, pixels in ((keep_cells, kept, keep), (remove_cells, removed, remove)):
         reached = reach(target, cells | joined(target, cells, alike))
-        if pixels is not None:
-            touched = coverage(pixels, target.grid).ravel() > 0
-            reached = np.maximum(reached, touched.astype(np.float32))
-        sides.append(reached)
-    return sides[0], sides[1]
+        touched = np.zeros(len(tokens), bool) if pixels is None else \
+            coverage(pixels, target.grid).ravel() > 0
+        sides.append((reached, np.maximum(reached, touched.astype(np.float32))))
+    (keep_reach, keep_touched), (remove_reach, remove_touched) = sides
+    return StrokeCorrections(keep_cells, remove_cells, kept, removed,
+                             np.maximum(keep_reach, remove_reach), keep_touched, remove_touched)
 
 
 def joined(target: TargetTokens, painted: np.ndarray, alike: np.ndarray) -> np.ndarray:

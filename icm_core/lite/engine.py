@@ -313,7 +313,7 @@ class LiteEngine(EngineBase):
               preview: bool = False, follow: np.ndarray | None = None) -> MatteResult:
         from ..refine import (RefineSettings, Settled, estimate_foreground, preview_alpha,
                               refine_alpha, segment_subject)
-        from .corrections import correct, sided_reach
+        from .corrections import correct
 
         check_image(target, "target image")
         check_reference(reference, self.name)
@@ -365,8 +365,9 @@ class LiteEngine(EngineBase):
                     before = segment_subject(target, plain.probability, plain.cross, settings,
                                              side)
                     state.remember(reference.data, seed, side, before)
-                settled = Settled(before, *(r.reshape(state.tokens.grid)
-                                            for r in sided_reach(state.tokens, fix, keep, remove)))
+                grid = state.tokens.grid
+                settled = Settled(before, fix.keep_reach.reshape(grid),
+                                  fix.remove_reach.reshape(grid))
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
                                       remove=remove, settings=settings, settled=settled)

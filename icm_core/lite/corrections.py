@@ -33,7 +33,9 @@ HINT_COVERAGE = 0.25  # fraction of a cell a correction stroke must cover to spe
 REACH_CELLS = 8.0
 REACH_EDGE = 0.15
 # A stroke's look-alikes (its vote > 0.5) joined to it by steps of cosine dissimilarity under
-# JOIN_UNLIKE (:func:`joined`) are reached as if painted: one region of one look, however large.
+# JOIN_UNLIKE (:func:`joined`) are reached as if painted: one region of one look, however large
+# (below the 0.35-0.5 of an edge; 0.25 of 0.2 / 0.25 / 0.3 by leave-one-group-out over both
+# sets' groups, benchmarks/corrections.py; at 0.3 the cat's paw joins the deck)
 JOIN_UNLIKE = 0.25
 
 

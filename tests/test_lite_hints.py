@@ -3,6 +3,7 @@ scenes with two look-alike bystanders beside the subject)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -115,6 +116,132 @@ def test_a_keep_stroke_on_one_leaf_does_not_flip_its_look_alikes_in_the_clutter(
     clutter = (kind == 1) & ~missed
     assert np.abs(after - plain)[clutter].max() < 0.05
     assert np.abs(after - plain)[kind == 0][:, None].max() < 0.3
+
+
+def test_a_keep_stroke_at_the_foot_of_a_missed_pot_takes_the_whole_pot(monkeypatch):
+    """A plant in a pot, on the token grid: the reference showed no pot, so the whole pot (one
+    look, 10 cells tall) was missed.  A keep stroke at its foot speaks for the pot up to its rim
+    (the look-alike cells joined to it without a change of look), not only for the few cells
+    around it; a look-alike pot across the picture, not joined to the stroke, stays as it was.
+    With JOIN_UNLIKE = 0 (reach by distance alone) the rim is not reached, so the test can fail."""
+    from icm_core.lite import corrections
+    from icm_core.lite.incontext import Evidence, ReferenceTokens, target_tokens
+
+    rng = np.random.default_rng(2)
+    looks = np.eye(8, dtype=np.float32)
+    ground, plant, pot = looks[0], looks[2], looks[4] + 0.4 * looks[5]
+    grid = (24, 32)
+    kind = np.zeros(grid, int)  # 0 ground, 1 the plant, 2 its pot
+    kind[1:12, 4:16] = 1
+    kind[12:23, 5:15] = 2
+    kind[13:20, 25:30] = 2  # a look-alike pot on the ground, far from the stroke
+    tokens = np.stack([ground, plant, pot])[kind] + 0.1 * rng.standard_normal(grid + (8,))
+    tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True)
+    target = target_tokens(np.moveaxis(tokens, -1, 0).astype(np.float32))
+    body = (kind == 1).ravel()
+    votes = Evidence(np.where(body, 0.95, 0.05).astype(np.float32),
+                     np.where(body, 1.0, 0.01).astype(np.float32))
+    reference = ReferenceTokens(np.tile(plant, (20, 1)), np.tile(ground, (20, 1)))
+    plain = corrections.corrected_maps(target, votes, None).probability
+    keep = np.zeros((grid[0] * 16, grid[1] * 16), bool)
+    keep[20 * 16:23 * 16, 8 * 16:11 * 16] = True  # cells (20-22, 8-10): the pot's foot
+    pot_here, far_pot = kind == 2, kind == 2
+    pot_here[:, 20:] = False
+    far_pot[:, :20] = False
+
+    def after():
+        fix = corrections.correct(target, votes, reference, keep, None)
+        return corrections.corrected_maps(target, votes, fix).probability
+
+    corrected = after()
+    assert plain[pot_here].max() < 0.3 and corrected[pot_here].min() > 0.5
+    assert np.abs(corrected - plain)[far_pot].max() < 0.05
+    assert np.abs(corrected - plain)[kind == 0].mean() < 0.05
+    monkeypatch.setattr(corrections, "JOIN_UNLIKE", 0.0)
+    assert after()[12:14, 5:15].max() < 0.5  # distance alone does not reach the rim
+
+
+def test_a_keep_stroke_only_adds_and_a_remove_stroke_only_takes_away():
+    """Where only keep strokes reach, the segmentation keeps what it had without them (the
+    graph cut, its colour models changed by the pinned pixels, used to drop leaves beside a
+    keep stroke on a plant); where only remove strokes reach, it gains nothing; where both
+    reach, the new segmentation stands, and where none reaches, the old one."""
+    from icm_core.refine.pipeline import Settled
+
+    before = np.zeros((40, 40), bool)
+    before[:, :20] = True  # the subject without strokes: the left half
+    now = np.zeros((40, 40), bool)
+    now[:, 10:30] = True  # with them: lost a strip on the left, gained one on the right
+    none, every = np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32)
+    assert np.array_equal(Settled(before, every, none).keep_unreached(now), before | now)
+    assert np.array_equal(Settled(before, none, every).keep_unreached(now), before & now)
+    assert np.array_equal(Settled(before, every, every).keep_unreached(now), now)
+    assert np.array_equal(Settled(before, none, none).keep_unreached(now), before)
+
+
+def test_a_keep_stroke_does_not_drop_the_subject_beside_it(engine, reference, monkeypatch):
+    """A graph cut that drops part of the subject next to a keep stroke (forced here) is not
+    followed: a keep stroke only adds."""
+    from icm_core.refine import pipeline
+
+    scene = synthetic.scene(2, size=SIZE, seed=3)
+    subject = scene.alpha > 0.99
+    rows, cols = np.nonzero(subject)
+    centre = (int(rows.mean()), int(cols.mean()))
+    beside = subject & (np.abs(np.mgrid[:SIZE[0], :SIZE[1]][1] - (centre[1] + 30)) < 10)
+    segment = pipeline.segment
+
+    def dropping(image, *args, keep=None, **kwargs):
+        cut = segment(image, *args, keep=keep, **kwargs)
+        if keep is not None and keep.any():
+            small = cv2.resize(beside.astype(np.uint8), cut.shape[::-1],
+                               interpolation=cv2.INTER_NEAREST) > 0
+            cut[small] = False
+        return cut
+
+    engine.forget()
+    before = engine.matte(scene.image, reference).alpha
+    assert before[beside].mean() > 0.95
+    monkeypatch.setattr(pipeline, "segment", dropping)
+    stroke = disc(SIZE, centre, 12)
+    for preview in (False, True):
+        after = engine.matte(scene.image, reference, hints=Hints(keep=stroke), preview=preview)
+        assert after.alpha[beside].mean() > 0.9
+
+
+def test_a_dab_too_small_to_speak_for_a_cell_still_decides_the_cell_it_lies_in(
+        engine, reference, monkeypatch):
+    """A keep dab on a strand of hair covers less than a token cell, so it re-classifies no
+    token; the graph cut, with its pixels pinned, takes the strand around it (forced here: a
+    box around the dab, within its cell).  That reading stands in the cell the dab lies in;
+    a change the graph cut makes elsewhere (a far corner) does not."""
+    from icm_core.refine import pipeline
+
+    scene = synthetic.scene(2, size=SIZE, seed=3)
+    centre = (42, 54)  # the middle of token cell (3, 4) of 12 px on SIZE
+    dab = disc(SIZE, centre, 3)
+    box = np.zeros(SIZE, bool)
+    box[centre[0] - 5:centre[0] + 6, centre[1] - 5:centre[1] + 6] = True
+    corner = np.zeros(SIZE, bool)
+    corner[-60:, -60:] = True
+    assert scene.alpha[box | corner].max() < 0.01
+    segment = pipeline.segment
+
+    def strand_taken(image, *args, keep=None, **kwargs):
+        cut = segment(image, *args, keep=keep, **kwargs)
+        if keep is not None and keep.any():
+            for where in (box, corner):
+                cut |= cv2.resize(where.astype(np.uint8), cut.shape[::-1],
+                                  interpolation=cv2.INTER_NEAREST) > 0
+        return cut
+
+    engine.forget()
+    engine.matte(scene.image, reference)
+    monkeypatch.setattr(pipeline, "segment", strand_taken)
+    for preview in (False, True):
+        after = engine.matte(scene.image, reference, hints=Hints(keep=dab), preview=preview).alpha
+        assert after[box & (dab == 0)].mean() > 0.5
+        assert after[corner].mean() < 0.05
 
 
 @pytest.mark.parametrize("preview, matted_before", [(False, True), (True, True), (False, False)])

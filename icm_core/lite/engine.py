@@ -374,7 +374,9 @@ class LiteEngine(EngineBase):
                     before = segment_subject(target, plain.probability, plain.cross, settings,
                                              side)
                     state.remember(reference.data, seed, followed_key, side, before)
-                settled = Settled(before, fix.reach.reshape(state.tokens.grid))
+                grid = state.tokens.grid
+                settled = Settled(before, fix.keep_reach.reshape(grid),
+                                  fix.remove_reach.reshape(grid))
             if preview:  # live feedback while correcting: no matting, no colours
                 alpha = preview_alpha(target, coarse.probability, coarse.cross, keep=keep,
                                       remove=remove, settings=settings, settled=settled)

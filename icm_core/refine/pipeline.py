@@ -38,18 +38,24 @@ SETTLED_REACH = 0.03
 @dataclass(frozen=True)
 class Settled:
     """What correction strokes leave as it was: the segmentation without them (``subject``,
-    boolean, any size) wherever their ``reach`` (any grid, in [0, 1]) is under SETTLED_REACH.
-    Pinned stroke pixels and GrabCut's colour models learnt over the whole picture would
-    otherwise flip look-alike regions far from the strokes."""
+    boolean, any size) wherever neither the keep strokes' nor the remove strokes' reach (any
+    grid, in [0, 1]) is SETTLED_REACH; where only keep strokes reach, the subject only grows
+    from it, and where only remove strokes reach, it only shrinks.  Pinned stroke pixels and
+    GrabCut's colour models learnt over the whole picture would otherwise flip look-alike
+    regions far from the strokes, or drop leaves beside a keep stroke."""
 
     subject: np.ndarray
-    reach: np.ndarray
+    keep_reach: np.ndarray
+    remove_reach: np.ndarray
 
     def keep_unreached(self, subject: np.ndarray) -> np.ndarray:
         size = subject.shape[::-1]
         before = cv2.resize(self.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
-        reached = cv2.resize(self.reach, size, interpolation=cv2.INTER_LINEAR) >= SETTLED_REACH
-        return np.where(reached, subject, before)
+        adds, drops = (cv2.resize(reach, size, interpolation=cv2.INTER_LINEAR) >= SETTLED_REACH
+                       for reach in (self.keep_reach, self.remove_reach))
+        grown, shrunk = subject | before, subject & before
+        return np.where(adds & drops, subject,
+                        np.where(adds, grown, np.where(drops, shrunk, before)))
 
 
 class Refined(NamedTuple):

@@ -80,6 +80,23 @@ def test_a_keep_stroke_brings_back_a_missed_part_not_a_look_alike_across_the_pic
         assert after[background].mean() < 0.05
 
 
+def token_scene(kind, looks, subject, *, noise, seed):
+    """A target on a token grid, each cell the look of its ``kind`` (``looks[kind]``) with some
+    noise; the reference's votes sure of the ``subject`` kind's cells only; the reference's
+    tokens that subject's look against kind 0's."""
+    from icm_core.lite.incontext import Evidence, ReferenceTokens, target_tokens
+
+    rng = np.random.default_rng(seed)
+    tokens = np.stack(looks)[kind] + noise * rng.standard_normal(kind.shape + looks[0].shape)
+    tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True)
+    target = target_tokens(np.moveaxis(tokens, -1, 0).astype(np.float32))
+    body = (kind == subject).ravel()
+    votes = Evidence(np.where(body, 0.95, 0.05).astype(np.float32),
+                     np.where(body, 1.0, 0.01).astype(np.float32))
+    reference = ReferenceTokens(np.tile(looks[subject], (20, 1)), np.tile(looks[0], (20, 1)))
+    return target, votes, reference
+
+
 def test_a_keep_stroke_on_one_leaf_does_not_flip_its_look_alikes_in_the_clutter():
     """Foliage on foliage, on the token grid: leaves (one look) lie all over a background of
     bark; the subject's leaf on the left, joined to its body, was missed (the reference showed
@@ -87,9 +104,7 @@ def test_a_keep_stroke_on_one_leaf_does_not_flip_its_look_alikes_in_the_clutter(
     target's evidence calls background, keep their reading (a stroke used to re-classify every
     look-alike of the picture: the whole clutter flipped)."""
     from icm_core.lite.corrections import correct, corrected_maps
-    from icm_core.lite.incontext import Evidence, ReferenceTokens, target_tokens
 
-    rng = np.random.default_rng(1)
     looks = np.eye(8, dtype=np.float32)
     leaf, bark, subject = looks[0] + 0.3 * looks[1], looks[2] + 0.3 * looks[1], looks[4]
     grid = (12, 24)
@@ -98,13 +113,7 @@ def test_a_keep_stroke_on_one_leaf_does_not_flip_its_look_alikes_in_the_clutter(
     kind[3:9, 7:10] = 2
     for top, left in ((1, 14), (7, 15), (2, 19), (8, 20)):  # look-alike leaves in the clutter
         kind[top:top + 3, left:left + 3] = 1
-    tokens = np.stack([bark, leaf, subject])[kind] + 0.03 * rng.standard_normal(grid + (8,))
-    tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True)
-    target = target_tokens(np.moveaxis(tokens, -1, 0).astype(np.float32))
-    body = (kind == 2).ravel()
-    votes = Evidence(np.where(body, 0.95, 0.05).astype(np.float32),
-                     np.where(body, 1.0, 0.01).astype(np.float32))
-    reference = ReferenceTokens(np.tile(subject, (20, 1)), np.tile(bark, (20, 1)))
+    target, votes, reference = token_scene(kind, [bark, leaf, subject], 2, noise=0.03, seed=1)
     plain = corrected_maps(target, votes, None).probability
     keep = np.zeros((grid[0] * 16, grid[1] * 16), bool)
     keep[4 * 16:8 * 16, 4 * 16:6 * 16] = True  # over cells (4-7, 4-5) of the missed leaf
@@ -125,9 +134,7 @@ def test_a_keep_stroke_at_the_foot_of_a_missed_pot_takes_the_whole_pot(monkeypat
     around it; a look-alike pot across the picture, not joined to the stroke, stays as it was.
     With JOIN_UNLIKE = 0 (reach by distance alone) the rim is not reached, so the test can fail."""
     from icm_core.lite import corrections
-    from icm_core.lite.incontext import Evidence, ReferenceTokens, target_tokens
 
-    rng = np.random.default_rng(2)
     looks = np.eye(8, dtype=np.float32)
     ground, plant, pot = looks[0], looks[2], looks[4] + 0.4 * looks[5]
     grid = (24, 32)
@@ -135,13 +142,7 @@ def test_a_keep_stroke_at_the_foot_of_a_missed_pot_takes_the_whole_pot(monkeypat
     kind[1:12, 4:16] = 1
     kind[12:23, 5:15] = 2
     kind[13:20, 25:30] = 2  # a look-alike pot on the ground, far from the stroke
-    tokens = np.stack([ground, plant, pot])[kind] + 0.1 * rng.standard_normal(grid + (8,))
-    tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True)
-    target = target_tokens(np.moveaxis(tokens, -1, 0).astype(np.float32))
-    body = (kind == 1).ravel()
-    votes = Evidence(np.where(body, 0.95, 0.05).astype(np.float32),
-                     np.where(body, 1.0, 0.01).astype(np.float32))
-    reference = ReferenceTokens(np.tile(plant, (20, 1)), np.tile(ground, (20, 1)))
+    target, votes, reference = token_scene(kind, [ground, plant, pot], 1, noise=0.1, seed=2)
     plain = corrections.corrected_maps(target, votes, None).probability
     keep = np.zeros((grid[0] * 16, grid[1] * 16), bool)
     keep[20 * 16:23 * 16, 8 * 16:11 * 16] = True  # cells (20-22, 8-10): the pot's foot

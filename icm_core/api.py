@@ -109,6 +109,12 @@ class Hints:
 
     keep: np.ndarray | None = None
     remove: np.ndarray | None = None
+    #: painted by hand: a stroke samples a region (it also speaks for the region of its look
+    #: joined to it) and says one thing (a keep stroke only adds, a remove stroke only takes
+    #: away).  False for hints that are a whole reading already, such as a shot's carried
+    #: matte: spread, its sure subject would reach into background that looks like it, and
+    #: its keep and remove hints together decide all they reach.
+    brushed: bool = True
 
 
 #: a matte whose subject (alpha ≥ 0.5) covers less than this share of the picture is "empty",

@@ -156,7 +156,7 @@ def carried_hints(carried: np.ndarray | None) -> Hints | None:
 
     with np.errstate(invalid="ignore"):  # NaN (not carried) is neither
         keep, remove = hint(carried > SURE), hint(carried < 1.0 - SURE)
-    return None if keep is None and remove is None else Hints(keep, remove)
+    return None if keep is None and remove is None else Hints(keep, remove, brushed=False)
 
 
 def agreed(alpha: np.ndarray, carried: np.ndarray | None) -> np.ndarray:

@@ -158,6 +158,11 @@ def test_a_keep_stroke_at_the_foot_of_a_missed_pot_takes_the_whole_pot(monkeypat
     assert plain[pot_here].max() < 0.3 and corrected[pot_here].min() > 0.5
     assert np.abs(corrected - plain)[far_pot].max() < 0.05
     assert np.abs(corrected - plain)[kind == 0].mean() < 0.05
+    carried = corrections.correct(target, votes, reference, keep, None, brushed=False)
+    # hints that are a whole reading (a shot's carried matte) speak for no joined region
+    assert corrections.corrected_maps(target, votes, carried).probability[12:14, 5:15].max() < 0.5
+    # and its keep and remove hints decide together all they reach (not one-sidedly)
+    assert np.array_equal(carried.keep_reach, carried.remove_reach)
     monkeypatch.setattr(corrections, "JOIN_UNLIKE", 0.0)
     assert after()[12:14, 5:15].max() < 0.5  # distance alone does not reach the rim
 

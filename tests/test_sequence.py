@@ -61,6 +61,7 @@ def test_carried_hints_hold_only_where_the_flow_is_reliable():
                                                           frame))
     keep, remove = hints.keep > 0.5, hints.remove > 0.5
     assert keep.any() and remove.any()
+    assert not hints.brushed  # a whole reading: no region of their look joins them
     margin = sequence.CARRY_MARGIN * 320 - 1
     inside = ndimage.distance_transform_edt(after.alpha > 0.5)
     outside = ndimage.distance_transform_edt(after.alpha < 0.5)

@@ -52,8 +52,11 @@ class StrokeCorrections(Corrections):
 
 
 def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
-            keep: np.ndarray | None, remove: np.ndarray | None) -> StrokeCorrections:
-    """Corrections from keep / remove pixel masks (boolean, the target's size, or None)."""
+            keep: np.ndarray | None, remove: np.ndarray | None,
+            brushed: bool = True) -> StrokeCorrections:
+    """Corrections from keep / remove pixel masks (boolean, the target's size, or None).  Hints
+    not ``brushed`` (a whole reading, :attr:`~icm_core.api.Hints.brushed`) reach no look-alike
+    region joined to them (:func:`joined`), and keep and remove reach alike."""
     tokens = target.tokens
     fix = Corrections.none(len(tokens))
     keep_cells = fix.keep if keep is None else hint_cells(keep, target.grid)
@@ -68,13 +71,16 @@ def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
                             agreed_background)
     sides = []
     for cells, alike, pixels in ((keep_cells, kept, keep), (remove_cells, removed, remove)):
-        reached = reach(target, cells | joined(target, cells, alike))
+        reached = reach(target, (cells | joined(target, cells, alike)) if brushed else cells)
         touched = np.zeros(len(tokens), bool) if pixels is None else \
             coverage(pixels, target.grid).ravel() > 0
         sides.append((reached, np.maximum(reached, touched.astype(np.float32))))
     (keep_reach, keep_touched), (remove_reach, remove_touched) = sides
-    return StrokeCorrections(keep_cells, remove_cells, kept, removed,
-                             np.maximum(keep_reach, remove_reach), keep_touched, remove_touched)
+    either = np.maximum(keep_reach, remove_reach)
+    if not brushed:
+        keep_touched = remove_touched = either
+    return StrokeCorrections(keep_cells, remove_cells, kept, removed, either, keep_touched,
+                             remove_touched)
 
 
 def joined(target: TargetTokens, painted: np.ndarray, alike: np.ndarray) -> np.ndarray:

@@ -352,7 +352,8 @@ class LiteEngine(EngineBase):
             state = self._target_state(target)
             check_cancel(cancel)  # the network and the similarity each take a fraction of a second
             votes = state.evidence(reference.data)
-            fix = None if hints is None else correct(state.tokens, votes, reference.data, keep, remove)
+            fix = None if hints is None else correct(state.tokens, votes, reference.data, keep,
+                                                     remove, hints.brushed)
             objectness = reference.data.objectness if self.objectness else 0.0
             salient = self._salient(target) if objectness > 0 else None
             followed = None if follow is None else followed_cells(follow, state.tokens.grid)

@@ -59,13 +59,13 @@ def check_follow(follow: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray
     """Validate where a shot's subject was (:meth:`~icm_core.sequence.ShotMemory.follow`) for
     a target of ``image_shape``; returns it (> 0.5) as a boolean mask."""
     if not isinstance(follow, np.ndarray) or follow.ndim != 2:
-        raise InvalidInput(f"follow must be the previous frame's H×W alpha, got "
+        raise InvalidInput(f"follow must be an H×W mask of where the shot's subject was, got "
                            f"{getattr(follow, 'shape', type(follow).__name__)}.")
     if follow.shape != tuple(image_shape[:2]):
-        raise InvalidInput(f"The previous frame's alpha is {follow.shape[1]}×{follow.shape[0]} px "
-                           f"but its target is {image_shape[1]}×{image_shape[0]} px: the frames "
-                           "of a shot must share one size.")
-    check_values(follow, "previous frame's alpha")
+        raise InvalidInput(f"Where the shot's subject was is {follow.shape[1]}×{follow.shape[0]} "
+                           f"px but its target is {image_shape[1]}×{image_shape[0]} px: the "
+                           "frames of a shot must share one size.")
+    check_values(follow, "where the shot's subject was")
     return follow > 0.5
 
 

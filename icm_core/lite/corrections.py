@@ -69,18 +69,19 @@ def correct(target: TargetTokens, votes: Evidence, reference: ReferenceTokens,
     if keep_cells.any():
         kept = _look_alikes(tokens, keep_cells, [reference.background, tokens[remove_cells]],
                             agreed_background)
-    sides = []
-    for cells, alike, pixels in ((keep_cells, kept, keep), (remove_cells, removed, remove)):
-        reached = reach(target, (cells | joined(target, cells, alike)) if brushed else cells)
-        touched = np.zeros(len(tokens), bool) if pixels is None else \
-            coverage(pixels, target.grid).ravel() > 0
-        sides.append((reached, np.maximum(reached, touched.astype(np.float32))))
-    (keep_reach, keep_touched), (remove_reach, remove_touched) = sides
+    keep_reach, remove_reach = (
+        reach(target, (cells | joined(target, cells, alike)) if brushed else cells)
+        for cells, alike in ((keep_cells, kept), (remove_cells, removed)))
     either = np.maximum(keep_reach, remove_reach)
-    if not brushed:
-        keep_touched = remove_touched = either
-    return StrokeCorrections(keep_cells, remove_cells, kept, removed, either, keep_touched,
-                             remove_touched)
+    if not brushed:  # a whole reading: its keep and remove hints decide together
+        return StrokeCorrections(keep_cells, remove_cells, kept, removed, either, either, either)
+    # every cell a stroke's pixels touch is reached too (a dab too small to speak for a cell)
+    keep_reach, remove_reach = (
+        reached if pixels is None
+        else np.maximum(reached, coverage(pixels, target.grid).ravel() > 0)
+        for reached, pixels in ((keep_reach, keep), (remove_reach, remove)))
+    return StrokeCorrections(keep_cells, remove_cells, kept, removed, either, keep_reach,
+                             remove_reach)
 
 
 def joined(target: TargetTokens, painted: np.ndarray, alike: np.ndarray) -> np.ndarray:

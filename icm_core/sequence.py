@@ -25,7 +25,9 @@ engine.
   (:func:`carried_hints`, DIS): its sure subject and sure background, away from its edge,
   become keep / remove hints wherever the flow is reliable — forward and backward flow agree
   and the pixel carried looks as it did (an occluder sliding in, or background a pan reveals,
-  has no match in the frame before).  The first frame is carried from the user's reference
+  has no match in the frame before).  Where the previous frame cannot vouch for a pixel (an
+  occluder hid it there and now uncovers it), the latest of the REACH_BACK frames before it
+  that is sure of it does, along its own flow.  The first frame is carried from the user's reference
   when the reference is a frame of the shot (``start``); a frame the flow cannot follow (a
   cut, an unrelated reference picture) gets no hints.  The edge is matted afresh every frame.
 """
@@ -65,6 +67,9 @@ FLOW_SIDE = 720
 FLOW_TOLERANCE = 0.02
 LOOK_TOLERANCE = 0.08  # colour change (0–1, largest channel) of a pixel carried
 MIN_RELIABLE = 0.5  # share of the frame the flow must follow, else no hints (a cut)
+#: frames before the previous one whose mattes vouch for what the previous frame cannot (a part
+#: of the subject an occluder hid there and now reveals)
+REACH_BACK = 3
 #: share of the long side inside the carried matte's sure subject and background left unhinted
 #: (7 px on a 700 px frame): every pixel of the edge band left free is matted afresh and its
 #: error moves with the subject, which dtSSD counts each frame; chosen leave-one-sequence-out
@@ -116,7 +121,7 @@ def _carry(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def carried_matte(previous: np.ndarray, previous_alpha: np.ndarray,
-                  frame: np.ndarray) -> np.ndarray | None:
+                  frame: np.ndarray, min_reliable: float = MIN_RELIABLE) -> np.ndarray | None:
     """The previous frame's alpha (H×W, or H×W×C for several carried along one flow) carried
     to ``frame`` along dense optical flow, NaN where the
     flow is not reliable (forward and backward flow disagree, or the pixel carried does not look
@@ -135,7 +140,7 @@ def carried_matte(previous: np.ndarray, previous_alpha: np.ndarray,
     now = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
     unlike = np.nan_to_num(np.abs(_carry(before, back) - now).max(-1), nan=1.0)
     reliable &= cv2.GaussianBlur(unlike, (0, 0), 1.0) <= LOOK_TOLERANCE
-    if reliable.mean() < MIN_RELIABLE:
+    if reliable.mean() < min_reliable:
         return None
     alpha = _carry(cv2.resize(previous_alpha, (width, height), interpolation=cv2.INTER_AREA), back)
     alpha[~reliable] = np.nan
@@ -198,6 +203,7 @@ class ShotMemory:
         # (frame, H×W×2: its matte and what that and the matte carried to it agree on) to carry
         # to the next frame
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.earlier: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=REACH_BACK)
         self.pending = None  # (frame, the previous frame's carried to it), computed once per frame
 
     def _started(self) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +258,19 @@ class ShotMemory:
             self.previous = self._started()
         if self.pending is None or self.pending[0] is not frame:
             carried = None if self.previous is None else carried_matte(*self.previous, frame)
+            for earlier in reversed(self.earlier if carried is not None else ()):
+                # where the previous frame cannot vouch (an occluder hid it there), the latest
+                # frame before it that is sure does; no share of the frame followed is asked of
+                # it (more frames apart, less of it follows), its flow is checked per pixel
+                gaps = np.isnan(carried[..., 0])
+                if not gaps.any():
+                    break
+                older = carried_matte(*earlier, frame, min_reliable=0.0)
+                if older is None:  # a frame of another size
+                    continue
+                with np.errstate(invalid="ignore"):
+                    sure = gaps & ((older[..., 1] > SURE) | (older[..., 1] < 1.0 - SURE))
+                carried[sure] = older[sure]
             self.pending = (frame, carried)
         return self.pending[1]
 
@@ -260,6 +279,8 @@ class ShotMemory:
         Its matte is carried to the next frame either way (where it is sure)."""
         if self.carry:
             carried, self.start, self.pending = self._carried(frame), None, None
+            if self.previous is not None:
+                self.earlier.append(self.previous)
             # agreement with the previous frame's own matte, not with what it agreed on: else
             # a pixel once unsure (an edge band, background a pan reveals) is never carried again
             # and the hints shrink frame by frame

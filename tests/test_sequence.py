@@ -114,6 +114,35 @@ def test_a_part_one_matte_was_unsure_of_is_carried_again_once_two_agree(engine):
     assert hints.keep is not None and (hints.keep[subject] > 0.5).mean() > 0.3
 
 
+def _occluded_shot(engine):
+    """A panning shot whose subject a strip of another picture covers in frame 3 only: frames
+    0-3 learnt (in frame 3 the strip's part is background, as a matte sees it) and the hints
+    carried to frame 4, where the strip has gone."""
+    shot = _panning_shot(5)
+    memory = ShotMemory(engine, engine.encode_reference(shot[0].image,
+                                                        _confident_alpha(shot[0])), 0)
+    columns = np.nonzero(shot[3].alpha.any(0) > 0)[0]
+    strip = slice(columns[0] + len(columns) // 3, columns[0] + len(columns) // 3 + 40)
+    for t in range(4):
+        image, alpha = shot[t].image.copy(), _confident_alpha(shot[t])
+        if t == 3:
+            image[:, strip] = synthetic.scene(5, size=(240, 320)).image[:, strip]
+            alpha[:, strip] = 0.0
+        memory.learn(image, alpha)
+    revealed = np.zeros(shot[4].alpha.shape, bool)
+    revealed[:, strip.start - 4 + 8:strip.stop - 4 - 8] = True  # away from the strip's edges
+    return memory.hints(shot[4].image), revealed & (shot[4].alpha > 0.5)
+
+
+def test_a_part_an_occluder_hid_is_carried_from_the_frames_before_it(engine):
+    """What the previous frame cannot vouch for (an occluder hid it there) the frames before
+    it can: the subject a strip uncovers is kept, nothing of it removed."""
+    hints, revealed = _occluded_shot(engine)
+    assert revealed.sum() > 500
+    assert hints.keep is not None and (hints.keep[revealed] > 0.5).mean() > 0.5
+    assert hints.remove is None or not (hints.remove[revealed] > 0.5).any()
+
+
 def test_a_scribbled_reference_carries_no_background_on_its_unpainted_subject(engine):
     """The reference carried to the first frame: its painted pixels are subject, and only what
     the engine's reading of it also takes as background is carried as background."""

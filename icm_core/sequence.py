@@ -164,6 +164,25 @@ def carried_hints(carried: np.ndarray | None) -> Hints | None:
     return None if keep is None and remove is None else Hints(keep, remove, brushed=False)
 
 
+def _vouch_from_earlier(carried: np.ndarray, earlier: list[tuple[np.ndarray, np.ndarray]],
+                       frame: np.ndarray) -> None:
+    """Fill ``carried``'s gaps (NaN: the previous frame cannot vouch there, as where an
+    occluder hid the subject and now uncovers it) from the latest of the ``earlier`` frames (in
+    ``carried_from``'s form, oldest first) that is sure of each pixel, along its own flow.  No
+    share of the frame is asked to follow (more frames apart, less of it does); the flow is
+    checked per pixel."""
+    for before, matte in reversed(earlier):
+        gaps = np.isnan(carried[..., 0])
+        if not gaps.any():
+            return
+        older = carried_matte(before, matte, frame, min_reliable=0.0)
+        if older is None:  # a frame of another size
+            continue
+        with np.errstate(invalid="ignore"):
+            sure = gaps & ((older[..., 1] > SURE) | (older[..., 1] < 1.0 - SURE))
+        carried[sure] = older[sure]
+
+
 def agreed(alpha: np.ndarray, carried: np.ndarray | None) -> np.ndarray:
     """``alpha`` where it and the matte carried to its frame are sure of the same class, 0.5
     (unsure) elsewhere: what two frames in a row agree on, the only part carried on, so a part
@@ -200,15 +219,14 @@ class ShotMemory:
         self.recent: deque[np.ndarray] = deque(maxlen=FOLLOW_FRAMES)  # alpha > 0.5 per frame
         self.carry = carry
         self.start = start if carry else None
-        # (frame, H×W×2: its matte and what that and the matte carried to it agree on) to carry
-        # to the next frame
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
-        self.earlier: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=REACH_BACK)
+        # the last frames, newest last, as (frame, H×W×2: its matte and what that and the matte
+        # carried to it agree on), to carry to the next frame
+        self.carried_from: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=1 + REACH_BACK)
         self.pending = None  # (frame, the previous frame's carried to it), computed once per frame
 
     def _started(self) -> tuple[np.ndarray, np.ndarray]:
         """The user's reference as a frame to carry (as matte and agreed alike, in
-        ``previous``'s form): its painted pixels sure subject, sure
+        ``carried_from``'s form): its painted pixels sure subject, sure
         background only where the engine's own reading of it agrees (where it has one:
         a scribble's unpainted subject is not background), the rest unsure."""
         image, mask = self.start
@@ -220,6 +238,11 @@ class ShotMemory:
             background &= complete(image, mask) < 0.5
         matte = np.where(painted, 1.0, np.where(background, 0.0, 0.5)).astype(np.float32)
         return image, np.dstack([matte, matte])
+
+    @property
+    def previous(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last frame and its matte (``carried_from``'s newest), or None."""
+        return self.carried_from[-1] if self.carried_from else None
 
     @property
     def reference(self) -> Reference:
@@ -253,24 +276,13 @@ class ShotMemory:
     def _carried(self, frame: np.ndarray) -> np.ndarray | None:
         """The previous frame's matte and what it agreed on (``previous``) carried to ``frame``
         (:func:`carried_matte`), computed once per frame."""
-        if self.previous is None and self.start is not None \
+        if not self.carried_from and self.start is not None \
                 and self.start[0].shape == frame.shape:
-            self.previous = self._started()
+            self.carried_from.append(self._started())
         if self.pending is None or self.pending[0] is not frame:
             carried = None if self.previous is None else carried_matte(*self.previous, frame)
-            for earlier in reversed(self.earlier if carried is not None else ()):
-                # where the previous frame cannot vouch (an occluder hid it there), the latest
-                # frame before it that is sure does; no share of the frame followed is asked of
-                # it (more frames apart, less of it follows), its flow is checked per pixel
-                gaps = np.isnan(carried[..., 0])
-                if not gaps.any():
-                    break
-                older = carried_matte(*earlier, frame, min_reliable=0.0)
-                if older is None:  # a frame of another size
-                    continue
-                with np.errstate(invalid="ignore"):
-                    sure = gaps & ((older[..., 1] > SURE) | (older[..., 1] < 1.0 - SURE))
-                carried[sure] = older[sure]
+            if carried is not None:
+                _vouch_from_earlier(carried, list(self.carried_from)[:-1], frame)
             self.pending = (frame, carried)
         return self.pending[1]
 
@@ -279,13 +291,11 @@ class ShotMemory:
         Its matte is carried to the next frame either way (where it is sure)."""
         if self.carry:
             carried, self.start, self.pending = self._carried(frame), None, None
-            if self.previous is not None:
-                self.earlier.append(self.previous)
             # agreement with the previous frame's own matte, not with what it agreed on: else
             # a pixel once unsure (an edge band, background a pan reveals) is never carried again
             # and the hints shrink frame by frame
-            self.previous = (frame, np.dstack([alpha, agreed(alpha, None if carried is None
-                                                             else carried[..., 0])]))
+            self.carried_from.append((frame, np.dstack(
+                [alpha, agreed(alpha, None if carried is None else carried[..., 0])])))
         self.recent.append(alpha > 0.5)
         if self.memory.maxlen == 0:
             return False

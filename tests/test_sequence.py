@@ -77,9 +77,7 @@ def test_a_part_one_matte_dropped_is_not_carried_as_background(engine):
     the subject (as a matte may where an occluder just uncovered it) carries neither class
     there, so the next frame's own evidence decides; what both agree on is carried."""
     shot = _panning_shot(3)
-    mask = _confident_alpha(shot[0])
-    memory = ShotMemory(engine, engine.encode_reference(shot[0].image, mask), 0,
-                        start=(shot[0].image, mask))
+    memory = _carrying(engine, shot[0])
     dropped = _confident_alpha(shot[1])
     columns = np.nonzero(dropped.any(0))[0]
     dropped[:, columns[0]:columns[0] + len(columns) // 3] = 0.0  # the subject's left third
@@ -96,9 +94,7 @@ def test_a_part_one_matte_was_unsure_of_is_carried_again_once_two_agree(engine):
     one matte left unsure (and background a pan reveals) is carried again as soon as two
     mattes in a row are sure of it, so the hints do not shrink frame by frame."""
     shot = _panning_shot(5)
-    mask = _confident_alpha(shot[0])
-    memory = ShotMemory(engine, engine.encode_reference(shot[0].image, mask), 0,
-                        start=(shot[0].image, mask))
+    memory = _carrying(engine, shot[0])
     unsure = _confident_alpha(shot[1])
     columns = np.nonzero(unsure.any(0))[0]
     piece = slice(columns[0], columns[0] + len(columns) // 3)  # the subject's left third
@@ -114,30 +110,25 @@ def test_a_part_one_matte_was_unsure_of_is_carried_again_once_two_agree(engine):
     assert hints.keep is not None and (hints.keep[subject] > 0.5).mean() > 0.3
 
 
-def _occluded_shot(engine):
-    """A panning shot whose subject a strip of another picture covers in frame 3 only: frames
-    0-3 learnt (in frame 3 the strip's part is background, as a matte sees it) and the hints
-    carried to frame 4, where the strip has gone."""
+def test_a_part_an_occluder_hid_is_carried_from_the_frames_before_it(engine):
+    """What the previous frame cannot vouch for (an occluder hid it there) the frames before
+    it can: a strip of another picture covers the panning subject in frame 3 only (its part
+    background there, as a matte sees it); on frame 4 the subject it uncovers is kept, nothing
+    of it removed."""
     shot = _panning_shot(5)
-    memory = ShotMemory(engine, engine.encode_reference(shot[0].image,
-                                                        _confident_alpha(shot[0])), 0)
-    columns = np.nonzero(shot[3].alpha.any(0) > 0)[0]
+    memory = _carrying(engine, shot[0])
+    columns = np.nonzero(shot[3].alpha.any(0))[0]
     strip = slice(columns[0] + len(columns) // 3, columns[0] + len(columns) // 3 + 40)
-    for t in range(4):
+    for t in range(1, 4):
         image, alpha = shot[t].image.copy(), _confident_alpha(shot[t])
         if t == 3:
             image[:, strip] = synthetic.scene(5, size=(240, 320)).image[:, strip]
             alpha[:, strip] = 0.0
         memory.learn(image, alpha)
+    hints = memory.hints(shot[4].image)
     revealed = np.zeros(shot[4].alpha.shape, bool)
     revealed[:, strip.start - 4 + 8:strip.stop - 4 - 8] = True  # away from the strip's edges
-    return memory.hints(shot[4].image), revealed & (shot[4].alpha > 0.5)
-
-
-def test_a_part_an_occluder_hid_is_carried_from_the_frames_before_it(engine):
-    """What the previous frame cannot vouch for (an occluder hid it there) the frames before
-    it can: the subject a strip uncovers is kept, nothing of it removed."""
-    hints, revealed = _occluded_shot(engine)
+    revealed &= shot[4].alpha > 0.5
     assert revealed.sum() > 500
     assert hints.keep is not None and (hints.keep[revealed] > 0.5).mean() > 0.5
     assert hints.remove is None or not (hints.remove[revealed] > 0.5).any()
@@ -162,6 +153,13 @@ def test_a_scribbled_reference_carries_no_background_on_its_unpainted_subject(en
 
 def _confident_alpha(scene) -> np.ndarray:
     return (scene.alpha > 0.5).astype(np.float32)
+
+
+def _carrying(engine, first: synthetic.Scene) -> ShotMemory:
+    """A shot's memory with ``first``'s true mask as the reference, carried to the next frame."""
+    mask = _confident_alpha(first)
+    return ShotMemory(engine, engine.encode_reference(first.image, mask), 0,
+                      start=(first.image, mask))
 
 
 def test_memory_is_bounded_and_the_users_reference_always_kept(engine):
